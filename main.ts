@@ -29,7 +29,9 @@ function writeStderr(text: string): void {
 
 async function setupLogging(level: string, format: string): Promise<void> {
   if (!isLogLevel(level)) {
-    throw new UsageError(`Invalid --log-level "${level}": use trace, debug, info, warning, error or fatal`);
+    throw new UsageError(
+      `Invalid --log-level "${level}": use trace, debug, info, warning, error or fatal`,
+    );
   }
   if (format !== "text" && format !== "json") {
     throw new UsageError(`Invalid --log-format "${format}": use text or json`);
@@ -53,7 +55,9 @@ async function setupLogging(level: string, format: string): Promise<void> {
 function splitCommand(args: string[]): { name: string | undefined; rest: string[] } {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (!arg.startsWith("-")) return { name: arg, rest: [...args.slice(0, i), ...args.slice(i + 1)] };
+    if (!arg.startsWith("-")) {
+      return { name: arg, rest: [...args.slice(0, i), ...args.slice(i + 1)] };
+    }
     const flag = GLOBAL_FLAGS[arg.replace(/^--?/, "").split("=")[0]];
     if (flag?.type === "string" && !arg.includes("=")) i++;
   }
@@ -64,7 +68,9 @@ function splitCommand(args: string[]): { name: string | undefined; rest: string[
 export async function main(args: string[]): Promise<number> {
   const { name, rest } = splitCommand(args);
   if (name === undefined || name === "help") {
-    const topic = name === "help" ? findCommand(rest.find((a) => !a.startsWith("-")) ?? "") : undefined;
+    const topic = name === "help"
+      ? findCommand(rest.find((a) => !a.startsWith("-")) ?? "")
+      : undefined;
     const help = topic ? commandHelp(topic) : rootHelp();
     if (name === undefined && !rest.some((a) => a === "--help" || a === "-h")) {
       writeStderr(help);

@@ -72,14 +72,18 @@ export function parseCommandArgs(
   args: string[],
 ): { flags: ParsedFlags; positionals: string[] } {
   const table = { ...GLOBAL_FLAGS, ...command.flags };
-  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> =
-    {};
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  > = {};
   for (const [name, spec] of Object.entries(table)) {
-    options[name] = { type: spec.type, short: spec.short, multiple: spec.multiple };
+    options[name] = { type: spec.type };
+    if (spec.short) options[name].short = spec.short;
+    if (spec.multiple) options[name].multiple = true;
   }
   try {
     const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-    const flags: ParsedFlags = { ...parsed.values };
+    const flags = { ...parsed.values } as ParsedFlags;
     for (const [name, spec] of Object.entries(table)) {
       if (flags[name] === undefined && spec.default !== undefined) flags[name] = spec.default;
     }

@@ -5,7 +5,7 @@
  * leaf folder stays free of postgres.js.
  */
 import { type ConnectionParams, DsnError, isUnixSocketHost, parseDsn } from "./dsn.ts";
-import { lookupPgpass } from "./pgpass.ts";
+import { DEFAULT_SOCKET_DIRS, lookupPgpass } from "./pgpass.ts";
 
 /** TLS settings in node:tls form. */
 export interface TlsSettings {
@@ -36,8 +36,6 @@ export interface ResolveOptions {
   /** `application_name` when the DSN sets none. */
   applicationName?: string;
 }
-
-const DEFAULT_SOCKET_DIRS = ["/var/run/postgresql", "/tmp"];
 
 function fileExists(path: string): boolean {
   try {

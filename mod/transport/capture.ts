@@ -3,8 +3,9 @@
  * --capture`) so it can be decoded again offline (`--replay`), attached to a
  * bug report, or benchmarked. Layout: the magic `SPOCKCAP`, a u32 length and a
  * JSON header (protocol version, server version, options), then one frame per
- * received CopyData payload: a u32 length and the payload ('w' or 'k' message).
+ * received XLogData: a u32 length and the CopyData payload ('w' message).
  */
+import type { XLogData } from "./copy_both.ts";
 import { TransportError } from "./errors.ts";
 
 /** What a decoder needs to know about a captured stream. */
@@ -30,11 +31,16 @@ export function encodeCaptureHeader(header: CaptureHeader): Uint8Array {
   return bytes;
 }
 
-/** Encodes one captured CopyData payload as a frame. */
-export function encodeCaptureFrame(payload: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(4 + payload.length);
-  new DataView(bytes.buffer).setUint32(0, payload.length);
-  bytes.set(payload, 4);
+/** Encodes one received XLogData message as a frame (its CopyData payload, length first). */
+export function encodeCaptureFrame(message: XLogData): Uint8Array {
+  const bytes = new Uint8Array(4 + 25 + message.data.length);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, 25 + message.data.length);
+  bytes[4] = 0x77; // w
+  view.setBigUint64(5, message.walStart);
+  view.setBigUint64(13, message.walEnd);
+  view.setBigInt64(21, message.sendTime);
+  bytes.set(message.data, 29);
   return bytes;
 }
 

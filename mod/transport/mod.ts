@@ -22,8 +22,8 @@
  * ```
  */
 export {
-  CaptureReader,
   type CaptureHeader,
+  CaptureReader,
   encodeCaptureFrame,
   encodeCaptureHeader,
 } from "./capture.ts";

@@ -73,7 +73,9 @@ export function choosePgoutputOptions(
   }
   if (wanted.twoPhase) {
     if (protoVersion < 3) {
-      throw new RangeError(`Two-phase decoding needs protocol version 3 or later, not ${protoVersion}`);
+      throw new RangeError(
+        `Two-phase decoding needs protocol version 3 or later, not ${protoVersion}`,
+      );
     }
     options.push(["two_phase", "on"]);
   }

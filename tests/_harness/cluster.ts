@@ -96,7 +96,7 @@ async function ownedDir(path: string, mode: number): Promise<void> {
   if (isRoot()) await runRoot("chown", ["-R", `${RUN_AS}:`, path]);
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -174,7 +174,7 @@ export class Cluster {
     const template = await templateFor(install);
     const dir = await Deno.makeTempDir({ dir: BASE_DIR, prefix: `pg${install.major}-` });
     await Deno.chmod(dir, 0o755);
-    const cluster = new Cluster(install, dir, await freePort());
+    const cluster = new Cluster(install, dir, freePort());
     try {
       await runRoot("cp", ["-a", template, cluster.dataDir]);
       await ownedDir(cluster.socketDir, 0o755);

@@ -92,7 +92,9 @@ export function discoverInstalls(): Promise<PgInstall[]> {
       }
     }
     const byMajor = new Map<number, PgInstall>();
-    for (const install of found) if (!byMajor.has(install.major)) byMajor.set(install.major, install);
+    for (const install of found) {
+      if (!byMajor.has(install.major)) byMajor.set(install.major, install);
+    }
     return [...byMajor.values()].sort((a, b) => b.major - a.major);
   })();
   return discovered;
@@ -120,7 +122,9 @@ export async function installsUnderTest(): Promise<PgInstall[]> {
   const preferred = all.filter((i) => i.major === 15 || i.major === 17);
   if (preferred.length > 0) return preferred;
   if (all.length === 0) {
-    throw new Error("No PostgreSQL server found: set PG_BIN, run `deno install`, or install postgresql-15");
+    throw new Error(
+      "No PostgreSQL server found: set PG_BIN, run `deno install`, or install postgresql-15",
+    );
   }
   return all;
 }

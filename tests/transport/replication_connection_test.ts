@@ -28,11 +28,16 @@ pgTest("ReplicationConnection identifies the system and manages slots", async (t
       const [row] = await sql`
         select plugin, temporary, confirmed_flush_lsn::text as lsn
         from pg_replication_slots where slot_name = 'perm_slot'`;
-      assert.deepEqual(row, { plugin: "pgoutput", temporary: false, lsn: formatLsn(slot.consistentPoint) });
+      assert.deepEqual(row, {
+        plugin: "pgoutput",
+        temporary: false,
+        lsn: formatLsn(slot.consistentPoint),
+      });
     });
     await t.step("createSlot() with twoPhase sets the slot's two_phase flag", async () => {
       await conn.createSlot("tp_slot", { snapshot: "nothing", twoPhase: true });
-      const [row] = await sql`select two_phase from pg_replication_slots where slot_name = 'tp_slot'`;
+      const [row] =
+        await sql`select two_phase from pg_replication_slots where slot_name = 'tp_slot'`;
       assert.equal(row.two_phase, true);
       await conn.dropSlot("tp_slot");
     });
@@ -47,31 +52,38 @@ pgTest("ReplicationConnection identifies the system and manages slots", async (t
         return true;
       });
     });
-    await t.step("slot names outside [a-z0-9_] are refused before reaching the server", async () => {
-      await assert.rejects(conn.createSlot('x"; DROP TABLE t; --'), RangeError);
-    });
+    await t.step(
+      "slot names outside [a-z0-9_] are refused before reaching the server",
+      async () => {
+        await assert.rejects(conn.createSlot('x"; DROP TABLE t; --'), RangeError);
+      },
+    );
   } finally {
     await conn.close();
   }
-  await t.step("a temporary slot with SNAPSHOT 'use' lives in the connection's transaction", async () => {
-    const other = await ReplicationConnection.open(resolveConnectOptions(cluster.dsn()));
-    try {
-      await other.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      const slot = await other.createSlot("temp_slot", { temporary: true, snapshot: "use" });
-      assert.equal(slot.snapshotName, null);
-      const [row] = await other.query("SELECT count(*)::int AS n FROM pg_class");
-      assert.ok(row.n > 0);
-      await other.query("COMMIT");
-      const [slotRow] = await sql`select temporary from pg_replication_slots where slot_name = 'temp_slot'`;
-      assert.equal(slotRow.temporary, true);
-    } finally {
-      await other.close();
-    }
-    await pollUntil(async () => {
-      const rows = await sql`select 1 from pg_replication_slots where slot_name = 'temp_slot'`;
-      return rows.length === 0;
-    }, { what: "the temporary slot to disappear with its connection" });
-  });
+  await t.step(
+    "a temporary slot with SNAPSHOT 'use' lives in the connection's transaction",
+    async () => {
+      const other = await ReplicationConnection.open(resolveConnectOptions(cluster.dsn()));
+      try {
+        await other.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        const slot = await other.createSlot("temp_slot", { temporary: true, snapshot: "use" });
+        assert.equal(slot.snapshotName, null);
+        const [row] = await other.query("SELECT count(*)::int AS n FROM pg_class");
+        assert.ok(row.n > 0);
+        await other.query("COMMIT");
+        const [slotRow] =
+          await sql`select temporary from pg_replication_slots where slot_name = 'temp_slot'`;
+        assert.equal(slotRow.temporary, true);
+      } finally {
+        await other.close();
+      }
+      await pollUntil(async () => {
+        const rows = await sql`select 1 from pg_replication_slots where slot_name = 'temp_slot'`;
+        return rows.length === 0;
+      }, { what: "the temporary slot to disappear with its connection" });
+    },
+  );
 });
 
 pgTest("ReplicationStream confirms reported positions on a clean stop", async (_t, cluster) => {
@@ -143,48 +155,59 @@ pgTest("ReplicationStream answers keepalives that request a reply", async (_t, c
   await conn.close();
 });
 
-pgTest("ReplicationStream pauses the socket when the consumer falls behind", async (_t, cluster) => {
-  const sql = cluster.connect();
-  await sql`create table big (id int primary key, pad text)`;
-  await sql`create publication p for table big`;
-  const conn = await ReplicationConnection.open(resolveConnectOptions(cluster.dsn()));
-  await conn.createSlot("bp", { snapshot: "nothing" });
-  await sql`insert into big select g, repeat('x', 200) from generate_series(1, 40000) g`;
-  const maxBufferedBytes = 256 * 1024;
-  const { options } = choosePgoutputOptions(conn.serverVersionNum, { publications: ["p"] });
-  const stream = await conn.startReplication("bp", { pluginOptions: options, maxBufferedBytes });
-  await pollUntil(() => stream.paused, { what: "the stream to pause" });
-  // Paused: the buffer stops growing at about the limit (plus one socket read).
-  const peak = stream.bufferedBytes;
-  assert.ok(peak >= maxBufferedBytes && peak < maxBufferedBytes + 512 * 1024, `buffered ${peak}`);
-  let inserts = 0;
-  let maxSeen = 0;
-  for await (const batch of stream) {
-    maxSeen = Math.max(maxSeen, batch.reduce((n, m) => n + (m.type === "xlogdata" ? m.data.length : 0), 0));
-    inserts += batch.filter((m) => m.type === "xlogdata" && m.data[0] === 0x49).length;
-    if (inserts >= 40000) break;
-  }
-  assert.equal(inserts, 40000);
-  assert.ok(maxSeen < maxBufferedBytes + 512 * 1024, `a batch held ${maxSeen} bytes`);
-  await stream.stop();
-  await conn.close();
-});
-
-pgTest("startReplication() on a missing slot fails with the server's error", async (_t, cluster) => {
-  const conn = await ReplicationConnection.open(resolveConnectOptions(cluster.dsn()));
-  try {
-    await assert.rejects(
-      conn.startReplication("missing", { pluginOptions: [["proto_version", "1"], ["publication_names", '"p"']] }),
-      (error: { code?: string; message: string }) => {
-        assert.equal(error.code, "42704");
-        assert.match(error.message, /missing/);
-        return true;
-      },
-    );
-  } finally {
+pgTest(
+  "ReplicationStream pauses the socket when the consumer falls behind",
+  async (_t, cluster) => {
+    const sql = cluster.connect();
+    await sql`create table big (id int primary key, pad text)`;
+    await sql`create publication p for table big`;
+    const conn = await ReplicationConnection.open(resolveConnectOptions(cluster.dsn()));
+    await conn.createSlot("bp", { snapshot: "nothing" });
+    await sql`insert into big select g, repeat('x', 200) from generate_series(1, 40000) g`;
+    const maxBufferedBytes = 256 * 1024;
+    const { options } = choosePgoutputOptions(conn.serverVersionNum, { publications: ["p"] });
+    const stream = await conn.startReplication("bp", { pluginOptions: options, maxBufferedBytes });
+    await pollUntil(() => stream.paused, { what: "the stream to pause" });
+    // Paused: the buffer stops growing at about the limit (plus one socket read).
+    const peak = stream.bufferedBytes;
+    assert.ok(peak >= maxBufferedBytes && peak < maxBufferedBytes + 512 * 1024, `buffered ${peak}`);
+    let inserts = 0;
+    let maxSeen = 0;
+    for await (const batch of stream) {
+      maxSeen = Math.max(
+        maxSeen,
+        batch.reduce((n, m) => n + (m.type === "xlogdata" ? m.data.length : 0), 0),
+      );
+      inserts += batch.filter((m) => m.type === "xlogdata" && m.data[0] === 0x49).length;
+      if (inserts >= 40000) break;
+    }
+    assert.equal(inserts, 40000);
+    assert.ok(maxSeen < maxBufferedBytes + 512 * 1024, `a batch held ${maxSeen} bytes`);
+    await stream.stop();
     await conn.close();
-  }
-});
+  },
+);
+
+pgTest(
+  "startReplication() on a missing slot fails with the server's error",
+  async (_t, cluster) => {
+    const conn = await ReplicationConnection.open(resolveConnectOptions(cluster.dsn()));
+    try {
+      await assert.rejects(
+        conn.startReplication("missing", {
+          pluginOptions: [["proto_version", "1"], ["publication_names", '"p"']],
+        }),
+        (error: { code?: string; message: string }) => {
+          assert.equal(error.code, "42704");
+          assert.match(error.message, /missing/);
+          return true;
+        },
+      );
+    } finally {
+      await conn.close();
+    }
+  },
+);
 
 Deno.test("TransportError has a stable code", () => {
   assert.equal(new TransportError("x").code, "ERR_REPLICATION_TRANSPORT");

@@ -1,0 +1,38 @@
+/**
+ * Leaf primitives shared by every folder: LSNs, timestamps, quoting, and
+ * libpq-style DSNs (parse, mask, resolve to connection settings).
+ *
+ * @example
+ * ```ts
+ * import { formatLsn, maskDsn, parseLsn } from "./mod.ts";
+ * formatLsn(parseLsn("16/B374D848") + 8n); // "16/B374D850"
+ * maskDsn("host=db password=secret"); // "host=db password=********"
+ * ```
+ */
+export {
+  type PgConnectOptions,
+  resolveConnectOptions,
+  type ResolveOptions,
+  type TlsSettings,
+} from "./connection_options.ts";
+export {
+  type ConnectionParams,
+  DsnError,
+  formatDsn,
+  type HostTarget,
+  isUnixSocketHost,
+  maskDsn,
+  parseDsn,
+  type SslMode,
+} from "./dsn.ts";
+export { formatLsn, INVALID_LSN, type Lsn, parseLsn } from "./lsn.ts";
+export { lookupPgpass } from "./pgpass.ts";
+export { quoteIdent, quoteLiteral } from "./quote.ts";
+export {
+  formatPgTimestamp,
+  PG_EPOCH_UNIX_MICROS,
+  type PgTimestamp,
+  pgTimestampDiffMillis,
+  pgTimestampFromUnixMicros,
+  pgTimestampNow,
+} from "./timestamp.ts";
