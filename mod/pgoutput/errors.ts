@@ -4,7 +4,7 @@
  * about it (restart, stop, report) is left to the caller.
  */
 
-import type { Lsn } from "../pg/lsn.ts";
+import type { Lsn } from "../pg/mod.ts";
 import { formatByte } from "./_format.ts";
 
 /** Options for {@linkcode ProtocolError}. */

@@ -5,8 +5,7 @@
  * values is left to consumers, as `proto.c` leaves type input to `worker.c`.
  */
 
-import type { Lsn } from "../pg/lsn.ts";
-import type { PgTimestamp } from "../pg/timestamp.ts";
+import type { Lsn, PgTimestamp } from "../pg/mod.ts";
 
 /** A column that is SQL NULL. */
 export interface NullColumn {

@@ -135,7 +135,7 @@ function parseHeader(bytes: Uint8Array): CaptureHeader {
   }
   if (
     header?.format !== "spock-capture" || header.version !== 1 ||
-    !Number.isInteger(header.protoVersion)
+    !Number.isInteger(header.protoVersion) || header.protoVersion < 1 || header.protoVersion > 4
   ) {
     throw new TransportError("Cannot read capture: unsupported header");
   }

@@ -47,3 +47,4 @@ export function pgTest(
 export function pgInstalls(): PgInstall[] {
   return installs;
 }
+export { COMPILE_PERMISSIONS, runSpock, spockCommand } from "./spawn.ts";

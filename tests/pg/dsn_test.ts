@@ -460,7 +460,9 @@ Deno.test("maskDsn() hides arbitrary passwords in both forms (property)", () => 
     if (!formatDsn({ host, user: "u" }).includes(pw)) assert.ok(!masked.includes(pw), masked);
     const encoded = encodeURIComponent(pw);
     const uri = `postgresql://u:${encoded}@${encodeURIComponent(host)}/db?password=${encoded}`;
-    assert.ok(!maskDsn(uri).includes(encoded), maskDsn(uri));
+    // A password that is also part of the rest of the URI (say "gres") stays visible there.
+    const rest = `postgresql://u:@${encodeURIComponent(host)}/db?password=`;
+    if (!rest.includes(encoded)) assert.ok(!maskDsn(uri).includes(encoded), maskDsn(uri));
   }));
 });
 

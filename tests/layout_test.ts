@@ -1,0 +1,98 @@
+/**
+ * The tree is the data path: checks the import edges between mod/ folders
+ * (STYLE.md §1) from `deno info --json`, so a shortcut across layers fails CI.
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url);
+const MOD = new URL("mod/", ROOT).href;
+
+/** Which mod/ folders each folder may import (besides itself). */
+const ALLOWED: Record<string, string[]> = {
+  pg: [],
+  pgoutput: ["pg"],
+  transport: ["pg"],
+  catalog: ["pg"],
+  config: ["pg"],
+  apply: ["pgoutput", "catalog", "pg"],
+  sync: ["pgoutput", "catalog", "pg", "apply", "transport"],
+  daemon: ["pg", "pgoutput", "transport", "catalog", "config", "apply", "sync"],
+  cli: ["pg", "pgoutput", "transport", "catalog", "config", "apply", "sync", "daemon"],
+};
+const MAY_USE_POSTGRES = new Set(["transport", "apply", "sync", "catalog", "daemon"]);
+const MUST_NOT_LOG = new Set(["pg", "pgoutput"]);
+
+interface Edge {
+  from: string;
+  to: string;
+}
+
+async function importEdges(): Promise<Edge[]> {
+  const roots = ["main.ts"];
+  for await (const entry of Deno.readDir(new URL("mod/", ROOT))) {
+    if (entry.isDirectory) roots.push(`mod/${entry.name}/mod.ts`);
+  }
+  const edges: Edge[] = [];
+  for (const root of roots) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", root],
+      cwd: new URL(".", ROOT).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const graph = JSON.parse(new TextDecoder().decode(out.stdout));
+    for (const module of graph.modules) {
+      for (const dependency of module.dependencies ?? []) {
+        const to = dependency.code?.specifier ?? dependency.type?.specifier;
+        if (to) edges.push({ from: module.specifier, to });
+      }
+    }
+  }
+  return edges;
+}
+
+function folderOf(specifier: string): string | undefined {
+  if (!specifier.startsWith(MOD)) return undefined;
+  return specifier.slice(MOD.length).split("/")[0];
+}
+
+const edges = await importEdges();
+
+Deno.test("mod/ folders import only the folders STYLE.md allows", () => {
+  const violations = edges.filter(({ from, to }) => {
+    const source = folderOf(from);
+    const target = folderOf(to);
+    return source && target && source !== target && !(ALLOWED[source] ?? []).includes(target);
+  }).map(({ from, to }) => `${from.slice(MOD.length)} → ${to.slice(MOD.length)}`);
+  assert.deepEqual([...new Set(violations)], []);
+});
+
+Deno.test("a folder is imported from outside only through its mod.ts", () => {
+  const violations = edges.filter(({ from, to }) => {
+    const target = folderOf(to);
+    return target && folderOf(from) !== target && !to.endsWith(`/mod/${target}/mod.ts`);
+  }).map(({ from, to }) => `${from} → ${to}`);
+  assert.deepEqual([...new Set(violations)], []);
+});
+
+Deno.test("only transport, apply, sync, catalog and daemon import npm:postgres", () => {
+  const users = edges.filter(({ to }) => to.startsWith("npm:") && /\/?postgres@/.test(to))
+    .map(({ from }) => folderOf(from) ?? from)
+    .filter((folder) => !MAY_USE_POSTGRES.has(folder));
+  assert.deepEqual([...new Set(users)], []);
+});
+
+Deno.test("pg and pgoutput never log", () => {
+  const loggers = edges.filter(({ from, to }) =>
+    MUST_NOT_LOG.has(folderOf(from) ?? "") && to.includes("logtape")
+  )
+    .map(({ from }) => from);
+  assert.deepEqual(loggers, []);
+});
+
+Deno.test("main.ts imports only the CLI's mod.ts and LogTape", () => {
+  const imports = edges.filter(({ from }) => from.endsWith("/main.ts") && !from.startsWith(MOD))
+    .map(({ to }) => to.startsWith(MOD) ? to.slice(MOD.length) : to.replace(/@[\d.]+$/, ""));
+  assert.deepEqual([...new Set(imports)].sort(), ["cli/mod.ts", "npm:@logtape/logtape"]);
+});
