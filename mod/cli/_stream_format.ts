@@ -5,31 +5,21 @@
  * print as `\x` hex, as bytea does.
  */
 import { formatLsn, formatPgTimestamp, type Lsn } from "../pg/mod.ts";
-import type {
-  PgoutputMessage,
-  Relation,
-  RelationCache,
-  Tuple,
-  TupleColumn,
+import {
+  byteaHex,
+  type PgoutputMessage,
+  type Relation,
+  type RelationCache,
+  type Tuple,
+  tupleText,
+  UNCHANGED_TOAST,
 } from "../pgoutput/mod.ts";
 
 /** Output formats of `spock stream`. */
 export type StreamFormat = "jsonl" | "pretty";
 
-const utf8 = new TextDecoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const IDENTITY_NAMES = { d: "default", n: "nothing", f: "full", i: "index" } as const;
-
-function columnValue(column: TupleColumn): string | null {
-  switch (column.kind) {
-    case "text":
-      return utf8.decode(column.bytes);
-    case "binary":
-      return `\\x${Array.from(column.bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-    default:
-      return null;
-  }
-}
 
 /** Maps a tuple to `{column: value}`, leaving out unchanged TOAST columns (and non-key ones). */
 function tupleObject(
@@ -39,12 +29,14 @@ function tupleObject(
 ): { values: Record<string, string | null>; unchanged: string[] } {
   const values: Record<string, string | null> = {};
   const unchanged: string[] = [];
-  for (let i = 0; i < tuple.length; i++) {
+  const texts = tupleText(tuple);
+  for (let i = 0; i < texts.length; i++) {
     const column = relation.columns[i];
     const name = column?.name ?? `column_${i + 1}`;
     if (keyOnly && column && !column.isKey) continue;
-    if (tuple[i].kind === "unchanged") unchanged.push(name);
-    else values[name] = columnValue(tuple[i]);
+    const text = texts[i];
+    if (text === UNCHANGED_TOAST) unchanged.push(name);
+    else values[name] = text;
   }
   return { values, unchanged };
 }
@@ -61,7 +53,7 @@ function messageContent(content: Uint8Array): Record<string, string> {
   try {
     return { content: strictUtf8.decode(content) };
   } catch {
-    return { content_hex: Array.from(content, (b) => b.toString(16).padStart(2, "0")).join("") };
+    return { content_hex: byteaHex(content).slice(2) };
   }
 }
 

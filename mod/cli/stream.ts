@@ -142,7 +142,7 @@ function parseProtoVersion(flags: ParsedFlags): number | undefined {
   return value;
 }
 
-/** Decodes and prints a batch; returns false when printing must stop. */
+/** Decodes a batch, queues its output lines and notes which positions are now printed. */
 function printMessages(
   batch: CopyBothMessage[],
   decoder: PgoutputStreamDecoder,

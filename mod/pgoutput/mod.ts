@@ -67,3 +67,4 @@ export {
 } from "./messages.ts";
 export { RelationCache } from "./relations.ts";
 export { PgoutputStreamDecoder } from "./stream_decoder.ts";
+export { byteaHex, type ColumnText, columnText, tupleText, UNCHANGED_TOAST } from "./tuple_text.ts";
