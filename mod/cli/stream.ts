@@ -260,7 +260,12 @@ async function streamFromServer(
   let stream: ReplicationStream | undefined;
   let capture: Deno.FsFile | undefined;
   const output = new Output(context.stdout);
-  const onAbort = () => void stream?.stop();
+  // A signal while a batch is being printed waits for the batch: stopping sends the final
+  // status update, which must carry that batch's confirmations.
+  let printing = false;
+  const onAbort = () => {
+    if (!printing) void stream?.stop();
+  };
   try {
     await checkServer(conn, slot, publications, create, dsn);
     const chosen = choosePgoutputOptions(conn.serverVersionNum, {
@@ -291,7 +296,9 @@ async function streamFromServer(
     }
     if (context.signal.aborted) return 0;
     stream = await conn.startReplication(slot, { startLsn, pluginOptions: chosen.options });
-    context.signal.addEventListener("abort", onAbort, { once: true });
+    // A signal that came while START_REPLICATION was in flight must still stop the stream.
+    if (context.signal.aborted) onAbort();
+    else context.signal.addEventListener("abort", onAbort, { once: true });
     log.info("Streaming slot {slot} with protocol {protoVersion} from {start}", {
       slot,
       protoVersion: chosen.protoVersion,
@@ -300,6 +307,7 @@ async function streamFromServer(
     const decoder = new PgoutputStreamDecoder(chosen.protoVersion);
     const positions = new PrintedPositions();
     for await (const batch of stream) {
+      printing = true;
       if (capture) {
         for (const item of batch) {
           if (item.type === "xlogdata") await capture.write(encodeCaptureFrame(item));
@@ -308,6 +316,8 @@ async function streamFromServer(
       printMessages(batch, decoder, positions, output, format);
       await output.flush();
       stream.reportProgress(positions.confirmable);
+      printing = false;
+      if (context.signal.aborted) break; // the finally block stops with the final status
     }
     return 0;
   } finally {
@@ -325,7 +335,12 @@ async function replayCapture(
   context: CommandContext,
   format: StreamFormat,
 ): Promise<number> {
-  const file = await Deno.open(path, { read: true });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw new Error(`Cannot open capture file "${path}": ${(error as Error).message}`);
+  }
   const reader = new CaptureReader();
   const output = new Output(context.stdout);
   let decoder: PgoutputStreamDecoder | undefined;

@@ -5,6 +5,8 @@
  * leaf folder stays free of postgres.js.
  */
 import { type ConnectionParams, DsnError, isUnixSocketHost, parseDsn } from "./dsn.ts";
+import { isIP } from "node:net";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { DEFAULT_SOCKET_DIRS, lookupPgpass } from "./pgpass.ts";
 
 /** TLS settings in node:tls form. */
@@ -14,7 +16,7 @@ export interface TlsSettings {
   cert?: string;
   key?: string;
   servername?: string;
-  checkServerIdentity?: () => undefined;
+  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
 }
 
 /** Connection settings in the shape postgres.js accepts. */
@@ -65,6 +67,9 @@ function passwordFromFile(
   const home = env.HOME;
   const path = params.passfile ?? (home ? `${home}/.pgpass` : undefined);
   if (path === undefined || !fileExists(path)) return undefined;
+  // libpq ignores a password file that its group or others can read.
+  const mode = Deno.statSync(path).mode;
+  if (mode !== null && (mode & 0o077) !== 0) return undefined;
   try {
     return lookupPgpass(Deno.readTextFileSync(path), target);
   } catch {
@@ -95,8 +100,14 @@ function tlsSettings(
   if (verifyChain) {
     settings.rejectUnauthorized = true;
     if (rootPath && rootPath !== "system") settings.ca = readFile(rootPath, "sslrootcert");
-    if (mode === "verify-full") settings.servername = host;
-    else settings.checkServerIdentity = () => undefined;
+    if (mode === "verify-full" && isIP(host)) {
+      // node:tls refuses an IP address as servername: check the address against the certificate.
+      settings.checkServerIdentity = (_name, cert) => checkServerIdentity(host, cert);
+    } else if (mode === "verify-full") {
+      settings.servername = host;
+    } else {
+      settings.checkServerIdentity = () => undefined;
+    }
   }
   return settings;
 }
