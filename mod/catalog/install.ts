@@ -1,0 +1,179 @@
+/**
+ * `spock install` / `spock uninstall`: our CREATE EXTENSION. Installing runs
+ * the missing schema versions and re-creates the SQL API in one transaction
+ * under an advisory lock; the same version again changes nothing. Removing
+ * refuses while subscriptions or spock's replication slots exist, unless forced.
+ */
+import type { CatalogSql } from "./connection.ts";
+import { CatalogError } from "./errors.ts";
+import { checkServer } from "./preflight.ts";
+import { API_SQL } from "./sql/api.ts";
+import { CATALOG_VERSION, MIGRATIONS } from "./sql/schema.ts";
+
+/** What an install did. */
+export interface InstallResult {
+  /** The version found before, or null for a fresh install. */
+  from: number | null;
+  to: number;
+  changed: boolean;
+  warnings: string[];
+}
+
+/** Options of {@link installCatalog}. */
+export interface InstallOptions {
+  /** The program's version, recorded with the catalog. */
+  programVersion: string;
+  /** Install only up to this schema version (tests of upgrades); default the newest. */
+  targetVersion?: number;
+}
+
+const INSTALL_LOCK = "spock catalog install";
+
+/** The installed catalog version, or null when there is none. */
+export async function installedVersion(sql: CatalogSql): Promise<number | null> {
+  const [row] = await sql`SELECT to_regclass('spock._catalog') IS NOT NULL AS present`;
+  if (!row.present) return null;
+  const [catalog] = await sql`SELECT version FROM spock._catalog`;
+  return catalog ? Number(catalog.version) : null;
+}
+
+/**
+ * Installs or upgrades the spock catalog in the database behind `sql`.
+ *
+ * @throws {CatalogError} when the server is not ready (the message says what to
+ * change), a foreign `spock` schema exists, or the installed catalog is newer.
+ */
+export async function installCatalog(
+  sql: CatalogSql,
+  options: InstallOptions,
+): Promise<InstallResult> {
+  const report = await checkServer(sql);
+  if (report.errors.length > 0) {
+    throw new CatalogError(
+      `The server is not ready for spock:\n  - ${report.errors.join("\n  - ")}`,
+    );
+  }
+  const target = options.targetVersion ?? CATALOG_VERSION;
+  if (!MIGRATIONS.some((m) => m.version === target)) {
+    throw new RangeError(
+      `Unknown catalog version ${target}: this program knows 1 to ${CATALOG_VERSION}`,
+    );
+  }
+  return await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtext(${INSTALL_LOCK}))`;
+    const [state] = await tx`
+      SELECT to_regnamespace('spock') IS NOT NULL AS has_schema,
+             to_regclass('spock._catalog') IS NOT NULL AS has_catalog,
+             EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'spock') AS has_extension`;
+    if (state.has_extension) {
+      throw new CatalogError(
+        "The spock extension (pgEdge Spock) is installed in this database: " +
+          "this program cannot share its catalog; use another database or DROP EXTENSION spock",
+      );
+    }
+    let from: number | null = null;
+    if (state.has_catalog) {
+      const [row] = await tx`SELECT version FROM spock._catalog`;
+      from = Number(row.version);
+    } else if (state.has_schema) {
+      throw new CatalogError(
+        'A schema named "spock" exists but was not created by spock install: rename or drop it first',
+      );
+    }
+    if (from !== null && from > target) {
+      throw new CatalogError(
+        `The installed catalog (version ${from}) is newer than this program's (${target}): ` +
+          "use a newer spock",
+      );
+    }
+    if (from === target) return { from, to: target, changed: false, warnings: report.warnings };
+    if (from === null) {
+      await tx`CREATE SCHEMA spock`;
+      await tx`CREATE TABLE spock._catalog (
+        version integer NOT NULL,
+        program_version text NOT NULL,
+        installed_at timestamptz NOT NULL DEFAULT now(),
+        upgraded_at timestamptz
+      )`;
+      await tx`INSERT INTO spock._catalog (version, program_version) VALUES (0, ${options.programVersion})`;
+    }
+    for (const migration of MIGRATIONS) {
+      if (migration.version > (from ?? 0) && migration.version <= target) {
+        await tx.unsafe(migration.sql);
+      }
+    }
+    if (target === CATALOG_VERSION) {
+      for (const group of API_SQL) await tx.unsafe(group);
+    }
+    await tx`UPDATE spock._catalog
+      SET version = ${target}, program_version = ${options.programVersion},
+          upgraded_at = CASE WHEN ${from !== null} THEN now() END`;
+    return { from, to: target, changed: true, warnings: report.warnings };
+  });
+}
+
+/** What an uninstall removed. */
+export interface UninstallResult {
+  removed: boolean;
+  droppedSlots: string[];
+  droppedPublications: string[];
+}
+
+/**
+ * Removes the spock schema, its publications and (with `force`) its
+ * subscriptions' slots and origins.
+ *
+ * @throws {CatalogError} when subscriptions or spock slots exist and `force` is not set.
+ */
+export async function uninstallCatalog(
+  sql: CatalogSql,
+  options: { force?: boolean } = {},
+): Promise<UninstallResult> {
+  return await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtext(${INSTALL_LOCK}))`;
+    const [state] = await tx`SELECT to_regclass('spock._catalog') IS NOT NULL AS present`;
+    if (!state.present) return { removed: false, droppedSlots: [], droppedPublications: [] };
+    const subscriptions = await tx`SELECT sub_name FROM spock.subscription ORDER BY sub_name`;
+    const slots = await tx`
+      SELECT slot_name, active FROM pg_catalog.pg_replication_slots
+      WHERE database = current_database() AND slot_name LIKE 'spk\_%' ORDER BY slot_name`;
+    if ((subscriptions.length > 0 || slots.length > 0) && !options.force) {
+      const parts = [];
+      if (subscriptions.length > 0) {
+        parts.push(`subscriptions ${subscriptions.map((s) => `"${s.sub_name}"`).join(", ")}`);
+      }
+      if (slots.length > 0) {
+        parts.push(`replication slots ${slots.map((s) => `"${s.slot_name}"`).join(", ")}`);
+      }
+      throw new CatalogError(
+        `Cannot uninstall spock while ${parts.join(" and ")} exist: drop them first ` +
+          "(spock sub drop), or pass --force to drop them too",
+      );
+    }
+    const active = slots.filter((s) => s.active).map((s) => String(s.slot_name));
+    if (active.length > 0) {
+      throw new CatalogError(
+        `Cannot drop replication slots in use: ${
+          active.join(", ")
+        }: stop the daemons using them first`,
+      );
+    }
+    for (const slot of slots) await tx`SELECT pg_drop_replication_slot(${slot.slot_name})`;
+    await tx`SELECT pg_replication_origin_drop(roname) FROM pg_catalog.pg_replication_origin
+      WHERE roname LIKE 'spk\_%'`;
+    const publications = await tx`
+      SELECT p.pubname FROM spock._set_publication p
+      JOIN pg_catalog.pg_publication pp ON pp.pubname = p.pubname`.catch(() => []);
+    for (const publication of publications) {
+      await tx.unsafe(
+        `DROP PUBLICATION IF EXISTS "${String(publication.pubname).replaceAll('"', '""')}"`,
+      );
+    }
+    await tx`DROP SCHEMA spock CASCADE`;
+    return {
+      removed: true,
+      droppedSlots: slots.map((s) => String(s.slot_name)),
+      droppedPublications: publications.map((p) => String(p.pubname)),
+    };
+  });
+}

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { pgTest } from "../_harness/mod.ts";
+import {
+  CATALOG_VERSION,
+  CatalogError,
+  checkServer,
+  installCatalog,
+  installedVersion,
+  uninstallCatalog,
+} from "../../mod/catalog/mod.ts";
+
+pgTest(
+  "installCatalog() installs, reinstalls without change, upgrades and uninstalls",
+  async (t, cluster) => {
+    const sql = cluster.connect();
+    await t.step("a fresh install creates the catalog at the newest version", async () => {
+      const result = await installCatalog(sql, { programVersion: "test" });
+      assert.deepEqual({ ...result, warnings: [] }, {
+        from: null,
+        to: CATALOG_VERSION,
+        changed: true,
+        warnings: [],
+      });
+      assert.equal(await installedVersion(sql), CATALOG_VERSION);
+      const tables =
+        await sql`select tablename from pg_tables where schemaname = 'spock' order by 1`;
+      for (
+        const name of [
+          "node",
+          "node_interface",
+          "local_node",
+          "subscription",
+          "local_sync_status",
+          "replication_set",
+          "replication_set_table",
+          "replication_set_seq",
+          "sequence_state",
+          "queue",
+          "resolutions",
+          "exception_log",
+          "progress",
+        ]
+      ) {
+        assert.ok(tables.some((r) => r.tablename === name), `table spock.${name}`);
+      }
+      const views = await sql`select viewname from pg_views where schemaname = 'spock' order by 1`;
+      assert.deepEqual(views.map((v) => v.viewname), ["lag_tracker", "tables"]);
+    });
+    await t.step("installing the same version again changes nothing", async () => {
+      const [before] = await sql`select xmin::text, installed_at from spock._catalog`;
+      const result = await installCatalog(sql, { programVersion: "test" });
+      assert.equal(result.changed, false);
+      const [after] = await sql`select xmin::text, installed_at from spock._catalog`;
+      assert.deepEqual(after, before);
+    });
+    await t.step("uninstall removes the schema", async () => {
+      const result = await uninstallCatalog(sql);
+      assert.equal(result.removed, true);
+      assert.equal(await installedVersion(sql), null);
+    });
+    await t.step("an older catalog upgrades in place, keeping its rows", async () => {
+      await installCatalog(sql, { programVersion: "old", targetVersion: 1 });
+      assert.equal(await installedVersion(sql), 1);
+      await sql`insert into spock.node (node_id, node_name) values (42, 'kept')`;
+      const result = await installCatalog(sql, { programVersion: "new" });
+      assert.deepEqual([result.from, result.to, result.changed], [1, CATALOG_VERSION, true]);
+      const [node] = await sql`select node_name from spock.node where node_id = 42`;
+      assert.equal(node.node_name, "kept");
+      const [column] = await sql`select 1 as present from information_schema.columns
+      where table_schema = 'spock' and table_name = 'subscription' and column_name = 'sub_skip_schema'`;
+      assert.equal(column.present, 1);
+      await uninstallCatalog(sql);
+    });
+    await t.step("a foreign spock schema is not taken over", async () => {
+      await sql`create schema spock`;
+      await assert.rejects(installCatalog(sql, { programVersion: "test" }), CatalogError);
+      await sql`drop schema spock`;
+    });
+    await t.step("uninstall refuses while spock slots exist, and --force drops them", async () => {
+      await installCatalog(sql, { programVersion: "test" });
+      await sql`select pg_create_logical_replication_slot('spk_postgres_n1_sub1', 'pgoutput')`;
+      await assert.rejects(uninstallCatalog(sql), /spk_postgres_n1_sub1/);
+      assert.equal(await installedVersion(sql), CATALOG_VERSION, "nothing was removed");
+      const result = await uninstallCatalog(sql, { force: true });
+      assert.deepEqual(result.droppedSlots, ["spk_postgres_n1_sub1"]);
+      const slots = await sql`select 1 from pg_replication_slots`;
+      assert.equal(slots.length, 0);
+    });
+  },
+);
+
+pgTest(
+  "checkServer() says what to change on a server without logical decoding",
+  async (_t, cluster) => {
+    const sql = cluster.connect();
+    const report = await checkServer(sql);
+    assert.deepEqual(report.errors, [
+      'wal_level is "replica": set wal_level = logical in postgresql.conf and restart PostgreSQL',
+      "track_commit_timestamp is off: set track_commit_timestamp = on in postgresql.conf and restart PostgreSQL (conflict resolution needs commit timestamps)",
+    ]);
+    await assert.rejects(installCatalog(sql, { programVersion: "test" }), /wal_level = logical/);
+    const [schema] = await sql`select to_regnamespace('spock') is null as absent`;
+    assert.equal(schema.absent, true);
+  },
+  { conf: { wal_level: "replica", track_commit_timestamp: false } },
+);
+
+pgTest("checkServer() names the grants a non-superuser role lacks", async (_t, cluster) => {
+  const admin = cluster.connect();
+  await admin`create role app login`;
+  const sql = cluster.connect({ user: "app" });
+  const report = await checkServer(sql);
+  assert.equal(report.errors.length, 3);
+  assert.match(report.errors[0], /ALTER ROLE "app" REPLICATION/);
+  assert.match(report.errors[1], /GRANT CREATE ON DATABASE/);
+  assert.match(report.errors[2], /GRANT EXECUTE ON FUNCTION pg_replication_origin_session_setup/);
+});
