@@ -4,6 +4,7 @@
  * under an advisory lock; the same version again changes nothing. Removing
  * refuses while subscriptions or spock's replication slots exist, unless forced.
  */
+import type postgres from "postgres";
 import type { CatalogSql } from "./connection.ts";
 import { CatalogError } from "./errors.ts";
 import { checkServer } from "./preflight.ts";
@@ -102,14 +103,41 @@ export async function installCatalog(
         await tx.unsafe(migration.sql);
       }
     }
+    const warnings = [...report.warnings];
     if (target === CATALOG_VERSION) {
+      const dblink = await ensureDblink(tx);
+      if (dblink) warnings.push(dblink);
       for (const group of API_SQL) await tx.unsafe(group);
     }
     await tx`UPDATE spock._catalog
       SET version = ${target}, program_version = ${options.programVersion},
           upgraded_at = CASE WHEN ${from !== null} THEN now() END`;
-    return { from, to: target, changed: true, warnings: report.warnings };
+    return { from, to: target, changed: true, warnings };
   });
+}
+
+/**
+ * SQL functions that must reach another node (sub_create asks the provider
+ * for its node_info, sub_drop drops its slot) do it through dblink, as Spock
+ * does through libpq inside the server. Returns a warning when dblink cannot be
+ * had; those functions then say to use the spock CLI instead.
+ */
+async function ensureDblink(tx: postgres.TransactionSql): Promise<string | undefined> {
+  const [row] = await tx`
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'dblink') AS installed,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'dblink') AS available`;
+  if (row.installed) return undefined;
+  if (!row.available) {
+    return "dblink is not available on this server: SQL calls that reach other nodes " +
+      "(spock.sub_create, spock.sub_drop) need it; use the spock CLI for those instead";
+  }
+  try {
+    await tx.savepoint((sp) => sp`CREATE EXTENSION dblink SCHEMA spock`);
+    return undefined;
+  } catch (error) {
+    return `Cannot create the dblink extension (${(error as Error).message}): SQL calls that ` +
+      "reach other nodes (spock.sub_create, spock.sub_drop) need it; use the spock CLI for those instead";
+  }
 }
 
 /** What an uninstall removed. */

@@ -2,7 +2,20 @@
  * The SQL API in install order: every function of the spock schema, as
  * `CREATE OR REPLACE` statements re-run whenever the catalog version changes.
  */
+import { COMMON_SQL } from "./common.ts";
 import { HASH_HELPERS_SQL, HASH_SQL } from "./hash.ts";
+import { INFO_SQL } from "./info.ts";
+import { NODE_SQL } from "./node.ts";
+import { REPSET_SQL } from "./repset.ts";
+import { SUBSCRIPTION_SQL } from "./subscription.ts";
 
 /** The function groups, in the order they are created. */
-export const API_SQL: readonly string[] = [HASH_HELPERS_SQL, HASH_SQL];
+export const API_SQL: readonly string[] = [
+  HASH_HELPERS_SQL,
+  HASH_SQL,
+  COMMON_SQL,
+  INFO_SQL,
+  NODE_SQL,
+  REPSET_SQL,
+  SUBSCRIPTION_SQL,
+].filter((group) => group.trim() !== "");

@@ -1,0 +1,55 @@
+/**
+ * Private helpers every SQL API group uses: the local-node check with Spock's
+ * error text, ids computed as Spock computes them, and the NOTIFY that tells
+ * running daemons the catalog changed.
+ */
+
+/** SQL creating the private helper functions (names start with `_`). */
+export const COMMON_SQL = String.raw`
+-- The local node's id; raises Spock's error when this database is not a node.
+CREATE OR REPLACE FUNCTION spock._local_node_id() RETURNS oid
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  id oid;
+BEGIN
+  SELECT node_id INTO id FROM spock.local_node;
+  IF id IS NULL THEN
+    RAISE EXCEPTION 'current database is not configured as spock node'
+      USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'create spock node first';
+  END IF;
+  RETURN id;
+END
+$fn$;
+
+-- Node ids: the low 16 bits of hash_any(node_name), the same on every node.
+CREATE OR REPLACE FUNCTION spock._node_id(node_name text) RETURNS oid
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT (hashtext(node_name)::bigint & 65535)::oid
+$fn$;
+
+-- Interface and replication-set ids: hash_any over (node id, hash_any(name)) as two uint32s.
+CREATE OR REPLACE FUNCTION spock._pair_id(node_id oid, name text) RETURNS oid
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT (spock._hash_bytes(spock._uint32_le(node_id::bigint)
+           || spock._uint32_le(hashtext(name)::bigint & 4294967295))::bigint & 4294967295)::oid
+$fn$;
+
+-- Subscription ids (5.0): hash_any(sub_name) as an oid.
+CREATE OR REPLACE FUNCTION spock._sub_id(sub_name text) RETURNS oid
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT (hashtext(sub_name)::bigint & 4294967295)::oid
+$fn$;
+
+-- Tells running daemons (LISTEN spock_catalog) what changed; delivered at commit.
+CREATE OR REPLACE FUNCTION spock._notify(object text, name text, action text) RETURNS void
+LANGUAGE sql VOLATILE AS $fn$
+  SELECT pg_notify('spock_catalog',
+    json_build_object('object', object, 'name', name, 'action', action)::text)
+$fn$;
+
+-- Whether dblink is usable: SQL functions that must reach another node need it.
+CREATE OR REPLACE FUNCTION spock._has_dblink() RETURNS boolean
+LANGUAGE sql STABLE AS $fn$
+  SELECT to_regprocedure('dblink(text,text)') IS NOT NULL
+$fn$;
+`;
