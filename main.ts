@@ -13,9 +13,12 @@ import {
   type LogRecord,
 } from "@logtape/logtape";
 import {
+  type Command,
   commandHelp,
   findCommand,
+  findSubcommand,
   GLOBAL_FLAGS,
+  loadSettings,
   parseCommandArgs,
   rootHelp,
   UsageError,
@@ -28,14 +31,7 @@ function writeStderr(text: string): void {
 }
 
 async function setupLogging(level: string, format: string): Promise<void> {
-  if (!isLogLevel(level)) {
-    throw new UsageError(
-      `Invalid --log-level "${level}": use trace, debug, info, warning, error or fatal`,
-    );
-  }
-  if (format !== "text" && format !== "json") {
-    throw new UsageError(`Invalid --log-format "${format}": use text or json`);
-  }
+  if (!isLogLevel(level)) throw new UsageError(`Invalid log level "${level}"`);
   const formatter = format === "json"
     ? jsonLinesFormatter
     : Deno.stderr.isTerminal()
@@ -69,7 +65,7 @@ export async function main(args: string[]): Promise<number> {
   const { name, rest } = splitCommand(args);
   if (name === undefined || name === "help") {
     const topic = name === "help"
-      ? findCommand(rest.find((a) => !a.startsWith("-")) ?? "")
+      ? findCommand(rest.filter((a) => !a.startsWith("-")).slice(0, 2).join(" "))
       : undefined;
     const help = topic ? commandHelp(topic) : rootHelp();
     if (name === undefined && !rest.some((a) => a === "--help" || a === "-h")) {
@@ -79,8 +75,25 @@ export async function main(args: string[]): Promise<number> {
     await Deno.stdout.write(encoder.encode(help));
     return 0;
   }
-  const command = findCommand(name);
+  let command = findCommand(name);
   if (command === undefined) return usageFailure(new UsageError(`Unknown command "${name}"`));
+  let commandArgs = rest;
+  if (command.subcommands) {
+    const group: Command = command;
+    const sub = splitCommand(rest);
+    if (sub.name === undefined) {
+      if (rest.some((a) => a === "--help" || a === "-h")) {
+        await Deno.stdout.write(encoder.encode(commandHelp(group)));
+        return 0;
+      }
+      return usageFailure(new UsageError("Missing command", group));
+    }
+    command = findSubcommand(group, sub.name);
+    if (command === undefined) {
+      return usageFailure(new UsageError(`Unknown command "${name} ${sub.name}"`, group));
+    }
+    commandArgs = sub.rest;
+  }
 
   const controller = new AbortController();
   let signals = 0;
@@ -92,25 +105,28 @@ export async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
-    const { flags, positionals } = parseCommandArgs(command, rest);
+    const { flags, positionals } = parseCommandArgs(command, commandArgs);
     if (flags.help) {
       await Deno.stdout.write(encoder.encode(commandHelp(command)));
       return 0;
     }
-    await setupLogging(
-      String(flags["log-level"] ?? Deno.env.get("SPOCK_LOG_LEVEL") ?? "info"),
-      String(flags["log-format"] ?? "text"),
-    );
+    const env = Deno.env.toObject();
+    const { config, log } = await loadSettings(flags, env, command);
+    await setupLogging(log.level, log.format);
     return await command.run(flags, positionals, {
       signal: controller.signal,
       stdout: Deno.stdout.writable,
-      env: Deno.env.toObject(),
+      env,
+      config,
     });
   } catch (error) {
     if (error instanceof UsageError) return usageFailure(error, command);
     const message = error instanceof Error ? error.message : String(error);
-    getLogger(["spock", "cli"]).debug("{command} failed: {error}", { command: name, error });
-    writeStderr(`spock ${name}: ${message}\n`);
+    getLogger(["spock", "cli"]).debug("{command} failed: {error}", {
+      command: command.name,
+      error,
+    });
+    writeStderr(`spock ${command.name}: ${message}\n`);
     return 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);

@@ -4,6 +4,7 @@
  * into exit code 2.
  */
 import { parseArgs } from "node:util";
+import type { Config } from "../config/mod.ts";
 
 /** One flag of a subcommand. */
 export interface FlagSpec {
@@ -14,6 +15,8 @@ export interface FlagSpec {
   /** Shown in help as the value's placeholder, e.g. `LSN`. */
   value?: string;
   default?: string | boolean;
+  /** A boolean that also accepts `--no-<name>`, which sets it to false. */
+  negatable?: boolean;
 }
 
 /** Flags every command accepts. */
@@ -29,6 +32,11 @@ export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
     value: "FORMAT",
     description: "text (default; coloured on a terminal) or json (one JSON object per line)",
   },
+  "config": {
+    type: "string",
+    value: "FILE",
+    description: "Config file (default: ./spock.yaml if it exists, else $SPOCK_CONFIG)",
+  },
 };
 
 /** Values parsed from the command line. */
@@ -41,6 +49,8 @@ export interface CommandContext {
   /** Writes to standard output (commands never call console.log). */
   stdout: WritableStream<Uint8Array>;
   env: Record<string, string | undefined>;
+  /** The config file in effect (see `findConfigFile`), if any. */
+  config?: Config;
 }
 
 /** A subcommand: its flags, help and behaviour. Returns the exit code. */
@@ -51,6 +61,8 @@ export interface Command {
   description?: string;
   flags: Record<string, FlagSpec>;
   positionals?: { name: string; description: string }[];
+  /** A group (`spock node`): main.ts dispatches on the next word to one of these. */
+  subcommands?: readonly Command[];
   run(flags: ParsedFlags, positionals: string[], context: CommandContext): Promise<number>;
 }
 
@@ -80,10 +92,19 @@ export function parseCommandArgs(
     options[name] = { type: spec.type };
     if (spec.short) options[name].short = spec.short;
     if (spec.multiple) options[name].multiple = true;
+    if (spec.negatable) options[`no-${name}`] = { type: "boolean" };
   }
   try {
     const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
     const flags = { ...parsed.values } as ParsedFlags;
+    for (const [name, spec] of Object.entries(table)) {
+      if (!spec.negatable || flags[`no-${name}`] === undefined) continue;
+      if (flags[name] !== undefined) {
+        throw new UsageError(`--${name} and --no-${name} exclude each other`, command);
+      }
+      flags[name] = false;
+      delete flags[`no-${name}`];
+    }
     for (const [name, spec] of Object.entries(table)) {
       if (flags[name] === undefined && spec.default !== undefined) flags[name] = spec.default;
     }
@@ -106,11 +127,24 @@ export function commandHelp(command: Command): string {
     const rows = Object.entries(flags).map(([name, spec]) => {
       const short = spec.short ? `-${spec.short}, ` : "    ";
       const value = spec.type === "string" ? ` ${spec.value ?? "VALUE"}` : "";
-      return [`  ${short}--${name}${value}`, spec.description];
+      const flag = spec.negatable ? `--[no-]${name}` : `--${name}`;
+      return [`  ${short}${flag}${value}`, spec.description];
     });
     const width = Math.max(...rows.map(([left]) => left.length)) + 2;
     return rows.map(([left, right]) => left.padEnd(width) + right);
   };
+  if (command.subcommands?.length) {
+    const width = Math.max(...command.subcommands.map((c) => subcommandWord(c).length)) + 4;
+    lines.push("Commands:");
+    for (const sub of command.subcommands) {
+      lines.push(`  ${subcommandWord(sub).padEnd(width)}${sub.summary}`);
+    }
+    lines.push(
+      "",
+      `Run 'spock ${command.name} <command> --help' for the options of a command.`,
+      "",
+    );
+  }
   if (command.positionals?.length) {
     lines.push("Arguments:");
     for (const p of command.positionals) lines.push(`  ${p.name.padEnd(20)}${p.description}`);
@@ -121,6 +155,11 @@ export function commandHelp(command: Command): string {
   }
   lines.push("Global options:", ...describe(GLOBAL_FLAGS));
   return lines.join("\n") + "\n";
+}
+
+/** The last word of a subcommand's name: `create` for `node create`. */
+export function subcommandWord(command: Command): string {
+  return command.name.split(" ").at(-1)!;
 }
 
 /** Reads a string flag that must be present. */

@@ -9,7 +9,12 @@
  * ```
  */
 import type { Command } from "./command.ts";
+import { findSubcommand } from "./group.ts";
+import { installCommand, uninstallCommand } from "./install.ts";
+import { nodeCommand } from "./node.ts";
+import { repsetCommand } from "./repset.ts";
 import { streamCommand } from "./stream.ts";
+import { subCommand } from "./sub.ts";
 import { SPOCK_VERSION, versionCommand } from "./version.ts";
 
 export {
@@ -20,14 +25,26 @@ export {
   parseCommandArgs,
   UsageError,
 } from "./command.ts";
+export { findSubcommand } from "./group.ts";
+export { loadSettings } from "./settings.ts";
 export { SPOCK_VERSION } from "./version.ts";
 
 /** Every subcommand, in the order help lists them. */
-export const COMMANDS: readonly Command[] = [streamCommand, versionCommand];
+export const COMMANDS: readonly Command[] = [
+  installCommand,
+  uninstallCommand,
+  nodeCommand,
+  repsetCommand,
+  subCommand,
+  streamCommand,
+  versionCommand,
+];
 
-/** The subcommand called `name`, if any. */
+/** The subcommand called `name` (`node` or `node create`), if any. */
 export function findCommand(name: string): Command | undefined {
-  return COMMANDS.find((command) => command.name === name);
+  const [first, second] = name.split(" ");
+  const command = COMMANDS.find((candidate) => candidate.name === first);
+  return second === undefined || command === undefined ? command : findSubcommand(command, second);
 }
 
 /** The root help text (`spock --help`). */

@@ -47,9 +47,4 @@ LANGUAGE sql VOLATILE AS $fn$
     json_build_object('object', object, 'name', name, 'action', action)::text)
 $fn$;
 
--- Whether dblink is usable: SQL functions that must reach another node need it.
-CREATE OR REPLACE FUNCTION spock._has_dblink() RETURNS boolean
-LANGUAGE sql STABLE AS $fn$
-  SELECT to_regprocedure('dblink(text,text)') IS NOT NULL
-$fn$;
 `;

@@ -272,7 +272,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "Spock 5.0.0 catalog", sql: V1_SPOCK_500 },
   {
     version: 2,
-    description: "Spock 5.0.x additions (skip_schema, created_at, resolutions index); engine tables",
+    description:
+      "Spock 5.0.x additions (skip_schema, created_at, resolutions index); engine tables",
     sql: V2_SPOCK_50X,
   },
 ];

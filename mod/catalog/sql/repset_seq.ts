@@ -1,0 +1,176 @@
+/**
+ * Sequences in replication sets (repset_add_seq, repset_add_all_seqs,
+ * repset_remove_seq) with their `spock.sequence_state` rows and 'S' queue
+ * messages, and the `sql_drop` event trigger that takes dropped tables,
+ * sequences and columns out of sets, as Spock does through `spock.depend`.
+ */
+
+/** SQL creating the sequence functions and the drop cleanup; part of REPSET_SQL. */
+export const REPSET_SEQ_SQL = String.raw`
+-- A sequence's last_value as stored (Spock's sequence_get_last_value).
+CREATE OR REPLACE FUNCTION spock._sequence_last_value(seq regclass) RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT AS $fn$
+DECLARE
+  value bigint;
+BEGIN
+  EXECUTE format('SELECT last_value FROM %s', seq) INTO value;
+  RETURN value;
+END
+$fn$;
+
+-- Drops the sequence_state row of a sequence no local set holds any more.
+CREATE OR REPLACE FUNCTION spock._sequence_state_forget(seq oid) RETURNS void
+LANGUAGE sql VOLATILE AS $fn$
+  DELETE FROM spock.sequence_state st
+  WHERE st.seqoid = seq AND NOT EXISTS (
+    SELECT 1 FROM spock.replication_set_seq r WHERE r.set_seqoid::oid = seq)
+$fn$;
+
+CREATE OR REPLACE FUNCTION spock._repset_add_sequence(target spock.replication_set, seq regclass,
+    synchronize_data boolean)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  rel pg_catalog.pg_class;
+  nspname name;
+BEGIN
+  SELECT c.* INTO rel FROM pg_catalog.pg_class c WHERE c.oid = seq;
+  IF rel.relkind <> 'S' THEN
+    RAISE EXCEPTION '"%" is not a sequence', rel.relname USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF rel.relpersistence <> 'p' THEN
+    RAISE EXCEPTION 'UNLOGGED and TEMP sequences cannot be replicated'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- (no ON CONFLICT: PostgreSQL refuses it on user catalog tables)
+  INSERT INTO spock.sequence_state (seqoid, cache_size, last_value)
+  SELECT seq, 1000, spock._sequence_last_value(seq)
+  WHERE NOT EXISTS (SELECT 1 FROM spock.sequence_state st WHERE st.seqoid = seq);
+  INSERT INTO spock.replication_set_seq (set_id, set_seqoid) VALUES (target.set_id, seq);
+  IF synchronize_data THEN
+    SELECT n.nspname INTO nspname FROM pg_catalog.pg_namespace n WHERE n.oid = rel.relnamespace;
+    INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
+    VALUES (clock_timestamp(), current_user, ARRAY[target.set_name::text], 'S',
+      format('{"schema_name": %s,"sequence_name": %s,"last_value": "%s"}',
+        to_json(nspname::text), to_json(rel.relname::text), spock._sequence_last_value(seq))::json);
+  END IF;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION spock.repset_add_seq(set_name name, relation regclass,
+    synchronize_data boolean DEFAULT false)
+RETURNS boolean STRICT VOLATILE LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM spock._repset_add_sequence(spock._repset_get(set_name), relation, synchronize_data);
+  PERFORM spock._notify('replication_set', set_name, 'add_seq');
+  RETURN true;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION spock.repset_add_all_seqs(set_name name, schema_names text[],
+    synchronize_data boolean DEFAULT false)
+RETURNS boolean STRICT VOLATILE LANGUAGE plpgsql AS $fn$
+DECLARE
+  target spock.replication_set;
+  schema_name text;
+  nsp oid;
+  seq regclass;
+BEGIN
+  target := spock._repset_get(set_name);
+  FOREACH schema_name IN ARRAY schema_names LOOP
+    SELECT n.oid INTO nsp FROM pg_catalog.pg_namespace n WHERE n.nspname = schema_name;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'schema "%" does not exist', schema_name USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    FOR seq IN
+      SELECT c.oid FROM pg_catalog.pg_class c
+      WHERE c.relnamespace = nsp AND c.relkind = 'S' AND c.relpersistence = 'p'
+        AND NOT EXISTS (SELECT 1 FROM spock.replication_set_seq r
+                        WHERE r.set_id = target.set_id AND r.set_seqoid = c.oid)
+      ORDER BY c.relname
+    LOOP
+      PERFORM spock._repset_add_sequence(target, seq, synchronize_data);
+    END LOOP;
+  END LOOP;
+  PERFORM spock._notify('replication_set', set_name, 'add_seq');
+  RETURN true;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION spock.repset_remove_seq(set_name name, relation regclass)
+RETURNS boolean STRICT VOLATILE LANGUAGE plpgsql AS $fn$
+DECLARE
+  target spock.replication_set;
+BEGIN
+  target := spock._repset_get(set_name);
+  DELETE FROM spock.replication_set_seq r WHERE r.set_id = target.set_id AND r.set_seqoid = relation;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'replication set sequence mapping %:% not found', target.set_id, relation::oid
+      USING ERRCODE = 'internal_error';
+  END IF;
+  PERFORM spock._sequence_state_forget(relation);
+  PERFORM spock._notify('replication_set', set_name, 'remove_seq');
+  RETURN true;
+END
+$fn$;
+
+-- sql_drop: a dropped table or sequence leaves every set (PostgreSQL already
+-- took it out of the publications); a dropped column leaves the column lists.
+-- SECURITY DEFINER so that roles without rights on the spock schema can still
+-- drop their own tables; it only touches rows of objects being dropped.
+CREATE OR REPLACE FUNCTION spock._drop_cleanup() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  dropped record;
+  member record;
+BEGIN
+  IF to_regclass('spock.replication_set_table') IS NULL THEN
+    RETURN;
+  END IF;
+  FOR dropped IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()
+                 WHERE classid = 'pg_catalog.pg_class'::regclass LOOP
+    IF dropped.objsubid = 0 THEN
+      DELETE FROM spock.replication_set_table r WHERE r.set_reloid::oid = dropped.objid;
+      DELETE FROM spock.replication_set_seq r WHERE r.set_seqoid::oid = dropped.objid;
+      DELETE FROM spock.sequence_state st WHERE st.seqoid = dropped.objid;
+    ELSE
+      -- A row filter that used the column would break: refuse, as Spock's
+      -- dependency does under RESTRICT (re-validating the stored filters).
+      FOR member IN SELECT s.set_name, r.set_row_filter FROM spock.replication_set_table r
+                    JOIN spock.replication_set s ON s.set_id = r.set_id
+                    WHERE r.set_reloid::oid = dropped.objid AND r.set_row_filter IS NOT NULL LOOP
+        BEGIN
+          PERFORM spock._row_filter_parse(dropped.objid::regclass, member.set_row_filter);
+        EXCEPTION WHEN undefined_column THEN
+          RAISE EXCEPTION 'cannot drop column % of table % because the row_filter of replication set % uses it',
+            dropped.address_names[3], dropped.objid::regclass, member.set_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+            HINT = 'Remove the table from the replication set first (spock.repset_remove_table).';
+        END;
+      END LOOP;
+      -- DROP COLUMN … CASCADE took the table out of the publication: put it back.
+      FOR member IN UPDATE spock.replication_set_table r
+        SET set_att_list = array_remove(r.set_att_list, dropped.address_names[3])
+        WHERE r.set_reloid::oid = dropped.objid AND dropped.address_names[3] = ANY (r.set_att_list)
+        RETURNING r.set_id, r.set_reloid, r.set_att_list
+      LOOP
+        IF NOT EXISTS (SELECT 1 FROM spock._set_publication p
+                       JOIN pg_catalog.pg_publication pp ON pp.pubname = p.pubname
+                       JOIN pg_catalog.pg_publication_rel pr ON pr.prpubid = pp.oid
+                       WHERE p.set_id = member.set_id AND pr.prrelid = member.set_reloid) THEN
+          PERFORM spock._pub_add_table(member.set_id, member.set_reloid, member.set_att_list);
+        END IF;
+      END LOOP;
+    END IF;
+  END LOOP;
+END
+$fn$;
+
+DO $do$
+BEGIN
+  DROP EVENT TRIGGER IF EXISTS spock_drop_cleanup;
+  CREATE EVENT TRIGGER spock_drop_cleanup ON sql_drop EXECUTE FUNCTION spock._drop_cleanup();
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE WARNING 'cannot create event trigger spock_drop_cleanup: only a superuser can; dropped tables stay in replication sets until removed with spock.repset_remove_table()';
+END
+$do$;
+`;
