@@ -19,12 +19,11 @@ const installs = await installsUnderTest();
 export function pgTest(
   name: string,
   fn: (t: Deno.TestContext, cluster: Cluster) => Promise<void>,
-  options: ClusterOptions & { ignore?: boolean } = {},
+  options: ClusterOptions = {},
 ): void {
   for (const install of installs) {
     Deno.test({
       name: `${name} [pg${install.major}]`,
-      ignore: options.ignore,
       sanitizeResources: false,
       sanitizeOps: false,
       fn: async (t) => {
