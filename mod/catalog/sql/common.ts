@@ -40,6 +40,20 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
   SELECT (hashtext(sub_name)::bigint & 4294967295)::oid
 $fn$;
 
+-- A schema's oid, or the error a missing schema gets.
+CREATE OR REPLACE FUNCTION spock._schema_oid(schema_name text) RETURNS oid
+LANGUAGE plpgsql STABLE STRICT AS $fn$
+DECLARE
+  nsp oid;
+BEGIN
+  SELECT n.oid INTO nsp FROM pg_catalog.pg_namespace n WHERE n.nspname = schema_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'schema "%" does not exist', schema_name USING ERRCODE = 'invalid_schema_name';
+  END IF;
+  RETURN nsp;
+END
+$fn$;
+
 -- Tells running daemons (LISTEN spock_catalog) what changed; delivered at commit.
 CREATE OR REPLACE FUNCTION spock._notify(object text, name text, action text) RETURNS void
 LANGUAGE sql VOLATILE AS $fn$

@@ -141,10 +141,7 @@ DECLARE
 BEGIN
   target := spock._repset_get(set_name);
   FOREACH schema_name IN ARRAY schema_names LOOP
-    SELECT n.oid INTO nsp FROM pg_catalog.pg_namespace n WHERE n.nspname = schema_name;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'schema "%" does not exist', schema_name USING ERRCODE = 'invalid_schema_name';
-    END IF;
+    nsp := spock._schema_oid(schema_name);
     FOR rel IN
       SELECT c.oid::regclass AS relation, c.relispartition FROM pg_catalog.pg_class c
       WHERE c.relnamespace = nsp AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p'

@@ -7,40 +7,35 @@
 
 /** SQL creating the alteration functions. */
 export const SUBSCRIPTION_ALTER_SQL = String.raw`
-CREATE OR REPLACE FUNCTION spock.sub_enable(subscription_name name, immediate boolean DEFAULT false)
+-- sub_enable / sub_disable. immediate = true: Spock kills the apply worker at once;
+-- here the daemon reacts to the notification at commit, as for immediate = false.
+CREATE OR REPLACE FUNCTION spock._sub_set_enabled(subscription_name name, enabled boolean,
+    immediate boolean)
 RETURNS boolean LANGUAGE plpgsql VOLATILE STRICT AS $fn$
 DECLARE
   in_block boolean := spock._in_transaction_block();
   sub spock.subscription := spock._sub_find(subscription_name, true);
+  action text := CASE WHEN enabled THEN 'enable' ELSE 'disable' END;
 BEGIN
   PERFORM spock._lock_local_node();
-  UPDATE spock.subscription SET sub_enabled = true WHERE sub_id = sub.sub_id;
+  UPDATE spock.subscription SET sub_enabled = enabled WHERE sub_id = sub.sub_id;
   IF immediate AND in_block THEN
-    RAISE EXCEPTION 'alter_subscription_enable with immediate = true cannot be run inside a transaction block'
-      USING ERRCODE = 'active_sql_transaction';
+    RAISE EXCEPTION 'alter_subscription_% with immediate = true cannot be run inside a transaction block',
+      action USING ERRCODE = 'active_sql_transaction';
   END IF;
-  PERFORM spock._notify('subscription', sub.sub_name, 'enable');
+  PERFORM spock._notify('subscription', sub.sub_name, action);
   RETURN true;
 END
 $fn$;
 
--- immediate = true: Spock kills the apply worker at once; here the daemon stops
--- it when the notification arrives, at commit, as for immediate = false.
+CREATE OR REPLACE FUNCTION spock.sub_enable(subscription_name name, immediate boolean DEFAULT false)
+RETURNS boolean LANGUAGE sql VOLATILE STRICT AS $fn$
+  SELECT spock._sub_set_enabled(subscription_name, true, immediate)
+$fn$;
+
 CREATE OR REPLACE FUNCTION spock.sub_disable(subscription_name name, immediate boolean DEFAULT false)
-RETURNS boolean LANGUAGE plpgsql VOLATILE STRICT AS $fn$
-DECLARE
-  in_block boolean := spock._in_transaction_block();
-  sub spock.subscription := spock._sub_find(subscription_name, true);
-BEGIN
-  PERFORM spock._lock_local_node();
-  UPDATE spock.subscription SET sub_enabled = false WHERE sub_id = sub.sub_id;
-  IF immediate AND in_block THEN
-    RAISE EXCEPTION 'alter_subscription_disable with immediate = true cannot be run inside a transaction block'
-      USING ERRCODE = 'active_sql_transaction';
-  END IF;
-  PERFORM spock._notify('subscription', sub.sub_name, 'disable');
-  RETURN true;
-END
+RETURNS boolean LANGUAGE sql VOLATILE STRICT AS $fn$
+  SELECT spock._sub_set_enabled(subscription_name, false, immediate)
 $fn$;
 
 CREATE OR REPLACE FUNCTION spock.sub_alter_interface(subscription_name name, interface_name name)
