@@ -51,7 +51,8 @@ pgTest("decodeMessage() reads row changes under every replica identity", async (
   const relations = rowsOf(messages, "relation");
   const byName = (name: string) => relations.find((r) => r.relationName === name) as Relation;
   await t.step("Relation messages carry names, identity and key columns", () => {
-    assert.deepEqual(relations.map((r) => r.relationName).sort(), [
+    // A relation may be described again after an invalidation: compare the set of names.
+    assert.deepEqual([...new Set(relations.map((r) => r.relationName))].sort(), [
       "ri_default",
       "ri_full",
       "ri_index",
