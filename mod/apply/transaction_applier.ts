@@ -1,0 +1,420 @@
+/**
+ * The transaction applier: one remote transaction becomes one local
+ * transaction, exactly once, on a dedicated session with
+ * `session_replication_role = replica` and the subscription's replication
+ * origin. Handlers are named after the pgoutput messages (`applyInsert` …),
+ * as PG's `worker.c` names `apply_handle_*`. Reading the stream and reporting
+ * feedback are the caller's; what is durable is `flush_tracker.ts`'s answer.
+ *
+ * Durability rule: the rows, `spock.progress` and the origin's position
+ * (set by `pg_replication_origin_xact_setup`) commit in ONE local transaction,
+ * so after a crash the origin's position says exactly which remote
+ * transactions are in the table:
+ *
+ *   remote:  B(x1, final 0/100) I I C(end 0/128)   B(x2, final 0/200) I …crash
+ *   local:   begin; insert; insert; xact_setup(0/128, t1); progress; commit
+ *            begin; insert; … (lost: never committed)
+ *   restart: pg_replication_origin_progress → 0/128; START_REPLICATION 0/128
+ *            → x2 is sent again, x1 is not.
+ *
+ * The origin records the Commit's end LSN (as PG's worker does): starting at
+ * the commit LSN itself would have the walsender send that transaction again.
+ */
+import { getLogger } from "@logtape/logtape";
+import type postgres from "postgres";
+import type {
+  Begin,
+  Commit,
+  Delete,
+  Insert,
+  Origin,
+  PgoutputMessage,
+  Relation,
+  Truncate,
+  Update,
+} from "../pgoutput/mod.ts";
+import { tupleText } from "../pgoutput/mod.ts";
+import { formatLsn, formatPgTimestamp, type Lsn, parseLsn } from "../pg/mod.ts";
+import { ApplyError, type ApplyErrorCode } from "./errors.ts";
+import { type LocalRelation, mapRelation } from "./relation_map.ts";
+import { SqlWriter, type WriteFailure } from "./sql_writer.ts";
+
+const log = getLogger(["spock", "apply"]);
+
+/** How an applier identifies itself and its provider. */
+export interface TransactionApplierOptions {
+  /** Replication origin name: the subscription's slot name, as in Spock. */
+  originName: string;
+  /** `spock.node` id of this (subscriber) node: `spock.progress.node_id`. */
+  localNodeId: number | bigint;
+  /** `spock.node` id of the provider: `spock.progress.remote_node_id`. */
+  remoteNodeId: number | bigint;
+  /** Row statements in flight before the applier waits; default 100. */
+  maxInFlight?: number;
+}
+
+const PROGRESS_SQL = `
+insert into spock.progress as p (node_id, remote_node_id, remote_commit_ts, remote_lsn,
+  remote_insert_lsn, last_updated_ts, updated_by_decode)
+values ($1::text::oid, $2::text::oid, $3::text::timestamptz, $4::text::pg_lsn,
+  $5::text::pg_lsn, now(), true)
+on conflict (node_id, remote_node_id) do update set
+  remote_commit_ts = excluded.remote_commit_ts, remote_lsn = excluded.remote_lsn,
+  remote_insert_lsn = excluded.remote_insert_lsn, last_updated_ts = excluded.last_updated_ts,
+  updated_by_decode = true`;
+
+const XACT_SETUP_SQL =
+  "select pg_replication_origin_xact_setup($1::text::pg_lsn, $2::text::timestamptz)";
+
+/**
+ * Applies decoded pgoutput messages to the local database, one local
+ * transaction per remote one. Feed every message in stream order to
+ * {@link applyMessage}; await each call.
+ */
+export class TransactionApplier {
+  #sql: postgres.ReservedSql;
+  #writer: SqlWriter;
+  #options: TransactionApplierOptions;
+  #relations = new Map<number, LocalRelation>();
+  #begin: Begin | undefined;
+  #skipping = false;
+  #remoteOrigin: string | undefined;
+  #rows = 0;
+  #appliedEndLsn: Lsn;
+  #lastWalEnd: Lsn = 0n;
+  #closed = false;
+
+  private constructor(sql: postgres.ReservedSql, options: TransactionApplierOptions, start: Lsn) {
+    this.#sql = sql;
+    this.#options = options;
+    this.#writer = new SqlWriter(sql, { maxInFlight: options.maxInFlight });
+    this.#appliedEndLsn = start;
+  }
+
+  /**
+   * Reserves a session of `sql`, sets `session_replication_role = replica`,
+   * creates the replication origin if missing and binds it to the session.
+   * Fails (SQLSTATE 55006) while another session still holds the origin.
+   */
+  static async open(
+    sql: postgres.Sql,
+    options: TransactionApplierOptions,
+  ): Promise<TransactionApplier> {
+    const reserved = await sql.reserve();
+    try {
+      await reserved.unsafe("set session_replication_role = replica");
+      await reserved.unsafe(
+        "select pg_replication_origin_create($1) where not exists " +
+          "(select 1 from pg_replication_origin where roname = $1)",
+        [options.originName],
+      );
+      await reserved.unsafe("select pg_replication_origin_session_setup($1)", [
+        options.originName,
+      ]);
+      const [row] = await reserved.unsafe(
+        "select pg_replication_origin_progress($1, false)::text as lsn",
+        [options.originName],
+      );
+      const start = row.lsn === null ? 0n : parseLsn(row.lsn);
+      log.info("Apply session for origin {origin} opened at {lsn}", {
+        origin: options.originName,
+        lsn: formatLsn(start),
+      });
+      return new TransactionApplier(reserved, options, start);
+    } catch (error) {
+      reserved.release();
+      throw error;
+    }
+  }
+
+  /** True between a Begin and its Commit. */
+  get inTransaction(): boolean {
+    return this.#begin !== undefined;
+  }
+
+  /** End LSN of the last remote transaction committed locally by this session (or at open). */
+  get appliedEndLsn(): Lsn {
+    return this.#appliedEndLsn;
+  }
+
+  /** Records the provider's WAL end seen on the stream, for `spock.progress.remote_insert_lsn`. */
+  noteWalEnd(walEnd: Lsn): void {
+    if (walEnd > this.#lastWalEnd) this.#lastWalEnd = walEnd;
+  }
+
+  /**
+   * Applies one message. On any error the open local transaction is rolled
+   * back and an `ApplyError` is thrown; the caller restarts from the origin's
+   * position.
+   */
+  async applyMessage(message: PgoutputMessage): Promise<void> {
+    try {
+      await this.#dispatch(message);
+    } catch (error) {
+      await this.#rollback();
+      throw error;
+    }
+  }
+
+  #dispatch(message: PgoutputMessage): Promise<void> | void {
+    switch (message.type) {
+      case "begin":
+        return this.applyBegin(message);
+      case "commit":
+        return this.applyCommit(message);
+      case "origin":
+        return this.applyOrigin(message);
+      case "relation":
+        return this.applyRelation(message);
+      case "insert":
+        return this.applyInsert(message);
+      case "update":
+        return this.applyUpdate(message);
+      case "delete":
+        return this.applyDelete(message);
+      case "truncate":
+        return this.applyTruncate(message);
+      case "type":
+        return; // Types come as text; the local type's input function parses them.
+      case "message":
+        return; // TODO(#4): logical messages (Spock uses none for data).
+      case "stream_start":
+      case "stream_stop":
+      case "stream_commit":
+      case "stream_abort":
+      case "stream_prepare":
+      case "begin_prepare":
+      case "prepare":
+      case "commit_prepared":
+      case "rollback_prepared":
+        throw this.#error(
+          `Cannot apply "${message.type}": streamed and two-phase transactions are not supported yet; start replication without "streaming" and "two_phase"`,
+          "ERR_APPLY_UNSUPPORTED",
+          message.type,
+        );
+      default: {
+        const unknown: never = message;
+        throw new TypeError(`Unknown message ${(unknown as { type: string }).type}`);
+      }
+    }
+  }
+
+  /** Begin: opens the local transaction (pipelined, not awaited). */
+  async applyBegin(begin: Begin): Promise<void> {
+    if (this.#begin !== undefined) {
+      throw this.#error(
+        "Cannot apply begin inside a transaction",
+        "ERR_APPLY_PROTOCOL_ORDER",
+        "begin",
+      );
+    }
+    this.#begin = begin;
+    this.#remoteOrigin = undefined;
+    this.#rows = 0;
+    // Already applied (its commit ends at or before the origin's position): skip it.
+    this.#skipping = begin.finalLsn < this.#appliedEndLsn;
+    if (this.#skipping) {
+      log.debug("Skipping remote transaction {xid} at {lsn}: already applied", {
+        xid: begin.xid,
+        lsn: formatLsn(begin.finalLsn),
+      });
+      return;
+    }
+    await this.#writer.run("begin", [], "begin");
+  }
+
+  /** Origin: the transaction came to the provider from another node. */
+  applyOrigin(origin: Origin): void {
+    this.#remoteOrigin = origin.originName;
+  }
+
+  /** Relation: maps the remote table onto the local one (one catalog query). */
+  async applyRelation(relation: Relation): Promise<void> {
+    await this.#throwFailure(await this.#writer.drain());
+    try {
+      this.#relations.set(relation.relationId, await mapRelation(this.#sql, relation));
+    } catch (error) {
+      if (error instanceof ApplyError) {
+        throw this.#error(error.summary, error.code, "relation", error.relation);
+      }
+      throw this.#sqlError(error, "relation", `${relation.namespace}.${relation.relationName}`);
+    }
+  }
+
+  /** Insert: pipelined INSERT. */
+  async applyInsert(insert: Insert): Promise<void> {
+    const relation = this.#rowTarget(insert.relationId, "insert");
+    if (relation === undefined) return;
+    log.trace("Insert into {relation}", () => ({ relation: relation.remoteName }));
+    await this.#writer.insert(relation, tupleText(insert.newTuple));
+  }
+
+  /** Update: pipelined UPDATE by the local replica identity. */
+  async applyUpdate(update: Update): Promise<void> {
+    const relation = this.#rowTarget(update.relationId, "update");
+    if (relation === undefined) return;
+    const identity = this.#identity(relation, "update");
+    const values = tupleText(update.newTuple);
+    if (relation.identityFull && update.oldTuple === null) {
+      throw this.#error(
+        `Cannot apply update: local table uses REPLICA IDENTITY FULL but the provider sent no old row; set REPLICA IDENTITY FULL on the provider too`,
+        "ERR_APPLY_NO_IDENTITY",
+        "update",
+        relation.remoteName,
+      );
+    }
+    const key = update.oldTuple === null ? values : tupleText(update.oldTuple);
+    log.trace("Update of {relation}", () => ({ relation: relation.remoteName }));
+    await this.#writer.update(relation, identity, key, values);
+  }
+
+  /** Delete: pipelined DELETE by the local replica identity. */
+  async applyDelete(del: Delete): Promise<void> {
+    const relation = this.#rowTarget(del.relationId, "delete");
+    if (relation === undefined) return;
+    const identity = this.#identity(relation, "delete");
+    log.trace("Delete from {relation}", () => ({ relation: relation.remoteName }));
+    await this.#writer.delete(relation, identity, tupleText(del.oldTuple));
+  }
+
+  /** Truncate: one TRUNCATE of every listed relation; RESTART IDENTITY if flagged, never CASCADE. */
+  async applyTruncate(truncate: Truncate): Promise<void> {
+    const relations: LocalRelation[] = [];
+    for (const relationId of truncate.relationIds) {
+      const relation = this.#rowTarget(relationId, "truncate");
+      if (relation === undefined) return;
+      relations.push(relation);
+    }
+    if (relations.length === 0) return;
+    await this.#writer.truncate(relations, truncate.restartIdentity);
+  }
+
+  /**
+   * Commit: sets the origin's position and commit timestamp, upserts
+   * `spock.progress`, waits for every pipelined statement, then commits — or
+   * rolls back and throws the first failure.
+   */
+  async applyCommit(commit: Commit): Promise<void> {
+    const begin = this.#begin;
+    if (begin === undefined) {
+      throw this.#error(
+        "Cannot apply commit outside a transaction",
+        "ERR_APPLY_PROTOCOL_ORDER",
+        "commit",
+      );
+    }
+    if (this.#skipping) {
+      this.#begin = undefined;
+      this.#skipping = false;
+      return;
+    }
+    const commitTime = formatPgTimestamp(commit.commitTime);
+    await this.#writer.run(XACT_SETUP_SQL, [formatLsn(commit.endLsn), commitTime], "commit");
+    const insertLsn = this.#lastWalEnd > commit.endLsn ? this.#lastWalEnd : commit.endLsn;
+    await this.#writer.run(PROGRESS_SQL, [
+      String(this.#options.localNodeId),
+      String(this.#options.remoteNodeId),
+      commitTime,
+      formatLsn(commit.commitLsn),
+      formatLsn(insertLsn),
+    ], "commit");
+    await this.#throwFailure(await this.#writer.drain());
+    try {
+      await this.#sql.unsafe("commit");
+    } catch (error) {
+      throw this.#sqlError(error, "commit");
+    }
+    this.#begin = undefined;
+    this.#appliedEndLsn = commit.endLsn;
+    log.debug("Applied remote transaction {xid} ({rows} rows) committed at {lsn}", {
+      xid: begin.xid,
+      rows: this.#rows,
+      lsn: formatLsn(commit.commitLsn),
+      remoteOrigin: this.#remoteOrigin,
+    });
+  }
+
+  /** Rolls back anything open, resets the origin and releases the session. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#rollback();
+    await this.#sql.unsafe("select pg_replication_origin_session_reset()").catch(() => {});
+    this.#sql.release();
+  }
+
+  #rowTarget(relationId: number, operation: string): LocalRelation | undefined {
+    if (this.#begin === undefined) {
+      throw this.#error(
+        `Cannot apply ${operation} outside a transaction`,
+        "ERR_APPLY_PROTOCOL_ORDER",
+        operation,
+      );
+    }
+    if (this.#skipping) return undefined;
+    const relation = this.#relations.get(relationId);
+    if (relation === undefined) {
+      throw this.#error(
+        `Cannot apply ${operation}: relation ${relationId} was never described`,
+        "ERR_APPLY_PROTOCOL_ORDER",
+        operation,
+      );
+    }
+    this.#rows++;
+    return relation;
+  }
+
+  #identity(relation: LocalRelation, operation: string) {
+    if (relation.identity === undefined) {
+      throw this.#error(
+        `Cannot apply ${operation}: ${relation.identityProblem}; add a primary key or replica identity`,
+        "ERR_APPLY_NO_IDENTITY",
+        operation,
+        relation.remoteName,
+      );
+    }
+    return relation.identity;
+  }
+
+  async #rollback(): Promise<void> {
+    const wasOpen = this.#begin !== undefined && !this.#skipping;
+    this.#begin = undefined;
+    this.#skipping = false;
+    await this.#writer.drain();
+    if (wasOpen) await this.#sql.unsafe("rollback").catch(() => {});
+  }
+
+  #throwFailure(failure: WriteFailure | undefined): void {
+    if (failure === undefined) return;
+    throw this.#sqlError(failure.cause, failure.operation, failure.relation?.remoteName);
+  }
+
+  #sqlError(cause: unknown, operation: string, relation?: string): ApplyError {
+    const sqlState = (cause as { code?: string }).code;
+    return this.#error(
+      `Cannot apply remote ${operation}: server error ${sqlState ?? "unknown"}`,
+      "ERR_APPLY_SQL",
+      operation,
+      relation,
+      cause,
+    );
+  }
+
+  #error(
+    summary: string,
+    code: ApplyErrorCode,
+    operation: string,
+    relation?: string,
+    cause?: unknown,
+  ): ApplyError {
+    return new ApplyError(summary, {
+      code,
+      operation,
+      origin: this.#options.originName,
+      remoteXid: this.#begin?.xid,
+      remoteCommitLsn: this.#begin?.finalLsn,
+      relation,
+      cause,
+    });
+  }
+}
