@@ -103,6 +103,26 @@ function freePort(): number {
   return port;
 }
 
+const STALE_AFTER_MS = 6 * 60 * 60 * 1000;
+
+/**
+ * Removes what killed test runs left in BASE_DIR: directories older than six
+ * hours whose postmaster is gone (their servers died with the runner).
+ */
+async function sweepStaleDirs(): Promise<void> {
+  for await (const entry of Deno.readDir(BASE_DIR)) {
+    const path = `${BASE_DIR}/${entry.name}`;
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (!entry.isDirectory || !info?.mtime || Date.now() - info.mtime.getTime() < STALE_AFTER_MS) {
+      continue;
+    }
+    const pidFile = await Deno.readTextFile(`${path}/data/postmaster.pid`).catch(() => "");
+    const pid = Number(pidFile.split("\n")[0]);
+    const alive = pid > 0 && await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+    if (!alive) await Deno.remove(path, { recursive: true }).catch(() => {});
+  }
+}
+
 const templates = new Map<string, Promise<string>>();
 
 /** initdb once per installation and test process; clusters copy the result. */
@@ -113,6 +133,7 @@ function templateFor(install: PgInstall): Promise<string> {
       await ensureRunAsUser();
       await Deno.mkdir(BASE_DIR, { recursive: true, mode: 0o755 });
       await Deno.chmod(BASE_DIR, 0o755);
+      await sweepStaleDirs();
       const dir = await Deno.makeTempDir({ dir: BASE_DIR, prefix: `template-${install.major}-` });
       await Deno.chmod(dir, 0o755);
       const dataDir = `${dir}/data`;
