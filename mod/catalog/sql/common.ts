@@ -40,6 +40,22 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
   SELECT (hashtext(sub_name)::bigint & 4294967295)::oid
 $fn$;
 
+-- Raises Spock's error for the first of \`repsets\` that node \`local_id\` does not have.
+CREATE OR REPLACE FUNCTION spock._check_repsets(local_id oid, repsets text[]) RETURNS void
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  missing text;
+BEGIN
+  SELECT r.name INTO missing FROM unnest(repsets) AS r(name)
+  WHERE NOT EXISTS (SELECT 1 FROM spock.replication_set s
+                    WHERE s.set_nodeid = local_id AND s.set_name = r.name)
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'replication set % not found', missing USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+END
+$fn$;
+
 -- A schema's oid, or the error a missing schema gets.
 CREATE OR REPLACE FUNCTION spock._schema_oid(schema_name text) RETURNS oid
 LANGUAGE plpgsql STABLE STRICT AS $fn$

@@ -188,7 +188,6 @@ CREATE OR REPLACE FUNCTION spock.table_data_filtered(reltyp anyelement, relation
 RETURNS SETOF anyelement CALLED ON NULL INPUT STABLE LANGUAGE plpgsql AS $fn$
 DECLARE
   local_id oid;
-  missing text;
   filters text;
 BEGIN
   SELECT l.node_id INTO local_id FROM spock.local_node l;
@@ -209,13 +208,7 @@ BEGIN
     RAISE EXCEPTION 'return type of % must be same as row type of the relation',
       'spock_table_data_filtered' USING ERRCODE = 'datatype_mismatch';
   END IF;
-  SELECT r.name INTO missing FROM unnest(repsets) AS r(name)
-  WHERE NOT EXISTS (SELECT 1 FROM spock.replication_set s
-                    WHERE s.set_nodeid = local_id AND s.set_name = r.name)
-  LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'replication set % not found', missing USING ERRCODE = 'invalid_parameter_value';
-  END IF;
+  PERFORM spock._check_repsets(local_id, repsets);
   SELECT string_agg('(' || r.set_row_filter || E'\n)', ' OR ') INTO filters
   FROM spock.replication_set_table r JOIN spock.replication_set s ON s.set_id = r.set_id
   WHERE s.set_nodeid = local_id AND s.set_name = ANY (repsets)

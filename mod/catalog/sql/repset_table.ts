@@ -278,20 +278,13 @@ CREATE OR REPLACE FUNCTION spock.repset_show_table(relation regclass, repsets te
 RETURNS record STRICT STABLE LANGUAGE plpgsql AS $fn$
 DECLARE
   local_id oid;
-  missing text;
   listed text[];
 BEGIN
   SELECT l.node_id INTO local_id FROM spock.local_node l;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'local spock node not found' USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  SELECT r.name INTO missing FROM unnest(repsets) AS r(name)
-  WHERE NOT EXISTS (SELECT 1 FROM spock.replication_set s
-                    WHERE s.set_nodeid = local_id AND s.set_name = r.name)
-  LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'replication set % not found', missing USING ERRCODE = 'invalid_parameter_value';
-  END IF;
+  PERFORM spock._check_repsets(local_id, repsets);
   SELECT array_agg(DISTINCT l.col) FILTER (WHERE l.col IS NOT NULL), coalesce(bool_or(r.set_row_filter IS NOT NULL), false)
   INTO listed, has_row_filter
   FROM spock.replication_set_table r JOIN spock.replication_set s ON s.set_id = r.set_id
