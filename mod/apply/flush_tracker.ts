@@ -31,6 +31,7 @@ export class FlushTracker {
   #originName: string;
   #idleWalEnd: Lsn = 0n;
   #confirmed: Lsn = 0n;
+  #knownFlushed: Lsn = 0n;
 
   /** `sql` is any session of the subscriber database (not the apply session). */
   constructor(sql: postgres.Sql, originName: string) {
@@ -73,9 +74,23 @@ export class FlushTracker {
    */
   async confirmableLsn(): Promise<Lsn> {
     const { appliedRemoteLsn, flushedRemoteLsn } = await this.positions();
+    if (flushedRemoteLsn > this.#knownFlushed) this.#knownFlushed = flushedRemoteLsn;
     let lsn = flushedRemoteLsn;
     if (flushedRemoteLsn >= appliedRemoteLsn && this.#idleWalEnd > lsn) lsn = this.#idleWalEnd;
     if (lsn > this.#confirmed) this.#confirmed = lsn;
+    return this.#confirmed;
+  }
+
+  /**
+   * The same answer without asking the server, from the flushed position the
+   * last {@link confirmableLsn} saw: used to answer a keepalive at once (a
+   * server shutting down waits for that answer, and may refuse new queries).
+   * `appliedRemoteLsn` is the applier's last committed end LSN.
+   */
+  confirmableNow(appliedRemoteLsn: Lsn): Lsn {
+    if (this.#knownFlushed >= appliedRemoteLsn && this.#idleWalEnd > this.#confirmed) {
+      this.#confirmed = this.#idleWalEnd;
+    }
     return this.#confirmed;
   }
 }

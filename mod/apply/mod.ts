@@ -41,3 +41,8 @@ export { FlushTracker, type OriginPositions } from "./flush_tracker.ts";
 export { type LocalRelation, type MappedColumn, mapRelation } from "./relation_map.ts";
 export { SqlWriter, type SqlWriterOptions, type WriteFailure } from "./sql_writer.ts";
 export { TransactionApplier, type TransactionApplierOptions } from "./transaction_applier.ts";
+export {
+  type FilterOutcome,
+  TransactionFilter,
+  type TransactionFilterOptions,
+} from "./transaction_filter.ts";

@@ -12,8 +12,8 @@
  * transactions are in the table:
  *
  *   remote:  B(x1, final 0/100) I I C(end 0/128)   B(x2, final 0/200) I …crash
- *   local:   begin; insert; insert; xact_setup(0/128, t1); progress; commit
- *            begin; insert; … (lost: never committed)
+ *   local:   begin; insert; insert; progress; "xact_setup(0/128, t1); commit"
+ *            begin; insert; … (lost: never committed, origin untouched)
  *   restart: pg_replication_origin_progress → 0/128; START_REPLICATION 0/128
  *            → x2 is sent again, x1 is not.
  *
@@ -34,7 +34,7 @@ import type {
   Update,
 } from "../pgoutput/mod.ts";
 import { tupleText } from "../pgoutput/mod.ts";
-import { formatLsn, formatPgTimestamp, type Lsn, parseLsn } from "../pg/mod.ts";
+import { formatLsn, formatPgTimestamp, type Lsn, parseLsn, quoteLiteral } from "../pg/mod.ts";
 import { ApplyError, type ApplyErrorCode } from "./errors.ts";
 import { type LocalRelation, mapRelation } from "./relation_map.ts";
 import { SqlWriter, type WriteFailure } from "./sql_writer.ts";
@@ -63,8 +63,17 @@ on conflict (node_id, remote_node_id) do update set
   remote_insert_lsn = excluded.remote_insert_lsn, last_updated_ts = excluded.last_updated_ts,
   updated_by_decode = true`;
 
-const XACT_SETUP_SQL =
-  "select pg_replication_origin_xact_setup($1::text::pg_lsn, $2::text::timestamptz)";
+/**
+ * The origin's position is set and the transaction committed in ONE simple
+ * query message. An aborted transaction that had called
+ * pg_replication_origin_xact_setup() still advances the origin (its abort
+ * record carries the origin, PG 14+): had the daemon died between the two,
+ * the server would abort the transaction and yet record it as applied.
+ */
+function commitWithOrigin(endLsn: Lsn, commitTime: string): string {
+  return `select pg_replication_origin_xact_setup(${quoteLiteral(formatLsn(endLsn))}::pg_lsn, ` +
+    `${quoteLiteral(commitTime)}::timestamptz); commit`;
+}
 
 /**
  * Applies decoded pgoutput messages to the local database, one local
@@ -290,9 +299,9 @@ export class TransactionApplier {
   }
 
   /**
-   * Commit: sets the origin's position and commit timestamp, upserts
-   * `spock.progress`, waits for every pipelined statement, then commits — or
-   * rolls back and throws the first failure.
+   * Commit: upserts `spock.progress`, waits for every pipelined statement,
+   * then sets the origin's position and commit timestamp and commits in one
+   * message — or rolls back and throws the first failure.
    */
   async applyCommit(commit: Commit): Promise<void> {
     const begin = this.#begin;
@@ -309,7 +318,6 @@ export class TransactionApplier {
       return;
     }
     const commitTime = formatPgTimestamp(commit.commitTime);
-    await this.#writer.run(XACT_SETUP_SQL, [formatLsn(commit.endLsn), commitTime], "commit");
     const insertLsn = this.#lastWalEnd > commit.endLsn ? this.#lastWalEnd : commit.endLsn;
     await this.#writer.run(PROGRESS_SQL, [
       String(this.#options.localNodeId),
@@ -320,18 +328,36 @@ export class TransactionApplier {
     ], "commit");
     await this.#throwFailure(await this.#writer.drain());
     try {
-      await this.#sql.unsafe("commit");
+      await this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime));
     } catch (error) {
+      this.#begin = undefined;
+      await this.#sql.unsafe("rollback").catch(() => {});
+      await this.#restoreOrigin();
       throw this.#sqlError(error, "commit");
     }
     this.#begin = undefined;
     this.#appliedEndLsn = commit.endLsn;
-    log.debug("Applied remote transaction {xid} ({rows} rows) committed at {lsn}", {
+    log.debug("Applied remote transaction {xid} ({rows} rows) committed at {lsn} end {end}", {
+      end: formatLsn(commit.endLsn),
       xid: begin.xid,
       rows: this.#rows,
       lsn: formatLsn(commit.commitLsn),
       remoteOrigin: this.#remoteOrigin,
     });
+  }
+
+  /**
+   * After a failed COMMIT the abort record has moved the origin to the
+   * failed transaction's end: put it back where the last commit left it.
+   */
+  async #restoreOrigin(): Promise<void> {
+    const name = this.#options.originName;
+    await this.#sql.unsafe("select pg_replication_origin_session_reset()");
+    await this.#sql.unsafe("select pg_replication_origin_advance($1, $2::text::pg_lsn)", [
+      name,
+      formatLsn(this.#appliedEndLsn),
+    ]);
+    await this.#sql.unsafe("select pg_replication_origin_session_setup($1)", [name]);
   }
 
   /** Rolls back anything open, resets the origin and releases the session. */

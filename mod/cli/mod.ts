@@ -13,6 +13,7 @@ import { findSubcommand } from "./group.ts";
 import { installCommand, uninstallCommand } from "./install.ts";
 import { nodeCommand } from "./node.ts";
 import { repsetCommand } from "./repset.ts";
+import { runCommand } from "./run.ts";
 import { streamCommand } from "./stream.ts";
 import { subCommand } from "./sub.ts";
 import { SPOCK_VERSION, versionCommand } from "./version.ts";
@@ -36,6 +37,7 @@ export const COMMANDS: readonly Command[] = [
   nodeCommand,
   repsetCommand,
   subCommand,
+  runCommand,
   streamCommand,
   versionCommand,
 ];

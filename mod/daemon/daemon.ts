@@ -1,0 +1,44 @@
+/**
+ * `spock run`: one supervisor per served node, all stopped by one signal.
+ * The daemon names itself (host:pid) in the heartbeat rows it writes.
+ */
+import { getLogger } from "@logtape/logtape";
+import type { EngineSettings } from "../config/mod.ts";
+import { maskDsn } from "../pg/mod.ts";
+import { NodeSupervisor, type ServedNode, type WorkerSummary } from "./node_supervisor.ts";
+
+const log = getLogger(["spock", "daemon"]);
+
+/** What the daemon serves and how. */
+export interface DaemonOptions {
+  nodes: ServedNode[];
+  engine: EngineSettings;
+  env: Record<string, string | undefined>;
+  /** Stops the daemon: workers finish or roll back, confirm, disconnect. */
+  signal: AbortSignal;
+}
+
+/** A running daemon; `done` resolves once everything has stopped. */
+export interface Daemon {
+  done: Promise<void>;
+  /** What every worker has applied so far. */
+  summaries(): WorkerSummary[];
+}
+
+/** Starts serving `nodes` until `signal` aborts. */
+export function startDaemon(options: DaemonOptions): Daemon {
+  if (options.nodes.length === 0) {
+    throw new RangeError("The daemon needs at least one node to serve");
+  }
+  const daemon = `${Deno.hostname()}:${Deno.pid}`;
+  const supervisors = options.nodes.map((node) =>
+    new NodeSupervisor(node, { engine: options.engine, daemon, env: options.env })
+  );
+  for (const node of options.nodes) {
+    log.info("Serving node {node} at {dsn}", { node: node.name, dsn: maskDsn(node.dsn) });
+  }
+  const done = Promise.all(supervisors.map((s) => s.run(options.signal))).then(() => {
+    log.info("Daemon stopped");
+  });
+  return { done, summaries: () => supervisors.flatMap((s) => s.summaries()) };
+}

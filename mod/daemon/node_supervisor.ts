@@ -1,0 +1,167 @@
+/**
+ * The supervisor of one served node: keeps one worker per enabled
+ * subscription of the node, in step with the catalog. It LISTENs on
+ * `spock_catalog` (sent by every SQL API call that changes the catalog) and
+ * re-reads the catalog on every notification and every few seconds as a
+ * safety net; a subscription whose settings changed gets a fresh worker.
+ */
+import { getLogger } from "@logtape/logtape";
+import type postgres from "postgres";
+import { connectDatabase } from "../catalog/mod.ts";
+import type { EngineSettings } from "../config/mod.ts";
+import { maskDsn, resolveConnectOptions } from "../pg/mod.ts";
+import { sleep } from "./backoff.ts";
+import {
+  readSubscriptions,
+  subscriptionFingerprint,
+  type SubscriptionRecord,
+} from "./subscription_record.ts";
+import { SubscriptionWorker } from "./subscription_worker.ts";
+
+const log = getLogger(["spock", "daemon"]);
+
+const REREAD_MS = 5_000;
+
+/** A node this daemon serves. */
+export interface ServedNode {
+  name: string;
+  dsn: string;
+}
+
+/** Options shared by every supervisor of a daemon. */
+export interface NodeSupervisorOptions {
+  engine: EngineSettings;
+  daemon: string;
+  env: Record<string, string | undefined>;
+}
+
+/** What a worker has done, for status output. */
+export interface WorkerSummary {
+  node: string;
+  subscription: string;
+  provider: string;
+  transactions: number;
+  skipped: number;
+  failures: number;
+}
+
+/**
+ * Whether a running worker must start over: its settings changed, a skip LSN
+ * was set (clearing a used one is the worker's own doing), or tables wait for
+ * a sync while it streams.
+ */
+function needsRestart(
+  record: SubscriptionRecord,
+  entry: { worker: SubscriptionWorker; fingerprint: string },
+): boolean {
+  if (subscriptionFingerprint(record) !== entry.fingerprint) return true;
+  if (record.skipLsn !== 0n && record.skipLsn !== entry.worker.record.skipLsn) return true;
+  return record.pendingTables > 0 && entry.worker.streaming;
+}
+
+/** Runs the workers of one node until `signal` aborts. */
+export class NodeSupervisor {
+  readonly node: ServedNode;
+  #options: NodeSupervisorOptions;
+  #workers = new Map<number, { worker: SubscriptionWorker; fingerprint: string }>();
+  #wake: (() => void) | undefined;
+  #dirty = true;
+
+  constructor(node: ServedNode, options: NodeSupervisorOptions) {
+    this.node = node;
+    this.#options = options;
+  }
+
+  /** The workers running now. */
+  summaries(): WorkerSummary[] {
+    return [...this.#workers.values()].map(({ worker }) => ({
+      node: this.node.name,
+      subscription: worker.record.name,
+      provider: worker.record.providerNodeName,
+      transactions: worker.counters.transactions,
+      skipped: worker.counters.skipped,
+      failures: worker.failures,
+    }));
+  }
+
+  /** Supervises until `signal` aborts, then stops every worker cleanly. */
+  async run(signal: AbortSignal): Promise<void> {
+    const localOptions = resolveConnectOptions(this.node.dsn, {
+      env: this.#options.env,
+      applicationName: "spock daemon",
+    });
+    const nlog = log.with({ node: this.node.name });
+    const sql = connectDatabase(localOptions, { max: 2 });
+    const wake = () => {
+      this.#dirty = true;
+      this.#wake?.();
+    };
+    signal.addEventListener("abort", wake, { once: true });
+    let listening: postgres.ListenMeta | undefined;
+    let warnedDown = false;
+    try {
+      while (!signal.aborted) {
+        try {
+          listening ??= await sql.listen("spock_catalog", wake, wake);
+          const records = await readSubscriptions(sql);
+          await this.#reconcile(records, localOptions);
+          if (warnedDown) nlog.info("Node {node} reachable again", { node: this.node.name });
+          warnedDown = false;
+        } catch (error) {
+          if (!warnedDown) {
+            nlog.warning("Cannot read the catalog of node {node} at {dsn}: {error}", {
+              node: this.node.name,
+              dsn: maskDsn(this.node.dsn),
+              error: error instanceof Error ? error.message : String(error),
+            });
+            warnedDown = true;
+          }
+        }
+        if (!this.#dirty) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+            sleep(REREAD_MS, signal).then(resolve);
+          });
+        }
+        this.#dirty = false;
+      }
+    } finally {
+      signal.removeEventListener("abort", wake);
+      await Promise.all([...this.#workers.values()].map(({ worker }) => worker.stop()));
+      this.#workers.clear();
+      await listening?.unlisten().catch(() => {});
+      await sql.end({ timeout: 2 }).catch(() => {});
+    }
+  }
+
+  async #reconcile(
+    records: SubscriptionRecord[],
+    localOptions: ReturnType<typeof resolveConnectOptions>,
+  ): Promise<void> {
+    const wanted = new Map(records.filter((r) => r.enabled).map((r) => [r.id, r]));
+    for (const [id, entry] of this.#workers) {
+      const record = wanted.get(id);
+      if (record !== undefined && !needsRestart(record, entry)) continue;
+      log.info("Stopping worker of subscription {subscription}: {why}", {
+        subscription: entry.worker.record.name,
+        why: record === undefined ? "dropped or disabled" : "settings changed",
+      });
+      this.#workers.delete(id);
+      await entry.worker.stop();
+    }
+    for (const [id, record] of wanted) {
+      if (this.#workers.has(id)) continue;
+      log.info("Starting worker of subscription {subscription} (provider {provider})", {
+        subscription: record.name,
+        provider: record.providerNodeName,
+      });
+      const worker = new SubscriptionWorker(record, {
+        localOptions,
+        engine: this.#options.engine,
+        daemon: this.#options.daemon,
+        env: this.#options.env,
+      });
+      this.#workers.set(id, { worker, fingerprint: subscriptionFingerprint(record) });
+    }
+  }
+}

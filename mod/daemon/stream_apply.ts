@@ -1,0 +1,311 @@
+/**
+ * The data path of one subscription once synced: START_REPLICATION from the
+ * origin's position → pgoutput decoder → transaction filter → applier, with
+ * feedback to the provider from the flush tracker only. Also moves the sync
+ * states that depend on the stream's position (catchup → ready, and tables
+ * synchronized at an LSN → ready once the stream passes it).
+ *
+ * Stops when `signal` aborts: the transaction in flight is rolled back (the
+ * provider sends it again next time), a final status carries the flushed LSN.
+ */
+import { getLogger } from "@logtape/logtape";
+import type postgres from "postgres";
+import {
+  type FilterOutcome,
+  FlushTracker,
+  TransactionApplier,
+  TransactionFilter,
+} from "../apply/mod.ts";
+import { formatLsn, type Lsn, type PgConnectOptions, pgTimestampNow } from "../pg/mod.ts";
+import { type Commit, PgoutputStreamDecoder } from "../pgoutput/mod.ts";
+import {
+  readTableSyncStates,
+  setSubscriptionSyncStatus,
+  setTableSyncStatus,
+  type TableSyncState,
+} from "../sync/mod.ts";
+import {
+  choosePgoutputOptions,
+  type CopyBothMessage,
+  type PrimaryKeepalive,
+  ReplicationConnection,
+  type ReplicationStream,
+} from "../transport/mod.ts";
+import { settleWithin, sleep, untilAborted } from "./backoff.ts";
+
+/** Cleanup on a local session that may be dead waits no longer than this. */
+const CLEANUP_MS = 2_000;
+import type { SubscriptionRecord } from "./subscription_record.ts";
+
+const log = getLogger(["spock", "daemon"]);
+
+/** Where and how one subscription streams. */
+export interface StreamApplyOptions {
+  subscription: SubscriptionRecord;
+  /** The subscriber database (a few sessions). */
+  local: postgres.Sql;
+  /** An ordinary session on the provider, for its publication names. */
+  provider: postgres.Sql;
+  providerOptions: PgConnectOptions;
+  /** How often feedback goes to the provider (ms). */
+  statusIntervalMs: number;
+  signal: AbortSignal;
+  /** Called once the stream is running. */
+  onStreaming?: () => void | Promise<void>;
+}
+
+/** How many transactions a worker applied; read by the daemon's summary. */
+export interface StreamCounters {
+  transactions: number;
+  skipped: number;
+  lastRemoteCommitLsn: Lsn;
+}
+
+const PUBLICATIONS_SQL = `
+select p.pubname::text as pubname, s.set_name::text as set_name
+from spock._set_publication p
+join spock.replication_set s on s.set_id = p.set_id
+join spock.local_node l on l.node_id = s.set_nodeid
+where s.set_name = any($1::text[])
+order by array_position($1::text[], s.set_name::text)`;
+
+/** Streams and applies until `signal` aborts or something fails (thrown). */
+export async function streamAndApply(
+  options: StreamApplyOptions,
+  counters: StreamCounters,
+): Promise<void> {
+  const { subscription: sub, local, signal } = options;
+  const publications = await providerPublications(options.provider, sub.replicationSets);
+  const applier = await TransactionApplier.open(local, {
+    originName: sub.slotName,
+    localNodeId: sub.localNodeId,
+    remoteNodeId: sub.providerNodeId,
+  });
+  const repl = await ReplicationConnection.open(options.providerOptions).catch(async (error) => {
+    await settleWithin(applier.close(), CLEANUP_MS);
+    throw error;
+  });
+  try {
+    const onlyLocal = sub.forwardOrigins.length === 0;
+    const serverFilters = onlyLocal && repl.serverVersionNum >= 160000;
+    const chosen = choosePgoutputOptions(repl.serverVersionNum, {
+      publications,
+      origin: serverFilters ? "none" : undefined,
+    });
+    const startLsn = applier.appliedEndLsn;
+    const stream = await repl.startReplication(sub.slotName, {
+      startLsn,
+      pluginOptions: chosen.options,
+      statusIntervalMs: options.statusIntervalMs,
+    });
+    log.info("Streaming {subscription} from slot {slot} at {lsn} (publications {publications})", {
+      subscription: sub.name,
+      slot: sub.slotName,
+      lsn: formatLsn(startLsn),
+      publications,
+    });
+    const stop = () => void stream.stop();
+    signal.addEventListener("abort", stop, { once: true });
+    const decoder = new PgoutputStreamDecoder(chosen.protoVersion);
+    const tables = new TableGate(local, sub.id, await readTableSyncStates(local, sub.id));
+    const session = new StreamSession(options, counters, {
+      applier,
+      stream,
+      decoder,
+      tables,
+      tracker: new FlushTracker(local, sub.slotName),
+      filter: new TransactionFilter({
+        skipOriginated: onlyLocal && !serverFilters,
+        skipLsn: sub.skipLsn,
+        relations: decoder.relations,
+        applyTable: tables.pending ? (ns, rel, lsn) => tables.applies(ns, rel, lsn) : undefined,
+      }),
+    });
+    await options.onStreaming?.();
+    try {
+      for await (const batch of stream) {
+        // A call stuck on a dead local session must not keep the stream open.
+        await untilAborted(session.applyBatch(batch), signal);
+        if (signal.aborted) break;
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      await settleWithin(applier.close(), CLEANUP_MS);
+      await settleWithin(session.confirm(), CLEANUP_MS);
+      await stream.stop();
+    }
+    if (!signal.aborted) throw new Error("The provider ended the replication stream");
+  } finally {
+    await settleWithin(repl.close(), CLEANUP_MS);
+  }
+}
+
+/** The parts of one running stream. */
+interface StreamParts {
+  applier: TransactionApplier;
+  stream: ReplicationStream;
+  decoder: PgoutputStreamDecoder;
+  tracker: FlushTracker;
+  filter: TransactionFilter;
+  tables: TableGate;
+}
+
+/** One stream's loop body: messages to the applier, feedback to the provider, sync states. */
+class StreamSession {
+  #options: StreamApplyOptions;
+  #counters: StreamCounters;
+  #parts: StreamParts;
+  #caughtUp: boolean;
+  #lastStatus = performance.now();
+
+  constructor(options: StreamApplyOptions, counters: StreamCounters, parts: StreamParts) {
+    this.#options = options;
+    this.#counters = counters;
+    this.#parts = parts;
+    this.#caughtUp = options.subscription.syncStatus !== "u";
+  }
+
+  /** Reports the flushed position now. */
+  async confirm(): Promise<void> {
+    this.#parts.stream.reportProgress(await this.#parts.tracker.confirmableLsn());
+    this.#lastStatus = performance.now();
+  }
+
+  /** Applies one batch of stream messages, in order. */
+  async applyBatch(batch: CopyBothMessage[]): Promise<void> {
+    const { applier, decoder, filter } = this.#parts;
+    const { subscription: sub, signal } = this.#options;
+    for (const item of batch) {
+      if (signal.aborted) return;
+      if (item.type === "keepalive") {
+        await this.#keepalive(item);
+        continue;
+      }
+      const message = decoder.decode(item.data);
+      applier.noteWalEnd(item.walEnd);
+      for (const passed of filter.filter(message)) {
+        if (passed.type === "begin" && sub.applyDelayMs > 0) {
+          await delayApply(passed.commitTime, sub.applyDelayMs, signal);
+          if (signal.aborted) return;
+        }
+        await applier.applyMessage(passed);
+      }
+      if (message.type === "commit") await this.#afterCommit(message, filter.lastOutcome);
+    }
+    if (performance.now() - this.#lastStatus >= this.#options.statusIntervalMs) {
+      await this.confirm();
+    }
+  }
+
+  async #keepalive(keepalive: PrimaryKeepalive): Promise<void> {
+    const { applier, filter, tracker, tables, stream } = this.#parts;
+    if (filter.inTransaction || applier.inTransaction) return;
+    const sub = this.#options.subscription;
+    tracker.noteIdleKeepalive(keepalive.walEnd);
+    if (!this.#caughtUp) {
+      this.#caughtUp = true;
+      await setSubscriptionSyncStatus(this.#options.local, sub.id, { status: "r" });
+      log.info("Subscription {subscription} caught up: ready", { subscription: sub.name });
+    }
+    await tables.passed(keepalive.walEnd);
+    // Confirm at once: a server shutting down waits for this before it stops.
+    stream.reportProgress(tracker.confirmableNow(applier.appliedEndLsn));
+    if (keepalive.replyRequested) stream.sendStatus(false);
+  }
+
+  async #afterCommit(commit: Commit, outcome: FilterOutcome): Promise<void> {
+    const counters = this.#counters;
+    const sub = this.#options.subscription;
+    if (outcome === "originated") {
+      counters.skipped++;
+      return;
+    }
+    counters.transactions++;
+    counters.lastRemoteCommitLsn = commit.commitLsn;
+    if (sub.skipLsn !== 0n) {
+      const matched = outcome === "skipped_lsn";
+      log.warning(
+        matched
+          ? "skip-LSN of subscription {subscription} cleared: transaction at {lsn} skipped"
+          : "skip-LSN of subscription {subscription} cleared: transaction at {lsn} did not match {skip}",
+        { subscription: sub.name, lsn: formatLsn(commit.commitLsn), skip: formatLsn(sub.skipLsn) },
+      );
+      await this.#options.local.unsafe(
+        "update spock.subscription set sub_skip_lsn = '0/0' where sub_id = $1::int8::oid",
+        [sub.id],
+      );
+      sub.skipLsn = 0n;
+      this.#parts.filter.clearSkipLsn();
+    }
+    await this.#parts.tables.passed(commit.endLsn);
+  }
+}
+
+/** The provider's publications serving `sets`, in the subscription's order. */
+async function providerPublications(provider: postgres.Sql, sets: string[]): Promise<string[]> {
+  const rows = await provider.unsafe(PUBLICATIONS_SQL, [sets]);
+  const found = new Set(rows.map((row) => row.set_name));
+  const missing = sets.filter((set) => !found.has(set));
+  if (rows.length === 0) {
+    throw new Error(
+      `Cannot stream: none of the replication sets ${JSON.stringify(sets)} exists on the provider`,
+    );
+  }
+  if (missing.length > 0) {
+    log.warning("Replication sets {missing} do not exist on the provider; streaming the others", {
+      missing,
+    });
+  }
+  return rows.map((row) => row.pubname);
+}
+
+/** Waits until `commitTime + delay` (apply_delay), measured on this host's clock. */
+async function delayApply(commitTime: bigint, delayMs: number, signal: AbortSignal) {
+  const dueMicros = commitTime + BigInt(delayMs) * 1000n;
+  const waitMs = Number((dueMicros - pgTimestampNow()) / 1000n);
+  if (waitMs > 0) await sleep(waitMs, signal);
+}
+
+/**
+ * Tables synchronized on their own: changes committed before a table's
+ * `y` LSN are already in its copy and skipped; once the stream passes that
+ * LSN the table is marked ready.
+ */
+class TableGate {
+  #local: postgres.Sql;
+  #subscriptionId: number;
+  #waiting = new Map<string, TableSyncState>();
+
+  constructor(local: postgres.Sql, subscriptionId: number, states: TableSyncState[]) {
+    this.#local = local;
+    this.#subscriptionId = subscriptionId;
+    for (const state of states) {
+      if (state.status !== "r") this.#waiting.set(`${state.nspname}.${state.relname}`, state);
+    }
+  }
+
+  get pending(): boolean {
+    return this.#waiting.size > 0;
+  }
+
+  applies(nspname: string, relname: string, finalLsn: Lsn): boolean {
+    const state = this.#waiting.get(`${nspname}.${relname}`);
+    if (state === undefined) return true;
+    return state.status === "y" && finalLsn >= state.statusLsn;
+  }
+
+  /** Marks ready every `y` table whose LSN the stream has reached. */
+  async passed(lsn: Lsn): Promise<void> {
+    for (const [key, state] of this.#waiting) {
+      if (state.status !== "y" || lsn < state.statusLsn) continue;
+      await setTableSyncStatus(this.#local, this.#subscriptionId, {
+        nspname: state.nspname,
+        relname: state.relname,
+        status: "r",
+        lsn: state.statusLsn,
+      });
+      this.#waiting.delete(key);
+      log.info("Table {table} synchronized: ready", { table: key });
+    }
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * One subscription's worker: takes the subscription's seat (advisory lock and
+ * heartbeat), runs its initial sync and any pending table syncs, then streams
+ * and applies; after a failure it starts over with capped exponential
+ * backoff, from the replication origin's position, so nothing is lost or
+ * applied twice. The node supervisor starts and stops workers.
+ */
+import { getLogger } from "@logtape/logtape";
+import { ApplyError } from "../apply/mod.ts";
+import { connectDatabase } from "../catalog/mod.ts";
+import type { EngineSettings } from "../config/mod.ts";
+import { formatLsn, maskDsn, type PgConnectOptions, resolveConnectOptions } from "../pg/mod.ts";
+import {
+  initializeSubscription,
+  readTableSyncStates,
+  StructureSyncError,
+  type SubscriptionSyncOptions,
+  SyncError,
+  synchronizeTables,
+} from "../sync/mod.ts";
+import { restartDelay, settleWithin, sleep } from "./backoff.ts";
+import { readSubscriptions, type SubscriptionRecord } from "./subscription_record.ts";
+import { streamAndApply, type StreamCounters } from "./stream_apply.ts";
+import { WorkerSeat } from "./worker_seat.ts";
+
+const log = getLogger(["spock", "daemon"]);
+
+/** What a worker needs besides its subscription. */
+export interface SubscriptionWorkerOptions {
+  /** Connection settings of the served (subscriber) database. */
+  localOptions: PgConnectOptions;
+  engine: EngineSettings;
+  /** Names this daemon in `spock._apply_worker` (host and pid). */
+  daemon: string;
+  /** Environment for libpq defaults of the provider DSN (PGPASSWORD, PGSSLMODE…). */
+  env: Record<string, string | undefined>;
+}
+
+const BACKOFF_BASE_MS = 500;
+
+/** Runs one subscription until stopped. */
+export class SubscriptionWorker {
+  readonly subscriptionId: number;
+  readonly counters: StreamCounters = { transactions: 0, skipped: 0, lastRemoteCommitLsn: 0n };
+  #record: SubscriptionRecord;
+  #options: SubscriptionWorkerOptions;
+  #controller = new AbortController();
+  #done: Promise<void>;
+  #failures = 0;
+  #streaming = false;
+
+  constructor(record: SubscriptionRecord, options: SubscriptionWorkerOptions) {
+    this.subscriptionId = record.id;
+    this.#record = record;
+    this.#options = options;
+    this.#done = this.#run();
+  }
+
+  /** The subscription as this worker last read it. */
+  get record(): SubscriptionRecord {
+    return this.#record;
+  }
+
+  /** Consecutive failed attempts (0 while healthy). */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /** True while the worker streams (its syncs are done). */
+  get streaming(): boolean {
+    return this.#streaming;
+  }
+
+  /** Stops the worker cleanly and waits for it. */
+  async stop(): Promise<void> {
+    this.#controller.abort();
+    await this.#done;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#controller.signal;
+    const wlog = log.with({ subscription: this.#record.name });
+    while (!signal.aborted) {
+      const started = performance.now();
+      try {
+        const finished = await this.#attempt(signal);
+        if (finished) return;
+      } catch (error) {
+        if (signal.aborted) break;
+        if (performance.now() - started > 60_000) this.#failures = 0;
+        this.#failures++;
+        const nonrecoverable = error instanceof SyncError;
+        const operatorMustAct = error instanceof ApplyError ||
+          error instanceof StructureSyncError ||
+          nonrecoverable;
+        const level = operatorMustAct ? "error" : "warning";
+        wlog[level]("Worker of subscription {subscription} failed: {error}", {
+          subscription: this.#record.name,
+          error: describe(error),
+          attempt: this.#failures,
+        });
+        if (nonrecoverable) return;
+      }
+      if (signal.aborted) break;
+      const delay = restartDelay(this.#failures, {
+        baseMs: BACKOFF_BASE_MS,
+        capMs: Math.max(BACKOFF_BASE_MS, this.#options.engine.restart_delay_default) * 6,
+      });
+      wlog.info("Restarting worker of subscription {subscription} in {delay} ms", {
+        subscription: this.#record.name,
+        delay,
+      });
+      await sleep(delay, signal);
+    }
+    wlog.info("Worker of subscription {subscription} stopped", {
+      subscription: this.#record.name,
+    });
+  }
+
+  /**
+   * One run from the origin's position; true when the subscription is gone
+   * or disabled, or the worker was stopped. Throws when the run failed.
+   */
+  async #attempt(stop: AbortSignal): Promise<boolean> {
+    // Aborted by a stop, or by losing the local database (then the stream
+    // must end at once: a local server shutting down waits for its walsenders).
+    const attempt = new AbortController();
+    const onStop = () => attempt.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    try {
+      const finished = await this.#run1(stop, attempt);
+      if (!stop.aborted && attempt.signal.aborted) throw attempt.signal.reason;
+      return finished;
+    } finally {
+      stop.removeEventListener("abort", onStop);
+    }
+  }
+
+  async #run1(stop: AbortSignal, attempt: AbortController): Promise<boolean> {
+    const signal = attempt.signal;
+    const engine = this.#options.engine;
+    const local = connectDatabase(this.#options.localOptions, {
+      max: engine.sync_connections + 3,
+    });
+    let seat: WorkerSeat | undefined;
+    let finalState: "stopped" | "failed" = "failed";
+    try {
+      seat = await WorkerSeat.acquire(local, {
+        subscriptionId: this.subscriptionId,
+        subscriptionName: this.#record.name,
+        daemon: this.#options.daemon,
+        signal,
+        onLost: (error) =>
+          attempt.abort(new Error("Lost the connection to the local database", { cause: error })),
+      });
+      if (seat === undefined) return true;
+      const record = (await readSubscriptions(local)).find((s) => s.id === this.subscriptionId);
+      if (record === undefined || !record.enabled) {
+        finalState = "stopped";
+        return true;
+      }
+      this.#record = record;
+      const providerOptions = resolveConnectOptions(record.providerDsn, {
+        env: this.#options.env,
+        applicationName: record.name,
+      });
+      log.info("Worker of subscription {subscription} starting: provider {provider} at {dsn}", {
+        subscription: record.name,
+        provider: record.providerNodeName,
+        dsn: maskDsn(record.providerDsn),
+      });
+      const provider = connectDatabase(providerOptions, { max: 1 });
+      try {
+        const sync: SubscriptionSyncOptions = {
+          subscriptionId: record.id,
+          subscriptionName: record.name,
+          slotName: record.slotName,
+          replicationSets: record.replicationSets,
+          syncKind: record.syncKind,
+          syncStatus: record.syncStatus,
+          skipSchemas: record.skipSchemas,
+          local,
+          providerOptions,
+          providerDsn: record.providerDsn,
+          connections: engine.sync_connections,
+          signal,
+        };
+        if (record.syncStatus !== "r" && record.syncStatus !== "u") {
+          await seat.setState("syncing");
+          const lsn = await initializeSubscription(sync);
+          record.syncStatus = "u";
+          log.info("Subscription {subscription} synchronized at {lsn}; catching up", {
+            subscription: record.name,
+            lsn: formatLsn(lsn),
+          });
+        }
+        const pending = (await readTableSyncStates(local, record.id))
+          .filter((table) => table.status !== "r" && table.status !== "y");
+        if (pending.length > 0) {
+          await seat.setState("syncing");
+          await synchronizeTables(sync, pending);
+        }
+        if (signal.aborted) return true;
+        await streamAndApply({
+          subscription: record,
+          local,
+          provider,
+          providerOptions,
+          statusIntervalMs: Math.min(engine.status_interval, 1_000),
+          signal,
+          onStreaming: async () => {
+            await seat!.setState("replicating");
+            this.#streaming = true;
+            this.#failures = 0;
+          },
+        }, this.counters);
+        finalState = "stopped";
+        return true;
+      } finally {
+        await settleWithin(provider.end({ timeout: 2 }), 3_000);
+      }
+    } finally {
+      this.#streaming = false;
+      if (seat !== undefined) {
+        await settleWithin(seat.release(stop.aborted ? "stopped" : finalState), 2_000);
+      }
+      await settleWithin(local.end({ timeout: 2 }), 3_000);
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ApplyError) return error.message;
+  if (error instanceof Error) {
+    const code = (error as { code?: string }).code;
+    return code ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,512 @@
+/**
+ * The initial data copy of a subscription: which tables the subscribed sets
+ * hold (read from the provider's catalog), then COPY … TO STDOUT on the
+ * provider under the slot's exported snapshot, streamed into COPY … FROM STDIN
+ * on the subscriber, one table per local transaction. Creating the slot, and
+ * walking the sync states around the copy, are the daemon's.
+ *
+ * One worker per connection takes tables from a shared queue:
+ *
+ *   provider session (per worker)            local session (per worker)
+ *   BEGIN REPEATABLE READ READ ONLY          session_replication_role = replica
+ *   SET TRANSACTION SNAPSHOT '…'             pg_replication_origin_session_setup('<slot>_c0')
+ *   COPY t1 TO STDOUT  ───── bytes ───────▶  BEGIN; [TRUNCATE ONLY t1;] COPY t1 FROM STDIN; COMMIT
+ *   COPY t3 TO STDOUT  ───── bytes ───────▶  BEGIN; … COMMIT
+ *   (ended with the client)                  origin reset and dropped, role reset, released
+ *
+ * Every provider session imports the same snapshot, so all tables are copied
+ * as of the slot's consistent point: the stream from the slot continues exactly
+ * where the copy stops. The copied rows commit under a replication origin, so
+ * the subscriber never replicates them onward (loop prevention in a mesh).
+ */
+import { getLogger } from "@logtape/logtape";
+import { Buffer } from "node:buffer";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type postgres from "postgres";
+import { connectDatabase } from "../catalog/mod.ts";
+import { type PgConnectOptions, quoteIdent, quoteLiteral } from "../pg/mod.ts";
+
+const log = getLogger(["spock", "sync"]);
+
+/** One table of the subscribed replication sets, as the provider's catalog describes it. */
+export interface TableToCopy {
+  nspname: string;
+  relname: string;
+  /** Columns to copy (the sets' column lists, unioned) or null for all columns. */
+  columns: string[] | null;
+  /** Row filter expressions of the sets that have one (text, already validated by the provider's catalog). */
+  rowFilters: string[];
+}
+
+/** A provider session able to run catalog queries: a client, a reserved session or a transaction. */
+export type ProviderSql = postgres.Sql | postgres.ReservedSql | postgres.TransactionSql;
+
+/**
+ * Members of the sets, one row per table. Partitions are copied through their
+ * partitioned parent: a partition is skipped when one of its ancestors is in
+ * the sets too (a partition's own row filter is then ignored by the copy).
+ */
+const SUBSCRIBED_TABLES_SQL = `
+WITH members AS (
+  SELECT r.set_reloid::oid AS reloid, r.set_att_list, r.set_row_filter, s.set_name
+  FROM spock.replication_set_table r
+  JOIN spock.replication_set s ON s.set_id = r.set_id
+  JOIN spock.local_node l ON l.node_id = s.set_nodeid
+  WHERE s.set_name::text = ANY ($1::text[])
+)
+SELECT n.nspname::text AS nspname, c.relname::text AS relname,
+  CASE WHEN bool_or(m.set_att_list IS NULL) THEN NULL ELSE
+    (SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')
+     FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname::text IN (SELECT unnest(m2.set_att_list) FROM members m2
+                               WHERE m2.reloid = c.oid))
+  END AS columns,
+  coalesce(array_agg(m.set_row_filter ORDER BY m.set_name)
+    FILTER (WHERE m.set_row_filter IS NOT NULL), '{}') AS row_filters
+FROM members m
+JOIN pg_catalog.pg_class c ON c.oid = m.reloid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND NOT (c.relispartition AND EXISTS (
+    SELECT 1 FROM pg_catalog.pg_partition_ancestors(c.oid) p
+    JOIN members pm ON pm.reloid = p.relid
+    WHERE p.relid <> c.oid))
+GROUP BY c.oid, n.nspname, c.relname
+ORDER BY n.nspname, c.relname`;
+
+/**
+ * Reads from the provider's catalog which tables the replication sets
+ * `setNames` of its local node hold, with their column lists unioned across
+ * sets (null when any set takes all columns) and every set's row filter.
+ * Ordinary tables and partitioned parents only; partitions come through their
+ * parent. Unknown set names contribute nothing. Run it inside the transaction
+ * that imported the slot's snapshot to see the sets as of the slot.
+ */
+export async function listSubscribedTables(
+  provider: ProviderSql,
+  setNames: string[],
+): Promise<TableToCopy[]> {
+  const rows = await provider.unsafe(SUBSCRIBED_TABLES_SQL, [setNames]);
+  return rows.map((row) => ({
+    nspname: String(row.nspname),
+    relname: String(row.relname),
+    columns: row.columns === null ? null : [...(row.columns as string[])],
+    rowFilters: [...(row.row_filters as string[])],
+  }));
+}
+
+/** Options for {@link copyTables}. */
+export interface CopyTablesOptions {
+  /** Options for new provider connections (from mod/pg resolveConnectOptions(dsn, {applicationName})). */
+  providerOptions: PgConnectOptions;
+  /** The snapshot exported by the slot creation; every provider session uses it. */
+  snapshotName: string;
+  /**
+   * The subscriber database. Each worker reserves one of its sessions for the
+   * whole copy and returns it with its settings reset, so `max` must leave
+   * `connections` sessions free, plus one if `onTableCopied` queries `local`
+   * (else that query waits for a session forever).
+   */
+  local: postgres.Sql;
+  tables: TableToCopy[];
+  /** Tables copied at once, each on its own provider session and local session (default 1). */
+  connections?: number;
+  /**
+   * Replication origin names, one per parallel connection: each local session
+   * binds one (created when missing, dropped at the end), so that copied rows
+   * carry a non-local origin and are not replicated onward. No other session
+   * may hold them. Length must be at least `connections`.
+   */
+  originNames: string[];
+  /** Truncate each local table before copying it (resync). */
+  truncate?: boolean;
+  /** Aborts the copy (rolls back local transactions, closes sessions) and rejects with signal.reason. */
+  signal?: AbortSignal;
+  /** Called once per table when it finishes (after its local commit). */
+  onTableCopied?: (result: TableCopyResult) => void | Promise<void>;
+}
+
+/** What copying one table did. */
+export interface TableCopyResult {
+  nspname: string;
+  relname: string;
+  rows: number;
+  /** Bytes of COPY text streamed. */
+  bytes: number;
+  ms: number;
+}
+
+/** COPY data is forwarded in batches of about this size (the provider sends one message per row). */
+const BATCH_BYTES = 64 * 1024;
+const NEWLINE = 0x0a;
+
+/**
+ * Copies `tables` from the provider, as of `snapshotName`, into `local`, with
+ * `connections` workers taking tables from one queue. Each table is copied in
+ * one local transaction; on the first error (or an abort) every worker stops,
+ * open local transactions roll back (tables already committed stay copied),
+ * the origins are dropped and the sessions released, and the promise rejects.
+ * Resolves with one result per table, in the order of `tables`.
+ *
+ * The slot's replication connection must stay open until this settles: the
+ * snapshot lives only as long as it does.
+ *
+ * @example
+ * ```ts
+ * const tables = await listSubscribedTables(provider, ["default"]);
+ * const results = await copyTables({
+ *   providerOptions, snapshotName: slot.snapshotName!, local, tables,
+ *   connections: 2, originNames: [`${slotName}_c0`, `${slotName}_c1`],
+ * });
+ * ```
+ */
+export async function copyTables(options: CopyTablesOptions): Promise<TableCopyResult[]> {
+  const connections = options.connections ?? 1;
+  if (!Number.isInteger(connections) || connections < 1) {
+    throw new RangeError(`Invalid connections ${connections}: expected an integer of at least 1`);
+  }
+  if (options.originNames.length < connections) {
+    throw new RangeError(
+      `Cannot copy with ${connections} connections: only ${options.originNames.length} origin names given`,
+    );
+  }
+  if (options.snapshotName === "") throw new RangeError("Cannot copy without a snapshot name");
+  options.signal?.throwIfAborted();
+  const tables = options.tables;
+  if (tables.length === 0) return [];
+
+  const workers = Math.min(connections, tables.length);
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const provider = connectDatabase(options.providerOptions, { max: workers });
+  const results: TableCopyResult[] = new Array(tables.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+
+  async function work(index: number): Promise<void> {
+    const session = await CopySession.open(provider, options, options.originNames[index]);
+    try {
+      while (!stop.signal.aborted && next < tables.length) {
+        const position = next++;
+        const result = await session.copy(tables[position], stop.signal);
+        results[position] = result;
+        await options.onTableCopied?.(result);
+      }
+    } finally {
+      await session.close();
+    }
+  }
+
+  try {
+    await Promise.all(Array.from({ length: workers }, (_, index) =>
+      work(index).catch((error) => {
+        if (failure === undefined && !stop.signal.aborted) {
+          failure = { error };
+          stop.abort(error);
+        }
+      })));
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    // A failed COPY TO may leave a session mid-stream: do not wait for it.
+    await provider.end({ timeout: stop.signal.aborted ? 0 : 5 });
+  }
+  if (options.signal?.aborted) throw options.signal.reason;
+  if (failure !== undefined) throw failure.error;
+  return results;
+}
+
+/** One worker's pair of sessions: a provider session in the snapshot, a local session under an origin. */
+class CopySession {
+  #provider: postgres.ReservedSql;
+  #local: postgres.ReservedSql;
+  #originName: string;
+  #truncate: boolean;
+  #inTransaction = false;
+
+  private constructor(
+    provider: postgres.ReservedSql,
+    local: postgres.ReservedSql,
+    originName: string,
+    truncate: boolean,
+  ) {
+    this.#provider = provider;
+    this.#local = local;
+    this.#originName = originName;
+    this.#truncate = truncate;
+  }
+
+  /** Reserves both sessions, imports the snapshot and binds the origin. */
+  static async open(
+    provider: postgres.Sql,
+    options: CopyTablesOptions,
+    originName: string,
+  ): Promise<CopySession> {
+    const providerSession = await provider.reserve();
+    let localSession: postgres.ReservedSql | undefined;
+    let created = false;
+    try {
+      await providerSession.unsafe(
+        "select set_config('DateStyle', 'ISO', false), " +
+          "set_config('IntervalStyle', 'postgres', false), " +
+          "set_config('extra_float_digits', '3', false), " +
+          "set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false), " +
+          "set_config('idle_in_transaction_session_timeout', '0', false)",
+      );
+      await providerSession.unsafe("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      // SET TRANSACTION SNAPSHOT takes no parameters.
+      await providerSession.unsafe(
+        `SET TRANSACTION SNAPSHOT ${quoteLiteral(options.snapshotName)}`,
+      );
+    } catch (error) {
+      providerSession.release();
+      throw new Error(
+        `Cannot import snapshot ${quoteLiteral(options.snapshotName)} on the provider: ${
+          reasonOf(error)
+        }`,
+        { cause: error },
+      );
+    }
+    try {
+      localSession = await options.local.reserve();
+      await localSession.unsafe("set session_replication_role = replica");
+      const made = await localSession.unsafe(
+        "select pg_replication_origin_create($1) where not exists " +
+          "(select 1 from pg_catalog.pg_replication_origin where roname = $1)",
+        [originName],
+      );
+      created = made.length > 0;
+      await localSession.unsafe("select pg_replication_origin_session_setup($1)", [originName]);
+    } catch (error) {
+      providerSession.release();
+      // An origin we did not create may be another session's: leave it.
+      if (localSession) await resetLocal(localSession, created ? originName : undefined);
+      throw new Error(
+        `Cannot bind replication origin ${quoteLiteral(originName)} for the data copy: ${
+          reasonOf(error)
+        }`,
+        { cause: error },
+      );
+    }
+    return new CopySession(providerSession, localSession, originName, options.truncate ?? false);
+  }
+
+  /** Copies one table in one local transaction; throws naming the table. */
+  async copy(table: TableToCopy, signal: AbortSignal): Promise<TableCopyResult> {
+    const name = `${quoteIdent(table.nspname)}.${quoteIdent(table.relname)}`;
+    const started = performance.now();
+    const tally = { rows: 0, bytes: 0 };
+    try {
+      signal.throwIfAborted();
+      const { relkind, columns: allColumns } = await this.#describe(table);
+      const columns = table.columns ?? allColumns;
+      const columnList = columns.length > 0 ? ` (${columns.map(quoteIdent).join(", ")})` : "";
+
+      await this.#local.unsafe("BEGIN");
+      this.#inTransaction = true;
+      await this.#local.unsafe(
+        "select set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true), " +
+          "set_config('DateStyle', 'ISO', true), set_config('IntervalStyle', 'postgres', true)",
+      );
+      if (this.#truncate) await this.#truncateLocal(table, name);
+      const copyIn = this.#local.unsafe(`COPY ${name}${columnList} FROM STDIN`);
+      const writable = await copyIn.writable();
+      routeLateCopyError(copyIn, writable);
+      await this.#stream(copyOutSql(name, relkind, columns, table.rowFilters), writable, {
+        signal,
+        tally,
+      });
+      await this.#local.unsafe("COMMIT");
+      this.#inTransaction = false;
+    } catch (error) {
+      await this.#rollback();
+      if (signal.aborted) throw error;
+      throw new Error(`Cannot copy table ${name}: ${reasonOf(error)}`, { cause: error });
+    }
+    const ms = Math.round(performance.now() - started);
+    const rate = Math.round(tally.rows / Math.max(ms, 1) * 1000);
+    log.info("Copied {table}: {rows} rows, {bytes} bytes in {ms} ms ({rate} rows/s)", {
+      table: name,
+      rows: tally.rows,
+      bytes: tally.bytes,
+      ms,
+      rate,
+    });
+    return {
+      nspname: table.nspname,
+      relname: table.relname,
+      rows: tally.rows,
+      bytes: tally.bytes,
+      ms,
+    };
+  }
+
+  /**
+   * Pipes the provider's COPY TO STDOUT into `writable`. Whatever fails, both
+   * streams end up destroyed, and their errors surface only here: postgres.js
+   * destroys its streams with an error again when a session is terminated, and
+   * an unheard 'error' event would crash the process.
+   */
+  async #stream(
+    copyOut: string,
+    writable: Writable,
+    options: { signal: AbortSignal; tally: { rows: number; bytes: number } },
+  ): Promise<void> {
+    writable.on("error", ignore);
+    let readable: Readable | undefined;
+    try {
+      readable = await this.#provider.unsafe(copyOut).readable();
+      readable.on("error", ignore);
+      // An aborted signal makes pipeline() reject before it wires (and destroys) the streams.
+      options.signal.throwIfAborted();
+      await pipeline(readable, (source) => countAndBatch(source, options.tally), writable, {
+        signal: options.signal,
+      });
+    } catch (error) {
+      readable?.destroy();
+      writable.destroy(error instanceof Error ? error : undefined);
+      throw error;
+    }
+  }
+
+  /** The table's kind and copyable columns, as of the snapshot. */
+  async #describe(table: TableToCopy): Promise<{ relkind: string; columns: string[] }> {
+    const [row] = await this.#provider.unsafe(
+      `select c.relkind::text as relkind,
+         array(select a.attname::text from pg_catalog.pg_attribute a
+               where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+                 and a.attgenerated = '' order by a.attnum) as columns
+       from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = $1 and c.relname = $2`,
+      [table.nspname, table.relname],
+    );
+    if (row === undefined) throw new Error("the table does not exist on the provider");
+    return { relkind: String(row.relkind), columns: [...(row.columns as string[])] };
+  }
+
+  async #truncateLocal(table: TableToCopy, name: string): Promise<void> {
+    // TRUNCATE ONLY is refused on a partitioned table; its partitions are its rows.
+    const [row] = await this.#local.unsafe(
+      `select c.relkind::text as relkind
+       from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = $1 and c.relname = $2`,
+      [table.nspname, table.relname],
+    );
+    await this.#local.unsafe(`TRUNCATE ${row?.relkind === "p" ? "" : "ONLY "}${name}`);
+  }
+
+  async #rollback(): Promise<void> {
+    if (!this.#inTransaction) return;
+    this.#inTransaction = false;
+    await this.#local.unsafe("ROLLBACK").catch(() => {});
+  }
+
+  /** Rolls back anything open, drops the origin, resets and releases both sessions. */
+  async close(): Promise<void> {
+    await this.#rollback();
+    this.#provider.release();
+    await resetLocal(this.#local, this.#originName);
+  }
+}
+
+/** COPY … TO STDOUT for one table: a plain COPY when it can, else COPY (SELECT …). */
+function copyOutSql(name: string, relkind: string, columns: string[], filters: string[]): string {
+  if (relkind === "r" && filters.length === 0) {
+    const columnList = columns.length > 0 ? ` (${columns.map(quoteIdent).join(", ")})` : "";
+    return `COPY ${name}${columnList} TO STDOUT`;
+  }
+  // The sets' filters are ANDed: a row is replicated only when every set's filter passes.
+  // The catalog's lexer guarantees each filter stays inside its parentheses.
+  const where = filters.length > 0 ? ` WHERE ${filters.map((f) => `(${f})`).join(" AND ")}` : "";
+  const only = relkind === "p" ? "" : "ONLY ";
+  return `COPY (SELECT ${
+    columns.map(quoteIdent).join(", ")
+  } FROM ${only}${name}${where}) TO STDOUT`;
+}
+
+/**
+ * postgres.js settles a COPY FROM query when the server asks for data and
+ * hands an error that comes after CopyDone (a bad last row, a duplicate key)
+ * only to that settled query, so the stream would never finish. Route such an
+ * error to the stream, which makes the pipeline reject with it.
+ */
+function routeLateCopyError(query: object, writable: Writable): void {
+  const pending = query as unknown as { reject: (error: unknown) => void };
+  const reject = pending.reject;
+  pending.reject = (error) => {
+    writable.destroy(error instanceof Error ? error : new Error(String(error)));
+    reject(error);
+  };
+}
+
+/**
+ * Counts rows (one newline per row in COPY text format: newlines in values are
+ * escaped) and bytes, and joins the per-row messages into larger writes.
+ */
+async function* countAndBatch(
+  source: AsyncIterable<Uint8Array>,
+  tally: { rows: number; bytes: number },
+): AsyncGenerator<Uint8Array> {
+  let pending: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    tally.bytes += chunk.length;
+    for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, at + 1)) {
+      tally.rows++;
+    }
+    pending.push(chunk);
+    size += chunk.length;
+    if (size >= BATCH_BYTES) {
+      yield Buffer.concat(pending, size);
+      pending = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield Buffer.concat(pending, size);
+}
+
+/** An 'error' listener for streams whose errors reach us through pipeline(). */
+function ignore(): void {}
+
+/** Unbinds and drops the origin (if named), resets the role and releases a local session, best effort. */
+async function resetLocal(
+  session: postgres.ReservedSql,
+  originName: string | undefined,
+): Promise<void> {
+  try {
+    await session.unsafe(
+      "select pg_replication_origin_session_reset() " +
+        "where pg_replication_origin_session_is_setup()",
+    );
+    if (originName !== undefined) {
+      await session.unsafe(
+        "select pg_replication_origin_drop(roname) from pg_catalog.pg_replication_origin " +
+          "where roname = $1",
+        [originName],
+      );
+    }
+    await session.unsafe("reset session_replication_role");
+  } catch (error) {
+    log.warning("Cannot reset a local session of the data copy (origin {origin}): {reason}", {
+      origin: originName ?? "none",
+      reason: reasonOf(error),
+    });
+  } finally {
+    session.release();
+  }
+}
+
+/**
+ * The reason to show for a failure. Data exceptions (SQLSTATE class 22) quote
+ * the offending value, which must not reach a message: only the code is shown
+ * then, and the error stays available as `cause`.
+ */
+function reasonOf(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === "string" && code.startsWith("22")) {
+    return `invalid data for the local table (SQLSTATE ${code})`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,34 @@
+/**
+ * Initial synchronization of a subscription: the provider's schema through
+ * pg_dump (`structure_sync.ts`) and its table contents through COPY under the
+ * slot's exported snapshot (`data_copy.ts`). Walking the sync states is the
+ * daemon's; this folder copies.
+ */
+export {
+  copyTables,
+  type CopyTablesOptions,
+  listSubscribedTables,
+  type TableCopyResult,
+  type TableToCopy,
+} from "./data_copy.ts";
+export {
+  dumpSchema,
+  type DumpSchemaOptions,
+  findPgDump,
+  type PgDumpTool,
+  restoreSchema,
+  StructureSyncError,
+} from "./structure_sync.ts";
+export {
+  initializeSubscription,
+  type SubscriptionSyncOptions,
+  SyncError,
+  synchronizeTables,
+} from "./subscription_sync.ts";
+export {
+  readTableSyncStates,
+  setSubscriptionSyncStatus,
+  setTableSyncStatus,
+  type SyncStatusLetter,
+  type TableSyncState,
+} from "./sync_status.ts";

@@ -1,0 +1,486 @@
+/**
+ * Structure synchronization, Spock's `synchronize_structure` done from outside
+ * the server: find a pg_dump new enough for the provider, dump its schema
+ * (`pre-data` before the data copy, `post-data` after it) under the slot's
+ * exported snapshot, and run each script on the subscriber in one transaction.
+ * Copying rows is `data_copy.ts`'s; choosing when to sync is the daemon's.
+ */
+import { getLogger } from "@logtape/logtape";
+import postgres from "postgres";
+import { formatDsn, maskDsn, parseDsn, quoteIdent } from "../pg/mod.ts";
+
+const log = getLogger(["spock", "sync"]);
+
+/** Why structure synchronization failed; stable, for callers to branch on. */
+export type StructureSyncErrorCode =
+  | "ERR_SYNC_NO_PG_DUMP"
+  | "ERR_SYNC_DUMP_FAILED"
+  | "ERR_SYNC_DUMP_META"
+  | "ERR_SYNC_RESTORE_FAILED";
+
+/**
+ * A failed structure synchronization: no suitable pg_dump, pg_dump failed or
+ * wrote a psql meta-command we will not run, or the subscriber refused the
+ * script (then `cause` is the PostgresError and `sqlState` its SQLSTATE).
+ * Messages never contain a password.
+ */
+export class StructureSyncError extends Error {
+  readonly code: StructureSyncErrorCode;
+  /** SQLSTATE of the cause, when the subscriber refused the script. */
+  readonly sqlState: string | undefined;
+
+  constructor(
+    message: string,
+    options: { code: StructureSyncErrorCode; sqlState?: string; cause?: unknown },
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "StructureSyncError";
+    this.code = options.code;
+    this.sqlState = options.sqlState;
+  }
+}
+
+/** A pg_dump binary and its major version. */
+export interface PgDumpTool {
+  path: string;
+  major: number;
+  /** As `pg_dump --version` prints it: `15.18`, `18beta1` … */
+  version: string;
+}
+
+const FIXED_DIRS = ["/usr/local/pgsql/bin", "/opt/homebrew/bin", "/usr/local/bin"];
+const SEARCHED = "PG_BIN, PATH, /usr/lib/postgresql/<N>/bin, /usr/pgsql-<N>/bin, " +
+  FIXED_DIRS.join(", ");
+
+/**
+ * Finds a pg_dump able to dump a server of `serverVersionNum` (`170010`): its
+ * major version must be at least the server's, as pg_dump refuses newer
+ * servers. Takes the first suitable one in this order: `$PG_BIN/pg_dump`, each
+ * directory on `$PATH`, `/usr/lib/postgresql/<N>/bin` and `/usr/pgsql-<N>/bin`
+ * (newest N first), `/usr/local/pgsql/bin`, `/opt/homebrew/bin`,
+ * `/usr/local/bin`. Debian's `pg_wrapper` (what `/usr/bin/pg_dump` links to)
+ * is passed over: the version it runs depends on local clusters, not on the
+ * server we dump, so the real binaries in the install directories are used.
+ *
+ * @throws {StructureSyncError} `ERR_SYNC_NO_PG_DUMP`, naming the needed
+ * major, what was found, where we looked and how to fix it.
+ */
+export async function findPgDump(
+  serverVersionNum: number,
+  options: { env?: Record<string, string | undefined> } = {},
+): Promise<PgDumpTool> {
+  if (!Number.isInteger(serverVersionNum) || serverVersionNum <= 0) {
+    throw new RangeError(`Invalid server version number ${serverVersionNum}`);
+  }
+  const needed = Math.floor(serverVersionNum / 10000);
+  const env = options.env ?? Deno.env.toObject();
+  const found: string[] = [];
+  const seen = new Set<string>();
+  for (const path of await candidatePaths(env)) {
+    const real = await realExecutable(path);
+    if (real === undefined || seen.has(real)) continue;
+    seen.add(real);
+    if (real.endsWith("/pg_wrapper")) continue;
+    const tool = await describePgDump(path);
+    if (tool === undefined) {
+      found.push(`unusable ${path}`);
+      continue;
+    }
+    if (tool.major >= needed) {
+      log.debug("Using pg_dump {version} at {path} for PostgreSQL {needed}", { ...tool, needed });
+      return tool;
+    }
+    found.push(`pg_dump ${tool.version} at ${path}`);
+  }
+  throw new StructureSyncError(
+    `Cannot find pg_dump ${needed} or newer for a PostgreSQL ${needed} server: found ` +
+      `${found.length > 0 ? found.join(", ") : "none"}; looked in ${SEARCHED}; install ` +
+      `postgresql-client-${needed} or set PG_BIN to a directory holding pg_dump ${needed} or newer`,
+    { code: "ERR_SYNC_NO_PG_DUMP" },
+  );
+}
+
+async function candidatePaths(env: Record<string, string | undefined>): Promise<string[]> {
+  const dirs: string[] = [];
+  if (env.PG_BIN) dirs.push(env.PG_BIN);
+  for (const dir of (env.PATH ?? "").split(":")) if (dir !== "") dirs.push(dir);
+  dirs.push(...(await numberedDirs("/usr/lib/postgresql", /^(\d+)$/, (n) => `${n}/bin`)));
+  dirs.push(...(await numberedDirs("/usr", /^pgsql-(\d+)$/, (n) => `pgsql-${n}/bin`)));
+  dirs.push(...FIXED_DIRS);
+  return dirs.map((dir) => `${dir.replace(/\/+$/, "")}/pg_dump`);
+}
+
+/** Subdirectories of `parent` whose names carry a major version, newest first. */
+async function numberedDirs(
+  parent: string,
+  pattern: RegExp,
+  render: (major: number) => string,
+): Promise<string[]> {
+  const majors: number[] = [];
+  try {
+    for await (const entry of Deno.readDir(parent)) {
+      const match = pattern.exec(entry.name);
+      if (match) majors.push(Number(match[1]));
+    }
+  } catch {
+    return []; // no such directory, or not readable
+  }
+  return majors.sort((a, b) => b - a).map((major) => `${parent}/${render(major)}`);
+}
+
+/** The resolved path of an executable regular file, or undefined. */
+async function realExecutable(path: string): Promise<string | undefined> {
+  try {
+    const real = await Deno.realPath(path);
+    const info = await Deno.stat(real);
+    if (!info.isFile || (info.mode !== null && (info.mode & 0o111) === 0)) return undefined;
+    return real;
+  } catch {
+    return undefined;
+  }
+}
+
+async function describePgDump(path: string): Promise<PgDumpTool | undefined> {
+  try {
+    const out = await new Deno.Command(path, {
+      args: ["--version"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    const match = /\(PostgreSQL\)\s+((\d+)\S*)/.exec(text);
+    if (!out.success || match === null) return undefined;
+    return { path, major: Number(match[2]), version: match[1] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Options of {@link dumpSchema}. */
+export interface DumpSchemaOptions {
+  tool: PgDumpTool;
+  /**
+   * libpq connection string of the provider. Its password goes to pg_dump
+   * through `PGPASSWORD`, never on the command line, and it is never logged.
+   */
+  dsn: string;
+  /** Snapshot exported by the slot creation (`--snapshot`); optional. */
+  snapshotName?: string;
+  /** `pre-data` (types, tables, views, functions) or `post-data` (indexes, constraints, triggers). */
+  section: "pre-data" | "post-data";
+  /** Schemas to leave out besides `spock` (the subscription's skip_schema). */
+  excludeSchemas?: string[];
+  /** Leave out `ALTER … OWNER TO` (default false: owners are kept, as Spock does). */
+  noOwner?: boolean;
+  /** Leave out GRANT and REVOKE (default false: privileges are kept, as Spock does). */
+  noPrivileges?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `pg_dump --schema-only --section=<section> --format=plain` against the
+ * provider and returns the SQL script, in UTF-8.
+ *
+ * Left out: the `spock` schema and `excludeSchemas`; publications and
+ * subscriptions (the subscriber has its own, and a copied subscription would
+ * connect somewhere); event triggers whose function lives in a left-out
+ * schema, such as spock's own `spock_drop_cleanup` (pg_dump keeps them, and
+ * they could not be created without their function). Owners and privileges
+ * are kept by default, as Spock's pg_restore keeps them, so the subscriber
+ * needs the same roles; `noOwner` and `noPrivileges` drop them.
+ *
+ * pg_dump 17.6, 16.10, 15.14 and later wrap plain dumps in the psql
+ * meta-commands `\restrict KEY` and `\unrestrict KEY`; those lines are removed.
+ * Any other meta-command outside a literal is refused, since we do not run psql.
+ *
+ * @throws {StructureSyncError} `ERR_SYNC_DUMP_FAILED` when pg_dump fails (its
+ * stderr, passwords masked), `ERR_SYNC_DUMP_META` for another meta-command.
+ * When `signal` aborts, pg_dump is killed and the signal's reason is thrown.
+ */
+export async function dumpSchema(options: DumpSchemaOptions): Promise<string> {
+  const { tool, section, signal } = options;
+  if (section !== "pre-data" && section !== "post-data") {
+    throw new RangeError(`Invalid dump section "${section}": use "pre-data" or "post-data"`);
+  }
+  const excluded = [...new Set(["spock", ...(options.excludeSchemas ?? [])])];
+  for (const schema of excluded) quoteIdent(schema); // RangeError for "" or NUL
+  signal?.throwIfAborted();
+  const params = parseDsn(options.dsn);
+  const password = params.password;
+  const args = [
+    "--schema-only",
+    `--section=${section}`,
+    "--format=plain",
+    "--encoding=UTF8",
+    "--no-publications",
+    "--no-subscriptions",
+    ...excluded.map((schema) => `--exclude-schema=${quoteIdent(schema)}`),
+  ];
+  if (options.snapshotName !== undefined) args.push(`--snapshot=${options.snapshotName}`);
+  if (options.noOwner) args.push("--no-owner");
+  if (options.noPrivileges) args.push("--no-privileges");
+  log.info("Dumping the {section} schema of {dsn} with pg_dump {version}", {
+    section,
+    dsn: maskDsn(options.dsn),
+    version: tool.version,
+  });
+  log.debug("pg_dump arguments: {args}", { args });
+  args.push(`--dbname=${formatDsn({ ...params, password: undefined })}`);
+  const env: Record<string, string> = password === undefined ? {} : { PGPASSWORD: password };
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(tool.path, {
+      args,
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal,
+    }).output();
+  } catch (error) {
+    signal?.throwIfAborted();
+    throw new StructureSyncError(`Cannot run pg_dump at "${tool.path}": ${error}`, {
+      code: "ERR_SYNC_DUMP_FAILED",
+      cause: error,
+    });
+  }
+  signal?.throwIfAborted();
+  const stderr = maskSecret(new TextDecoder().decode(out.stderr).trim(), password);
+  if (!out.success) {
+    throw new StructureSyncError(
+      `Cannot dump the ${section} schema of ${maskDsn(options.dsn)}: pg_dump ${tool.version} ` +
+        `exited with ${out.signal ?? `code ${out.code}`}: ${stderr || "no message"}`,
+      { code: "ERR_SYNC_DUMP_FAILED" },
+    );
+  }
+  if (stderr !== "") log.warning("pg_dump reported: {stderr}", { stderr });
+  return cleanDumpScript(new TextDecoder().decode(out.stdout), excluded);
+}
+
+function maskSecret(text: string, secret: string | undefined): string {
+  const masked = secret ? text.replaceAll(secret, "********") : text;
+  return maskDsn(masked);
+}
+
+const RESTRICT_LINE = /^\\(?:un)?restrict [0-9A-Za-z]+\r?$/;
+const TOC_HEADER = /^-- (?:Data for )?Name: (.*); Type: ([A-Z ]+); Schema: /;
+
+/** One pg_dump TOC entry of a plain script: its header's name and type, and its lines. */
+interface ScriptEntry {
+  name?: string;
+  type?: string;
+  lines: string[];
+}
+
+/**
+ * Removes `\restrict`/`\unrestrict` lines, refuses other meta-commands and
+ * drops event triggers (and their comments) that run a function of an
+ * excluded schema. Works on lines outside literals and comments only, so a
+ * function body with a line starting with `\` stays as it is.
+ */
+function cleanDumpScript(script: string, excludedSchemas: string[]): string {
+  const lines = script.split("\n");
+  const topLevel = topLevelLines(script, lines.length);
+  const entries: ScriptEntry[] = [{ lines: [] }];
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index];
+    if (topLevel[index] && line.startsWith("\\")) {
+      if (RESTRICT_LINE.test(line)) continue;
+      const command = line.split(/\s/, 1)[0];
+      throw new StructureSyncError(
+        `Cannot use the pg_dump script: line ${index + 1} holds the psql meta-command ` +
+          `"${command}", which spock does not run`,
+        { code: "ERR_SYNC_DUMP_META" },
+      );
+    }
+    const header = topLevel[index] && topLevel[index + 1] && line === "--"
+      ? TOC_HEADER.exec(lines[index + 1] ?? "")
+      : null;
+    if (header) entries.push({ name: header[1], type: header[2], lines: [] });
+    entries.at(-1)!.lines.push(line);
+  }
+  const dropped = new Set<string>();
+  for (const entry of entries) {
+    if (entry.type !== "EVENT TRIGGER" || entry.name === undefined) continue;
+    const text = entry.lines.join("\n");
+    const schema = excludedSchemas.find((name) => runsFunctionOf(text, name));
+    if (schema === undefined) continue;
+    log.info("Leaving out event trigger {name}: its function is in excluded schema {schema}", {
+      name: entry.name,
+      schema,
+    });
+    dropped.add(entry.name);
+    dropped.add(`EVENT TRIGGER ${entry.name}`);
+    dropped.add(`EVENT TRIGGER ${quoteIdent(entry.name)}`);
+  }
+  return entries
+    .filter((entry) => entry.name === undefined || !dropped.has(entry.name))
+    .map((entry) => entry.lines.join("\n"))
+    .join("\n");
+}
+
+function runsFunctionOf(text: string, schema: string): boolean {
+  const spellings = [quoteIdent(schema)];
+  if (/^[a-z_][a-z0-9_$]*$/.test(schema)) spellings.push(schema);
+  return spellings.some((spelling) =>
+    text.includes(`EXECUTE FUNCTION ${spelling}.`) ||
+    text.includes(`EXECUTE PROCEDURE ${spelling}.`)
+  );
+}
+
+const IDENT_CHAR = /[A-Za-z0-9_$\u0080-\uffff]/;
+const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y;
+
+/**
+ * For each line of `script`, whether it starts outside any string literal,
+ * quoted identifier, dollar-quoted body or block comment: only there can
+ * psql see a meta-command or pg_dump a TOC header.
+ */
+function topLevelLines(script: string, lineCount: number): boolean[] {
+  const topLevel = new Array<boolean>(lineCount).fill(false);
+  topLevel[0] = true;
+  // pg_dump emits `SET standard_conforming_strings = off;` only for servers running so.
+  const backslashEscapes = /^SET standard_conforming_strings = off;$/m.test(script);
+  let line = 0;
+  let i = 0;
+  const skipTo = (end: number) => {
+    for (
+      let at = script.indexOf("\n", i);
+      at !== -1 && at < end;
+      at = script.indexOf("\n", at + 1)
+    ) {
+      line++;
+    }
+    i = end;
+  };
+  while (i < script.length) {
+    const char = script[i];
+    const previous = i > 0 ? script[i - 1] : "";
+    if (char === "\n") {
+      topLevel[++line] = true;
+      i++;
+    } else if (char === "-" && script[i + 1] === "-") {
+      const end = script.indexOf("\n", i);
+      i = end === -1 ? script.length : end;
+    } else if (char === "/" && script[i + 1] === "*") {
+      let depth = 0;
+      let at = i;
+      do {
+        const open = script.indexOf("/*", at);
+        const close = script.indexOf("*/", at);
+        if (close === -1) {
+          at = script.length;
+          break;
+        }
+        if (open !== -1 && open < close) {
+          depth++;
+          at = open + 2;
+        } else {
+          depth--;
+          at = close + 2;
+        }
+      } while (depth > 0);
+      skipTo(at);
+    } else if (char === "'" || char === '"') {
+      const escapes = char === "'" &&
+        (backslashEscapes ||
+          (/[eE]/.test(previous) && !IDENT_CHAR.test(i > 1 ? script[i - 2] : "")));
+      let at = i + 1;
+      while (at < script.length) {
+        if (escapes && script[at] === "\\") at += 2;
+        else if (script[at] === char && script[at + 1] === char) at += 2;
+        else if (script[at] === char) break;
+        else at++;
+      }
+      skipTo(Math.min(at + 1, script.length));
+    } else if (char === "$" && !IDENT_CHAR.test(previous)) {
+      DOLLAR_TAG.lastIndex = i;
+      const tag = DOLLAR_TAG.exec(script)?.[0];
+      if (tag === undefined) {
+        i++;
+        continue;
+      }
+      const close = script.indexOf(tag, i + tag.length);
+      skipTo(close === -1 ? script.length : close + tag.length);
+    } else {
+      i++;
+    }
+  }
+  return topLevel;
+}
+
+/** Duplicate-object SQLSTATEs: the subscriber already has what the script creates. */
+const ALREADY_EXISTS = new Set(["42P07", "42710", "42P06", "42723", "42P16", "42701"]);
+
+/**
+ * Executes a dump script on the subscriber in one transaction, through the
+ * simple query protocol (several statements, no parameters). If any statement
+ * fails, the transaction rolls back and nothing has changed. As with Spock's
+ * `pg_restore --exit-on-error -1`, objects the subscriber already has make
+ * the restore fail.
+ *
+ * pg_dump scripts change session settings (`set_config('search_path', '',
+ * false)`, `SET client_min_messages` …). They are not left on the pooled
+ * session: the transaction ends with `RESET ALL`, which returns every setting
+ * to its value at connection start (a `SET` the caller made on that session
+ * before is lost too).
+ *
+ * @throws {StructureSyncError} `ERR_SYNC_RESTORE_FAILED` naming the server's
+ * message, SQLSTATE and script line. When `signal` aborts, the running
+ * statement is cancelled, the transaction rolled back and the signal's reason
+ * thrown.
+ */
+export async function restoreSchema(
+  local: postgres.Sql,
+  script: string,
+  options: { signal?: AbortSignal; section?: "pre-data" | "post-data" } = {},
+): Promise<void> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const what = options.section ? `the provider's ${options.section} schema` : "a schema script";
+  const started = performance.now();
+  try {
+    await local.begin(async (tx) => {
+      const query = tx.unsafe(script);
+      const cancel = () => query.cancel();
+      signal?.addEventListener("abort", cancel, { once: true });
+      try {
+        await query;
+      } finally {
+        signal?.removeEventListener("abort", cancel);
+      }
+      await tx.unsafe("RESET ALL");
+    });
+  } catch (error) {
+    signal?.throwIfAborted();
+    if (!(error instanceof postgres.PostgresError)) throw error;
+    throw restoreError(error, script, what);
+  }
+  log.info("Restored {what} on the subscriber in {ms} ms", {
+    what,
+    ms: Math.round(performance.now() - started),
+  });
+}
+
+function restoreError(
+  error: InstanceType<typeof postgres.PostgresError>,
+  script: string,
+  what: string,
+): StructureSyncError {
+  const position = Number(error.position);
+  const where = position > 0 ? `, line ${script.slice(0, position - 1).split("\n").length}` : "";
+  let hint = "";
+  if (ALREADY_EXISTS.has(error.code)) {
+    hint = ": the subscriber already has some of the provider's objects; drop them, or " +
+      "create the subscription with synchronize_structure := false";
+  } else if (error.code === "42704") {
+    hint = ": create the missing object (often a role owning the provider's objects) " +
+      "on the subscriber first";
+  }
+  return new StructureSyncError(
+    `Cannot restore ${what} on the subscriber, nothing was changed: ${error.message} ` +
+      `(SQLSTATE ${error.code}${where})${hint}`,
+    { code: "ERR_SYNC_RESTORE_FAILED", sqlState: error.code, cause: error },
+  );
+}

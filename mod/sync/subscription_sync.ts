@@ -1,0 +1,245 @@
+/**
+ * The sync state machine of a subscription, as Spock's `spock_sync.c` walks
+ * it, done from outside the server: the slot's exported snapshot fixes one
+ * point in the provider's history; structure and data are copied as of that
+ * point and the stream starts right after it, so nothing is missed or applied
+ * twice.
+ *
+ *   init (i) ─ CREATE_REPLICATION_SLOT … EXPORT → consistent point C, snapshot S
+ *   structure (s) ─ pg_dump --section=pre-data --snapshot=S → restore
+ *   data (d) ─ COPY every table under S (parallel sessions, origin-tagged)
+ *   constraints (c) ─ pg_dump --section=post-data → restore
+ *   catchup (u, at C) ─ origin advanced to C; the stream starts at C
+ *   ready (r) ─ set by the stream once it has caught up
+ *
+ * A failure during `d` starts over (a new slot, tables truncated). One during
+ * `s` or `c` is not recoverable (objects half-created), as in Spock.
+ *
+ * Tables added later (`sub_alter_sync`, `sub_resync_table`) go through
+ * {@link synchronizeTables}: a temporary slot's snapshot at T, the copy, and
+ * the table marked `y` at T. The stream skips that table's transactions
+ * committed before T (they are in the copy) and marks it `r` once past T.
+ */
+import { getLogger } from "@logtape/logtape";
+import type postgres from "postgres";
+import { connectDatabase } from "../catalog/mod.ts";
+import { formatLsn, type Lsn, type PgConnectOptions, quoteLiteral } from "../pg/mod.ts";
+import { ReplicationConnection } from "../transport/mod.ts";
+import { copyTables, listSubscribedTables, type TableToCopy } from "./data_copy.ts";
+import { dumpSchema, findPgDump, restoreSchema } from "./structure_sync.ts";
+import {
+  readTableSyncStates,
+  setSubscriptionSyncStatus,
+  setTableSyncStatus,
+  type SyncStatusLetter,
+} from "./sync_status.ts";
+
+const log = getLogger(["spock", "sync"]);
+
+/** The subscription being synchronized and where its data comes from. */
+export interface SubscriptionSyncOptions {
+  subscriptionId: number;
+  subscriptionName: string;
+  slotName: string;
+  replicationSets: string[];
+  /** `i`, `s`, `d` or `f` (structure and data). */
+  syncKind: string;
+  /** The subscription's current sync status. */
+  syncStatus: SyncStatusLetter;
+  skipSchemas: string[];
+  /** The subscriber database; needs `connections + 1` free sessions. */
+  local: postgres.Sql;
+  providerOptions: PgConnectOptions;
+  /** The provider's DSN, for pg_dump. */
+  providerDsn: string;
+  /** Tables copied at once. */
+  connections: number;
+  signal?: AbortSignal;
+}
+
+/** Raised when a sync cannot go on without the user (Spock's nonrecoverable steps). */
+export class SyncError extends Error {
+  readonly code: "ERR_SYNC_NONRECOVERABLE";
+
+  constructor(message: string) {
+    super(message);
+    this.name = "SyncError";
+    this.code = "ERR_SYNC_NONRECOVERABLE";
+  }
+}
+
+/**
+ * Runs the subscription's initial sync (its status is not `r`) and returns
+ * the LSN the stream must start from. Leaves the status at `u`.
+ */
+export async function initializeSubscription(options: SubscriptionSyncOptions): Promise<Lsn> {
+  const structure = options.syncKind === "s" || options.syncKind === "f";
+  const data = options.syncKind === "d" || options.syncKind === "f";
+  if (structure && (options.syncStatus === "s" || options.syncStatus === "c")) {
+    throw new SyncError(
+      `subscriber ${options.subscriptionName} initialization failed during nonrecoverable step ` +
+        `(${options.syncStatus}), please try the setup again`,
+    );
+  }
+  const { local } = options;
+  const provider = connectDatabase(options.providerOptions, { max: 1 });
+  const repl = await ReplicationConnection.open(options.providerOptions);
+  try {
+    // Before anything changes: a structure sync needs a pg_dump for this provider.
+    const tool = structure ? await findPgDump(repl.serverVersionNum) : undefined;
+    await dropInactiveSlot(provider, options.slotName);
+    const retry = (await readTableSyncStates(local, options.subscriptionId)).length > 0;
+    await setSubscriptionSyncStatus(local, options.subscriptionId, { status: "i" });
+    const slot = await repl.createSlot(options.slotName, { snapshot: "export" });
+    const consistent = slot.consistentPoint;
+    log.info("Slot {slot} created on the provider at {lsn}", {
+      slot: options.slotName,
+      lsn: formatLsn(consistent),
+    });
+    let postData: string | undefined;
+    if (tool !== undefined) {
+      await setSubscriptionSyncStatus(local, options.subscriptionId, { status: "s" });
+      const dump = (section: "pre-data" | "post-data") =>
+        dumpSchema({
+          tool,
+          dsn: options.providerDsn,
+          snapshotName: slot.snapshotName!,
+          section,
+          excludeSchemas: options.skipSchemas,
+          signal: options.signal,
+        });
+      const preData = await dump("pre-data");
+      postData = await dump("post-data");
+      await restoreSchema(local, preData, { signal: options.signal });
+      log.info("Structure of the provider restored (pre-data)");
+    }
+    if (data) {
+      await setSubscriptionSyncStatus(local, options.subscriptionId, { status: "d" });
+      const tables = await tablesInSnapshot(provider, slot.snapshotName!, options);
+      for (const table of tables) {
+        await setTableSyncStatus(local, options.subscriptionId, { ...table, status: "d" });
+      }
+      await copyInto(options, slot.snapshotName!, tables, { truncate: retry, lsn: consistent });
+    }
+    if (postData !== undefined) {
+      await setSubscriptionSyncStatus(local, options.subscriptionId, { status: "c" });
+      await restoreSchema(local, postData, { signal: options.signal });
+      log.info("Constraints and indexes of the provider restored (post-data)");
+    }
+    await local.unsafe(
+      `select pg_replication_origin_create($1) where not exists
+         (select 1 from pg_replication_origin where roname = $1)`,
+      [options.slotName],
+    );
+    await local.unsafe("select pg_replication_origin_advance($1, $2::text::pg_lsn)", [
+      options.slotName,
+      formatLsn(consistent),
+    ]);
+    await setSubscriptionSyncStatus(local, options.subscriptionId, {
+      status: "u",
+      lsn: consistent,
+    });
+    return consistent;
+  } finally {
+    await repl.close().catch(() => {});
+    await provider.end({ timeout: 2 }).catch(() => {});
+  }
+}
+
+/**
+ * Copies `tables` (by name) again or for the first time, truncating each
+ * first, and marks each `y` at the snapshot's LSN. Run while the
+ * subscription's stream is stopped.
+ */
+export async function synchronizeTables(
+  options: SubscriptionSyncOptions,
+  tables: Array<{ nspname: string; relname: string }>,
+): Promise<void> {
+  const provider = connectDatabase(options.providerOptions, { max: 1 });
+  const repl = await ReplicationConnection.open(options.providerOptions);
+  try {
+    const slot = await repl.createSlot(`spk_tsync_${options.subscriptionId}`, {
+      temporary: true,
+      snapshot: "export",
+    });
+    const wanted = new Set(tables.map((t) => `${t.nspname}.${t.relname}`));
+    const listed = (await tablesInSnapshot(provider, slot.snapshotName!, options))
+      .filter((t) => wanted.has(`${t.nspname}.${t.relname}`));
+    for (const table of tables) {
+      if (!listed.some((t) => t.nspname === table.nspname && t.relname === table.relname)) {
+        log.warning("Table {table} is in no replication set of the subscription: not copied", {
+          table: `${table.nspname}.${table.relname}`,
+        });
+        await setTableSyncStatus(options.local, options.subscriptionId, {
+          ...table,
+          status: "r",
+        });
+      }
+    }
+    for (const table of listed) {
+      await setTableSyncStatus(options.local, options.subscriptionId, { ...table, status: "d" });
+    }
+    await copyInto(options, slot.snapshotName!, listed, {
+      truncate: true,
+      lsn: slot.consistentPoint,
+      done: "y",
+    });
+  } finally {
+    await repl.close().catch(() => {});
+    await provider.end({ timeout: 2 }).catch(() => {});
+  }
+}
+
+async function copyInto(
+  options: SubscriptionSyncOptions,
+  snapshotName: string,
+  tables: TableToCopy[],
+  how: { truncate: boolean; lsn: Lsn; done?: SyncStatusLetter },
+): Promise<void> {
+  const connections = Math.max(1, Math.min(options.connections, tables.length));
+  await copyTables({
+    providerOptions: options.providerOptions,
+    snapshotName,
+    local: options.local,
+    tables,
+    connections,
+    originNames: Array.from({ length: connections }, (_, i) => `${options.slotName}_c${i}`),
+    truncate: how.truncate,
+    signal: options.signal,
+    onTableCopied: async (result) => {
+      await setTableSyncStatus(options.local, options.subscriptionId, {
+        nspname: result.nspname,
+        relname: result.relname,
+        status: how.done ?? "r",
+        lsn: how.lsn,
+      });
+    },
+  });
+}
+
+async function tablesInSnapshot(
+  provider: postgres.Sql,
+  snapshotName: string,
+  options: SubscriptionSyncOptions,
+): Promise<TableToCopy[]> {
+  const tables = await provider.begin("isolation level repeatable read read only", async (tx) => {
+    await tx.unsafe(`set transaction snapshot ${quoteLiteral(snapshotName)}`);
+    return await listSubscribedTables(tx, options.replicationSets);
+  });
+  return tables.filter((table) => !options.skipSchemas.includes(table.nspname));
+}
+
+async function dropInactiveSlot(provider: postgres.Sql, slotName: string): Promise<void> {
+  const [slot] = await provider.unsafe(
+    "select active_pid from pg_replication_slots where slot_name = $1",
+    [slotName],
+  );
+  if (slot === undefined) return;
+  if (slot.active_pid !== null) {
+    throw new Error(
+      `Cannot initialize: slot "${slotName}" is in use on the provider by process ${slot.active_pid}`,
+    );
+  }
+  log.info("Dropping slot {slot} left by an earlier, unfinished sync", { slot: slotName });
+  await provider.unsafe("select pg_drop_replication_slot($1)", [slotName]);
+}

@@ -1,0 +1,116 @@
+/**
+ * End-to-end fixture: spock nodes as databases of one cluster (each with the
+ * catalog, a node and the given tables), subscriptions through the SQL API,
+ * and the daemon run in-process or as `spock run`.
+ */
+import type postgres from "postgres";
+import { type Cluster, pollUntil } from "../_harness/mod.ts";
+import { installCatalog } from "../../mod/catalog/mod.ts";
+import { DEFAULT_ENGINE, type EngineSettings } from "../../mod/config/mod.ts";
+import { type Daemon, startDaemon } from "../../mod/daemon/mod.ts";
+
+/** One node: a database of the test cluster. */
+export interface TestNode {
+  name: string;
+  dsn: string;
+  sql: postgres.Sql;
+}
+
+/** Creates a database per name, installs the catalog, creates the node, runs `ddl`. */
+export async function createNodes(
+  cluster: Cluster,
+  names: string[],
+  ddl: string,
+): Promise<TestNode[]> {
+  const admin = cluster.connect();
+  const nodes: TestNode[] = [];
+  for (const name of names) {
+    await admin.unsafe(`create database ${name}`);
+    const sql = cluster.connect({ database: name, max: 3 });
+    await installCatalog(sql, { programVersion: "test" });
+    const dsn = cluster.dsn({ dbname: name });
+    await sql`select spock.node_create(${name}, ${dsn})`;
+    if (ddl) await sql.unsafe(ddl);
+    nodes.push({ name, dsn, sql });
+  }
+  await admin.end();
+  return nodes;
+}
+
+/** Adds every table of `public` to the default set on each node. */
+export async function addAllTables(nodes: TestNode[]): Promise<void> {
+  for (const node of nodes) {
+    await node.sql`select spock.repset_add_all_tables('default', array['public'])`;
+  }
+}
+
+/** `subscriber` subscribes to `provider` (named `sub_<subscriber>_<provider>`). */
+export async function subscribe(
+  subscriber: TestNode,
+  provider: TestNode,
+  options: { syncData?: boolean; forwardOrigins?: string[]; sets?: string[] } = {},
+): Promise<string> {
+  const name = `sub_${subscriber.name}_${provider.name}`;
+  await subscriber.sql`select spock.sub_create(
+    subscription_name := ${name}, provider_dsn := ${provider.dsn},
+    replication_sets := ${options.sets ?? ["default", "default_insert_only", "ddl_sql"]},
+    synchronize_data := ${options.syncData ?? false},
+    forward_origins := ${options.forwardOrigins ?? []})`;
+  return name;
+}
+
+/** A daemon serving `nodes` in this process; `stop()` stops it cleanly. */
+export function runDaemon(
+  nodes: TestNode[],
+  engine: Partial<EngineSettings> = {},
+): Daemon & { stop(): Promise<void> } {
+  const controller = new AbortController();
+  const daemon = startDaemon({
+    nodes: nodes.map(({ name, dsn }) => ({ name, dsn })),
+    engine: { ...DEFAULT_ENGINE, ...engine },
+    env: {},
+    signal: controller.signal,
+  });
+  return {
+    ...daemon,
+    async stop() {
+      controller.abort();
+      await daemon.done;
+    },
+  };
+}
+
+/** Waits until `sub_wait_for_sync` returns for the subscription (bounded by a deadline). */
+export async function waitForSync(node: TestNode, subscription: string): Promise<void> {
+  await node.sql.begin(async (tx) => {
+    await tx.unsafe("set local statement_timeout = '60s'");
+    await tx`select spock.sub_wait_for_sync(${subscription})`;
+  });
+}
+
+/** An order-independent digest of a table's rows. */
+export async function tableDigest(sql: postgres.Sql, table: string): Promise<string> {
+  const [row] = await sql.unsafe(
+    `select count(*)::text || ':' || coalesce(md5(string_agg(t::text, ',' order by t::text)), '')
+       as digest from ${table} t`,
+  );
+  return row.digest;
+}
+
+/** Waits until `table` has the same digest on every node; returns it. */
+export async function waitConverged(
+  nodes: TestNode[],
+  table: string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  let last: string[] = [];
+  return await pollUntil(async () => {
+    last = await Promise.all(nodes.map((node) => tableDigest(node.sql, table)));
+    return last.every((digest) => digest === last[0]) ? last[0] : undefined;
+  }, { timeoutMs, what: `${table} to converge on ${nodes.map((n) => n.name).join(", ")}` });
+}
+
+/** Closes the nodes' client connections. */
+export async function closeNodes(nodes: TestNode[]): Promise<void> {
+  await Promise.all(nodes.map((node) => node.sql.end({ timeout: 2 })));
+}
