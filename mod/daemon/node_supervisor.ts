@@ -59,6 +59,27 @@ function needsRestart(
   return record.pendingTables > 0 && entry.worker.streaming;
 }
 
+/**
+ * Drops the replication origin of a dropped subscription: sub_drop cannot
+ * while the worker's session still holds it, so the daemon finishes the job
+ * once the worker has stopped.
+ */
+async function dropOrigin(sql: postgres.Sql, originName: string): Promise<void> {
+  try {
+    await sql.unsafe(
+      `select pg_replication_origin_drop(roname) from pg_replication_origin
+       where roname = $1 and not exists
+         (select 1 from spock.subscription where sub_slot_name = $1)`,
+      [originName],
+    );
+  } catch (error) {
+    log.warning("Cannot drop replication origin {origin} of a dropped subscription: {error}", {
+      origin: originName,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+}
+
 /** Runs the workers of one node until `signal` aborts. */
 export class NodeSupervisor {
   readonly node: ServedNode;
@@ -104,7 +125,7 @@ export class NodeSupervisor {
         try {
           listening ??= await sql.listen("spock_catalog", wake, wake);
           const records = await readSubscriptions(sql);
-          await this.#reconcile(records, localOptions);
+          await this.#reconcile(sql, records, localOptions);
           if (warnedDown) nlog.info("Node {node} reachable again", { node: this.node.name });
           warnedDown = false;
         } catch (error) {
@@ -135,6 +156,7 @@ export class NodeSupervisor {
   }
 
   async #reconcile(
+    sql: postgres.Sql,
     records: SubscriptionRecord[],
     localOptions: ReturnType<typeof resolveConnectOptions>,
   ): Promise<void> {
@@ -145,9 +167,12 @@ export class NodeSupervisor {
       log.info("Stopping worker of subscription {subscription}: {why}", {
         subscription: entry.worker.record.name,
         why: record === undefined ? "dropped or disabled" : "settings changed",
+        was: entry.fingerprint,
+        now: record === undefined ? undefined : subscriptionFingerprint(record),
       });
       this.#workers.delete(id);
       await entry.worker.stop();
+      if (!records.some((r) => r.id === id)) await dropOrigin(sql, entry.worker.record.slotName);
     }
     for (const [id, record] of wanted) {
       if (this.#workers.has(id)) continue;

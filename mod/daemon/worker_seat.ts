@@ -66,7 +66,7 @@ export class WorkerSeat {
           key,
         ]);
         if (row.locked) {
-          if (warned) log.info("Lock of subscription {subscription} acquired", options);
+          if (warned) log.info("Lock of subscription {subscriptionName} acquired", options);
           const seat = new WorkerSeat(
             session,
             options.subscriptionId,
@@ -79,7 +79,7 @@ export class WorkerSeat {
         }
         if (!warned) {
           log.warning(
-            "Subscription {subscription} is served by another daemon; waiting for its lock",
+            "Subscription {subscriptionName} is served by another daemon; waiting for its lock",
             options,
           );
           warned = true;

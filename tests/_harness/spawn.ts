@@ -6,10 +6,10 @@ import denoJson from "../../deno.json" with { type: "json" };
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
-/** The permission flags of the `compile` task. */
+/** The permission flags (and V8 flags: the daemon's heap cap) of the `compile` task. */
 export const COMPILE_PERMISSIONS: string[] = denoJson.tasks.compile
   .split(/\s+/)
-  .filter((word: string) => word.startsWith("--allow-"));
+  .filter((word: string) => word.startsWith("--allow-") || word.startsWith("--v8-flags="));
 
 /** A command that runs `spock <args>`; pipe stdout/stderr as needed. */
 export function spockCommand(args: string[], options: Deno.CommandOptions = {}): Deno.Command {

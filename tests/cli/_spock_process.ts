@@ -65,6 +65,11 @@ export class SpockProcess implements AsyncDisposable {
     this.stderr += decoder.decode();
   }
 
+  /** The process id (of the deno process running spock). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** Whether reading stdout is paused (see `pauseWhen`). */
   get readingPaused(): boolean {
     return this.#resumeNow !== undefined;
