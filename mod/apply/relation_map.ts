@@ -39,6 +39,11 @@ export interface LocalRelation {
   identityFull: boolean;
   /** Why `identity` is undefined. */
   identityProblem: string | undefined;
+  /**
+   * The replication sets' row filters, ANDed, each in parentheses (Spock's
+   * semantics; publications would OR them): rows that fail are not applied.
+   */
+  rowFilter?: string;
 }
 
 const LOCAL_RELATION_SQL = `

@@ -141,7 +141,12 @@ export class SqlWriter {
         const base = row * relation.columns.length;
         return `(${relation.columns.map((column, i) => param(base + i + 1, column)).join(", ")})`;
       });
-      return `insert into ${relation.qualifiedName} (${names}) values ${tuples.join(", ")}`;
+      const values = `values ${tuples.join(", ")}`;
+      if (relation.rowFilter === undefined) {
+        return `insert into ${relation.qualifiedName} (${names}) ${values}`;
+      }
+      return `insert into ${relation.qualifiedName} (${names}) select * from (${values}) ` +
+        `as v (${names}) where ${relation.rowFilter}`;
     });
     const params: (string | null)[] = [];
     for (const values of rows) {
@@ -173,7 +178,7 @@ export class SqlWriter {
       );
       return `update ${relation.qualifiedName} set ${assignments.join(", ")} where ${
         locate(relation, where, set.length)
-      }`;
+      }${passesFilter(relation, set, 0)}`;
     });
     const params = set.map((column) => values[column.remoteIndex] as string | null);
     for (const column of where) params.push(key[column.remoteIndex] as string | null);
@@ -184,7 +189,9 @@ export class SqlWriter {
   delete(relation: LocalRelation, identity: MappedColumn[], key: ColumnText[]): Promise<void> {
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
     const text = this.#statement(relation, `d${mask(relation, where)}`, () => {
-      return `delete from ${relation.qualifiedName} where ${locate(relation, where, 0)}`;
+      return `delete from ${relation.qualifiedName} where ${locate(relation, where, 0)}${
+        passesFilter(relation, where, 0)
+      }`;
     });
     const params = where.map((column) => key[column.remoteIndex] as string | null);
     return this.run(text, params, "delete", relation);
@@ -210,6 +217,22 @@ export class SqlWriter {
     }
     return text;
   }
+}
+
+/**
+ * The row filter as a condition on the row the provider sent: `sent` columns
+ * are the statement's parameters from `offset + 1` on, every other column is
+ * NULL (so a filter on a column the provider did not send is not true, as in
+ * Spock, which sees only the key of a deleted row). Empty without a filter.
+ */
+function passesFilter(relation: LocalRelation, sent: MappedColumn[], offset: number): string {
+  if (relation.rowFilter === undefined) return "";
+  const row = relation.columns.map((column) => {
+    const index = sent.indexOf(column);
+    const value = index < 0 ? `null::${column.localType}` : param(offset + index + 1, column);
+    return `${value} as ${quoteIdent(column.name)}`;
+  });
+  return ` and exists (select from (select ${row.join(", ")}) as v where ${relation.rowFilter})`;
 }
 
 function unchangedAsNull(value: ColumnText): string | null {

@@ -51,6 +51,12 @@ export interface TransactionApplierOptions {
   remoteNodeId: number | bigint;
   /** Row statements in flight before the applier waits; default 100. */
   maxInFlight?: number;
+  /**
+   * Row filters of the subscribed replication sets by remote `schema.table`
+   * (the provider's catalog holds them; publications do not): a row is applied
+   * only when it passes every one of them.
+   */
+  rowFilters?: ReadonlyMap<string, readonly string[]>;
 }
 
 const PROGRESS_SQL = `
@@ -241,7 +247,14 @@ export class TransactionApplier {
   async applyRelation(relation: Relation): Promise<void> {
     await this.#throwFailure(await this.#writer.drain());
     try {
-      this.#relations.set(relation.relationId, await mapRelation(this.#sql, relation));
+      const local = await mapRelation(this.#sql, relation);
+      const filters = this.#options.rowFilters?.get(
+        `${relation.namespace}.${relation.relationName}`,
+      );
+      if (filters !== undefined && filters.length > 0) {
+        local.rowFilter = filters.map((filter) => `(${filter})`).join(" and ");
+      }
+      this.#relations.set(relation.relationId, local);
     } catch (error) {
       if (error instanceof ApplyError) {
         throw this.#error(error.summary, error.code, "relation", error.relation);

@@ -19,6 +19,7 @@ import {
 import { formatLsn, type Lsn, type PgConnectOptions, pgTimestampNow } from "../pg/mod.ts";
 import { type Commit, PgoutputStreamDecoder } from "../pgoutput/mod.ts";
 import {
+  listSubscribedTables,
   readTableSyncStates,
   setSubscriptionSyncStatus,
   setTableSyncStatus,
@@ -76,10 +77,17 @@ export async function streamAndApply(
 ): Promise<void> {
   const { subscription: sub, local, signal } = options;
   const publications = await providerPublications(options.provider, sub.replicationSets);
+  const rowFilters = new Map<string, string[]>();
+  for (const table of await listSubscribedTables(options.provider, sub.replicationSets)) {
+    if (table.rowFilters.length > 0) {
+      rowFilters.set(`${table.nspname}.${table.relname}`, table.rowFilters);
+    }
+  }
   const applier = await TransactionApplier.open(local, {
     originName: sub.slotName,
     localNodeId: sub.localNodeId,
     remoteNodeId: sub.providerNodeId,
+    rowFilters,
   });
   const repl = await ReplicationConnection.open(options.providerOptions).catch(async (error) => {
     await settleWithin(applier.close(), CLEANUP_MS);
