@@ -364,6 +364,7 @@ class CopySession {
       await pipeline(readable, (source) => countAndBatch(source, options.tally), writable, {
         signal: options.signal,
       });
+      resumeSocket(readable);
     } catch (error) {
       readable?.destroy();
       writable.destroy(error instanceof Error ? error : undefined);
@@ -465,6 +466,17 @@ async function* countAndBatch(
     }
   }
   if (size > 0) yield Buffer.concat(pending, size);
+}
+
+/**
+ * postgres.js pauses the socket when a COPY OUT stream's buffer is full and
+ * resumes it from the stream's read(); when the COPY's last row and its end
+ * arrive in one socket read, the stream ends before read() is called again,
+ * and the session's socket stays paused: its next query would wait forever.
+ * Calling read() once more (it only resumes the socket) undoes that.
+ */
+function resumeSocket(readable: Readable): void {
+  (readable as unknown as { _read(size: number): void })._read(0);
 }
 
 /** An 'error' listener for streams whose errors reach us through pipeline(). */
