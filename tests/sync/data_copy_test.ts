@@ -341,3 +341,33 @@ pgTest("copyTables() rejects naming the table and leaves nothing behind", async 
     assert.equal(await count("t_ok"), 0, "the second table was not copied");
   });
 });
+
+pgTest("copyTables() on one session goes on after a large table", async (_t, cluster) => {
+  // A big COPY OUT fills the stream's buffer, so postgres.js pauses the socket;
+  // the session must still answer for the tables after it.
+  const fixture = await setup(
+    cluster,
+    `create table a_big (id int primary key, v text);
+     create table b_small (id int primary key);
+     create table c_small (id int primary key);`,
+  );
+  const { provider, subscriber } = fixture;
+  await provider.unsafe(`
+    insert into a_big select g, repeat('v', 90) from generate_series(1, 150000) g;
+    insert into b_small select generate_series(1, 3);
+    insert into c_small select generate_series(1, 5);
+    select spock.repset_add_all_tables('default', array['public']);
+  `);
+  await withSnapshot(cluster, async (snapshotName, slot) => {
+    const options = await copyOptions(fixture, snapshotName, slot, ["default"]);
+    const results = await copyTables({ ...options, connections: 1 });
+    assert.deepEqual(results.map((r) => [r.relname, r.rows]), [
+      ["a_big", 150000],
+      ["b_small", 3],
+      ["c_small", 5],
+    ]);
+  });
+  for (const table of ["a_big", "b_small", "c_small"]) {
+    assert.equal(await digest(subscriber, table), await digest(provider, table), table);
+  }
+});
