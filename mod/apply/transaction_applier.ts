@@ -57,6 +57,12 @@ export interface TransactionApplierOptions {
    * only when it passes every one of them.
    */
   rowFilters?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Wait for the local WAL flush at each applied commit (Spock's
+   * `synchronous_commit` setting; default false, as PostgreSQL's own apply
+   * worker). Without it, feedback still confirms only flushed positions.
+   */
+  synchronousCommit?: boolean;
 }
 
 const PROGRESS_SQL = `
@@ -118,6 +124,9 @@ export class TransactionApplier {
     const reserved = await sql.reserve();
     try {
       await reserved.unsafe("set session_replication_role = replica");
+      await reserved.unsafe(
+        `set synchronous_commit = ${options.synchronousCommit ? "on" : "off"}`,
+      );
       await reserved.unsafe(
         "select pg_replication_origin_create($1) where not exists " +
           "(select 1 from pg_replication_origin where roname = $1)",
@@ -312,9 +321,10 @@ export class TransactionApplier {
   }
 
   /**
-   * Commit: upserts `spock.progress`, waits for every pipelined statement,
-   * then sets the origin's position and commit timestamp and commits in one
-   * message — or rolls back and throws the first failure.
+   * Commit: upserts `spock.progress`, then sets the origin's position and
+   * commit timestamp and commits in one message, pipelined behind the row
+   * statements; waits for all of them — or rolls back and throws the first
+   * failure.
    */
   async applyCommit(commit: Commit): Promise<void> {
     const begin = this.#begin;
@@ -339,14 +349,21 @@ export class TransactionApplier {
       formatLsn(commit.commitLsn),
       formatLsn(insertLsn),
     ], "commit");
-    await this.#throwFailure(await this.#writer.drain());
-    try {
-      await this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime));
-    } catch (error) {
+    // Sent behind the pipelined statements, awaited with them: one round trip
+    // per transaction. If a statement failed, the transaction is aborted and
+    // the message's xact_setup fails before its COMMIT runs.
+    const committing = this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime)).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const failure = await this.#writer.drain();
+    const commitError = await committing;
+    if (failure !== undefined || commitError !== undefined) {
       this.#begin = undefined;
       await this.#sql.unsafe("rollback").catch(() => {});
       await this.#restoreOrigin();
-      throw this.#sqlError(error, "commit");
+      this.#throwFailure(failure);
+      throw this.#sqlError(commitError, "commit");
     }
     this.#begin = undefined;
     this.#appliedEndLsn = commit.endLsn;

@@ -50,6 +50,8 @@ export interface StreamApplyOptions {
   providerOptions: PgConnectOptions;
   /** How often feedback goes to the provider (ms). */
   statusIntervalMs: number;
+  /** Wait for the local WAL flush at each applied commit (engine.synchronous_commit). */
+  synchronousCommit: boolean;
   signal: AbortSignal;
   /** Called once the stream is running. */
   onStreaming?: () => void | Promise<void>;
@@ -88,6 +90,7 @@ export async function streamAndApply(
     localNodeId: sub.localNodeId,
     remoteNodeId: sub.providerNodeId,
     rowFilters,
+    synchronousCommit: options.synchronousCommit,
   });
   const repl = await ReplicationConnection.open(options.providerOptions).catch(async (error) => {
     await settleWithin(applier.close(), CLEANUP_MS);

@@ -207,6 +207,7 @@ export class SubscriptionWorker {
           provider,
           providerOptions,
           statusIntervalMs: Math.min(engine.status_interval, 1_000),
+          synchronousCommit: engine.synchronous_commit,
           signal,
           onStreaming: async () => {
             await seat!.setState("replicating");
