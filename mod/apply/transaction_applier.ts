@@ -81,38 +81,10 @@ on conflict (node_id, remote_node_id) do update set
  * pg_replication_origin_xact_setup() still advances the origin (its abort
  * record carries the origin, PG 14+): had the daemon died between the two,
  * the server would abort the transaction and yet record it as applied.
- * The same message records the end LSN in a session setting, which the
- * abort of a failed COMMIT reverts: the guard of the next transaction reads it.
  */
 function commitWithOrigin(endLsn: Lsn, commitTime: string): string {
-  const end = quoteLiteral(formatLsn(endLsn));
-  return `select set_config('${APPLIED_SETTING}', ${end}, false); ` +
-    `select pg_replication_origin_xact_setup(${end}::pg_lsn, ` +
+  return `select pg_replication_origin_xact_setup(${quoteLiteral(formatLsn(endLsn))}::pg_lsn, ` +
     `${quoteLiteral(commitTime)}::timestamptz); commit`;
-}
-
-/**
- * Session setting holding the end LSN of the last transaction this session
- * committed (transactional: a failed COMMIT reverts it).
- */
-const APPLIED_SETTING = "spock.applied_end_lsn";
-
-/**
- * First statement of a transaction sent while earlier commits are still in
- * flight: fails (division by zero) unless the previous transaction committed,
- * so a transaction never commits past one that did not.
- */
-const GUARD_SQL = `select 1 / (current_setting('${APPLIED_SETTING}') = $1::text)::int`;
-
-/** Transactions whose commit may be in flight before the applier waits for the oldest. */
-const MAX_PENDING_COMMITS = 100;
-
-/** A transaction whose commit message was sent, and how it ended. */
-interface PendingCommit {
-  endLsn: Lsn;
-  xid: number;
-  /** Resolves `undefined` once committed, or the error. */
-  result: Promise<unknown>;
 }
 
 /**
@@ -130,9 +102,6 @@ export class TransactionApplier {
   #remoteOrigin: string | undefined;
   #rows = 0;
   #appliedEndLsn: Lsn;
-  /** End LSN of the last transaction whose commit was sent. */
-  #sentEndLsn: Lsn;
-  #pending: PendingCommit[] = [];
   #lastWalEnd: Lsn = 0n;
   #closed = false;
 
@@ -141,7 +110,6 @@ export class TransactionApplier {
     this.#options = options;
     this.#writer = new SqlWriter(sql, { maxInFlight: options.maxInFlight });
     this.#appliedEndLsn = start;
-    this.#sentEndLsn = start;
   }
 
   /**
@@ -172,9 +140,6 @@ export class TransactionApplier {
         [options.originName],
       );
       const start = row.lsn === null ? 0n : parseLsn(row.lsn);
-      await reserved.unsafe(`select set_config('${APPLIED_SETTING}', $1, false)`, [
-        formatLsn(start),
-      ]);
       log.info("Apply session for origin {origin} opened at {lsn}", {
         origin: options.originName,
         lsn: formatLsn(start),
@@ -189,11 +154,6 @@ export class TransactionApplier {
   /** True between a Begin and its Commit. */
   get inTransaction(): boolean {
     return this.#begin !== undefined;
-  }
-
-  /** True when no transaction is open and every commit sent has been confirmed. */
-  get idle(): boolean {
-    return this.#begin === undefined && this.#pending.length === 0;
   }
 
   /** End LSN of the last remote transaction committed locally by this session (or at open). */
@@ -276,7 +236,7 @@ export class TransactionApplier {
     this.#remoteOrigin = undefined;
     this.#rows = 0;
     // Already applied (its commit ends at or before the origin's position): skip it.
-    this.#skipping = begin.finalLsn < this.#sentEndLsn;
+    this.#skipping = begin.finalLsn < this.#appliedEndLsn;
     if (this.#skipping) {
       log.debug("Skipping remote transaction {xid} at {lsn}: already applied", {
         xid: begin.xid,
@@ -285,9 +245,6 @@ export class TransactionApplier {
       return;
     }
     await this.#writer.run("begin", [], "begin");
-    if (this.#pending.length > 0) {
-      await this.#writer.run(GUARD_SQL, [formatLsn(this.#sentEndLsn)], "guard");
-    }
   }
 
   /** Origin: the transaction came to the provider from another node. */
@@ -297,7 +254,6 @@ export class TransactionApplier {
 
   /** Relation: maps the remote table onto the local one (one catalog query). */
   async applyRelation(relation: Relation): Promise<void> {
-    await this.confirmCommits();
     await this.#throwFailure(await this.#writer.drain());
     try {
       const local = await mapRelation(this.#sql, relation);
@@ -393,75 +349,31 @@ export class TransactionApplier {
       formatLsn(commit.commitLsn),
       formatLsn(insertLsn),
     ], "commit");
-    // Sent behind the pipelined statements and not awaited: the next
-    // transactions follow at once, each behind the guard.
-    const result = this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime)).then(
+    // Sent behind the pipelined statements, awaited with them: one round trip
+    // per transaction. If a statement failed, the transaction is aborted and
+    // the message's xact_setup fails before its COMMIT runs.
+    const committing = this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime)).then(
       () => undefined,
-      (error: unknown) => error ?? new Error("commit failed"),
+      (error: unknown) => error,
     );
-    this.#pending.push({ endLsn: commit.endLsn, xid: begin.xid, result });
-    this.#sentEndLsn = commit.endLsn;
+    const failure = await this.#writer.drain();
+    const commitError = await committing;
+    if (failure !== undefined || commitError !== undefined) {
+      this.#begin = undefined;
+      await this.#sql.unsafe("rollback").catch(() => {});
+      await this.#restoreOrigin();
+      this.#throwFailure(failure);
+      throw this.#sqlError(commitError, "commit");
+    }
     this.#begin = undefined;
-    log.debug("Sent remote transaction {xid} ({rows} rows) committed at {lsn} end {end}", {
+    this.#appliedEndLsn = commit.endLsn;
+    log.debug("Applied remote transaction {xid} ({rows} rows) committed at {lsn} end {end}", {
       end: formatLsn(commit.endLsn),
       xid: begin.xid,
       rows: this.#rows,
       lsn: formatLsn(commit.commitLsn),
       remoteOrigin: this.#remoteOrigin,
     });
-    if (this.#writer.failure !== undefined) {
-      await this.confirmCommits();
-    } else if (this.#pending.length >= MAX_PENDING_COMMITS) {
-      await this.#confirm(this.#pending.length - MAX_PENDING_COMMITS + 1);
-    }
-  }
-
-  /**
-   * Waits for every commit in flight. Throws (after rolling back and putting
-   * the origin back at the last commit confirmed) if any failed.
-   */
-  async confirmCommits(): Promise<void> {
-    await this.#confirm(this.#pending.length);
-  }
-
-  async #confirm(count: number): Promise<void> {
-    while (count-- > 0 && this.#pending.length > 0) {
-      const oldest = this.#pending[0];
-      const error = await oldest.result;
-      if (error !== undefined) return await this.#failPending(error);
-      this.#pending.shift();
-      this.#appliedEndLsn = oldest.endLsn;
-    }
-  }
-
-  /**
-   * A statement or a COMMIT failed: nothing after it can have committed (the
-   * aborted block fails every later statement, and a failed COMMIT trips the
-   * next transaction's guard). Waits for the rest, rolls back, puts the origin
-   * back where the last confirmed commit left it, and throws the cause.
-   */
-  async #failPending(commitError: unknown): Promise<never> {
-    const failedXid = this.#pending[0]?.xid;
-    for (const pending of this.#pending) await pending.result;
-    this.#pending = [];
-    const failure = await this.#writer.drain();
-    this.#begin = undefined;
-    this.#skipping = false;
-    await this.#sql.unsafe("rollback").catch(() => {});
-    await this.#restoreOrigin();
-    this.#sentEndLsn = this.#appliedEndLsn;
-    await this.#sql.unsafe(`select set_config('${APPLIED_SETTING}', $1, false)`, [
-      formatLsn(this.#appliedEndLsn),
-    ]);
-    if (failure !== undefined && failure.operation !== "guard") {
-      throw this.#sqlError(
-        failure.cause,
-        failure.operation,
-        failure.relation?.remoteName,
-        failedXid,
-      );
-    }
-    throw this.#sqlError(commitError ?? failure?.cause, "commit", undefined, failedXid);
   }
 
   /**
@@ -482,7 +394,6 @@ export class TransactionApplier {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.confirmCommits().catch(() => {});
     await this.#rollback();
     await this.#sql.unsafe("select pg_replication_origin_session_reset()").catch(() => {});
     this.#sql.release();
@@ -534,15 +445,14 @@ export class TransactionApplier {
     throw this.#sqlError(failure.cause, failure.operation, failure.relation?.remoteName);
   }
 
-  #sqlError(cause: unknown, operation: string, relation?: string, xid?: number): ApplyError {
-    const sqlState = (cause as { code?: string } | undefined)?.code;
+  #sqlError(cause: unknown, operation: string, relation?: string): ApplyError {
+    const sqlState = (cause as { code?: string }).code;
     return this.#error(
       `Cannot apply remote ${operation}: server error ${sqlState ?? "unknown"}`,
       "ERR_APPLY_SQL",
       operation,
       relation,
       cause,
-      xid,
     );
   }
 
@@ -552,13 +462,12 @@ export class TransactionApplier {
     operation: string,
     relation?: string,
     cause?: unknown,
-    xid?: number,
   ): ApplyError {
     return new ApplyError(summary, {
       code,
       operation,
       origin: this.#options.originName,
-      remoteXid: xid ?? this.#begin?.xid,
+      remoteXid: this.#begin?.xid,
       remoteCommitLsn: this.#begin?.finalLsn,
       relation,
       cause,

@@ -203,9 +203,6 @@ class StreamSession {
       }
       if (message.type === "commit") await this.#afterCommit(message, filter.lastOutcome);
     }
-    // Commits go out pipelined; a batch ends with all of them confirmed.
-    await applier.confirmCommits();
-    await this.#parts.tables.passed(applier.appliedEndLsn);
     if (performance.now() - this.#lastStatus >= this.#options.statusIntervalMs) {
       await this.confirm();
     }
@@ -213,7 +210,7 @@ class StreamSession {
 
   async #keepalive(keepalive: PrimaryKeepalive): Promise<void> {
     const { applier, filter, tracker, tables, stream } = this.#parts;
-    if (filter.inTransaction || !applier.idle) return;
+    if (filter.inTransaction || applier.inTransaction) return;
     const sub = this.#options.subscription;
     tracker.noteIdleKeepalive(keepalive.walEnd);
     if (!this.#caughtUp) {
@@ -251,6 +248,7 @@ class StreamSession {
       sub.skipLsn = 0n;
       this.#parts.filter.clearSkipLsn();
     }
+    await this.#parts.tables.passed(commit.endLsn);
   }
 }
 

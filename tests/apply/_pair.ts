@@ -111,7 +111,7 @@ export async function runApply(pair: Pair, options: RunOptions): Promise<RunResu
       for await (const batch of stream) {
         for (const item of batch) {
           if (item.type === "keepalive") {
-            if (applier.idle) tracker.noteIdleKeepalive(item.walEnd);
+            if (!applier.inTransaction) tracker.noteIdleKeepalive(item.walEnd);
             continue;
           }
           const message = decoder.decode(item.data);
@@ -126,8 +126,7 @@ export async function runApply(pair: Pair, options: RunOptions): Promise<RunResu
           }
           await options.afterMessage?.(message, result.commits);
         }
-        await applier.confirmCommits();
-        // Feedback on the status interval, as the daemon does it.
+        // Feedback on the status interval, as the daemon will do it.
         const tick = performance.now() - lastStatus >= STATUS_INTERVAL_MS;
         if (tick) {
           stream.reportProgress(await tracker.confirmableLsn());
