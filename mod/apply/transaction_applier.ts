@@ -359,11 +359,13 @@ export class TransactionApplier {
     const failure = await this.#writer.drain();
     const commitError = await committing;
     if (failure !== undefined || commitError !== undefined) {
+      const error = failure !== undefined
+        ? this.#sqlError(failure.cause, failure.operation, failure.relation?.remoteName)
+        : this.#sqlError(commitError, "commit");
       this.#begin = undefined;
       await this.#sql.unsafe("rollback").catch(() => {});
       await this.#restoreOrigin();
-      this.#throwFailure(failure);
-      throw this.#sqlError(commitError, "commit");
+      throw error;
     }
     this.#begin = undefined;
     this.#appliedEndLsn = commit.endLsn;

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
 import { ApplyError, FlushTracker } from "../../mod/apply/mod.ts";
 import { formatLsn, type Lsn } from "../../mod/pg/mod.ts";
-import { crash, runApply, setupPair, tableDigest } from "./_pair.ts";
+import type { PgoutputMessage } from "../../mod/pgoutput/mod.ts";
+import { crash, REMOTE_NODE_ID, runApply, setupPair, tableDigest } from "./_pair.ts";
 
 const TABLES = `
 create table t (id int primary key, v text, n int, ts timestamptz, j jsonb, b bytea);
@@ -295,3 +296,93 @@ pgTest("FlushTracker confirms only what the origin has flushed", async (_t, clus
   tracker.noteIdleKeepalive(flushed + 100n);
   assert.equal(await tracker.confirmableLsn(), flushed + 100n);
 });
+
+pgTest(
+  "TransactionApplier keeps the origin at the last commit when a COMMIT fails",
+  async (_t, cluster) => {
+    // A deferred constraint trigger (ENABLE ALWAYS, so it fires for applied
+    // rows) rejects v = 'taken' at COMMIT. The aborted transaction's abort
+    // record moves the origin past it: the applier must put it back.
+    const pair = await setupPair(
+      cluster,
+      "create table u (id int primary key, v text)",
+      `create table u (id int primary key, v text);
+       create table blocked (v text);
+       create function reject_blocked() returns trigger language plpgsql as $$
+       begin
+         if exists (select 1 from blocked b where b.v = new.v) then
+           raise exception 'value % is blocked', new.v using errcode = 'check_violation';
+         end if;
+         return null;
+       end $$;
+       create constraint trigger reject_blocked after insert on u
+         deferrable initially deferred for each row execute function reject_blocked();
+       alter table u enable always trigger reject_blocked;`,
+    );
+    await pair.subscriber.unsafe("insert into blocked values ('taken')");
+    const { TransactionApplier } = await import("../../mod/apply/mod.ts");
+    const text = (value: string) => ({
+      kind: "text" as const,
+      bytes: new TextEncoder().encode(value),
+    });
+    const relation = {
+      type: "relation" as const,
+      relationId: 1,
+      namespace: "public",
+      relationName: "u",
+      replicaIdentity: "d",
+      columns: [
+        { flags: 1, isKey: true, name: "id", typeOid: 23, typeMod: -1 },
+        { flags: 0, isKey: false, name: "v", typeOid: 25, typeMod: -1 },
+      ],
+    };
+    const base = 0x5000000n;
+    const transaction = (id: number, value: string): PgoutputMessage[] => {
+      const lsn = base + BigInt(id) * 0x100n;
+      return [
+        { type: "begin", finalLsn: lsn, commitTime: 1n, xid: 100 + id },
+        { type: "insert", relationId: 1, newTuple: [text(String(id)), text(value)] },
+        { type: "commit", flags: 0, commitLsn: lsn, endLsn: lsn + 0x30n, commitTime: 1n },
+      ];
+    };
+    const ids = async () =>
+      (await pair.subscriber.unsafe("select id from u order by id")).map((r) => r.id);
+    const origin = async () =>
+      (await pair.subscriber.unsafe(
+        "select pg_replication_origin_progress($1, false)::text as lsn",
+        [pair.slot],
+      ))[0].lsn;
+    const applier = await TransactionApplier.open(pair.subscriber, {
+      originName: pair.slot,
+      localNodeId: pair.localNodeId,
+      remoteNodeId: REMOTE_NODE_ID,
+    });
+    try {
+      for (const message of [relation, ...transaction(1, "a")]) {
+        await applier.applyMessage(message as PgoutputMessage);
+      }
+      let failed: unknown;
+      try {
+        for (const message of transaction(2, "taken")) await applier.applyMessage(message);
+      } catch (error) {
+        failed = error;
+      }
+      assert.ok(failed instanceof ApplyError, String(failed));
+      assert.equal((failed.cause as { code?: string }).code, "23514");
+      assert.equal(failed.remoteXid, 102);
+      assert.deepEqual(await ids(), [1]);
+      assert.equal(await origin(), formatLsn(base + 0x130n), "the origin stays at the first");
+      assert.equal(applier.appliedEndLsn, base + 0x130n);
+
+      // Once the value is allowed, the failed transaction and the one after it apply.
+      await pair.subscriber.unsafe("delete from blocked");
+      for (const message of [...transaction(2, "taken"), ...transaction(3, "c")]) {
+        await applier.applyMessage(message);
+      }
+      assert.deepEqual(await ids(), [1, 2, 3]);
+      assert.equal(await origin(), formatLsn(base + 0x330n));
+    } finally {
+      await applier.close();
+    }
+  },
+);
