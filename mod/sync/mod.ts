@@ -17,8 +17,8 @@ export {
   findPgDump,
   type PgDumpTool,
   restoreSchema,
-  StructureSyncError,
 } from "./structure_sync.ts";
+export { StructureSyncError, type StructureSyncErrorCode } from "./errors.ts";
 export {
   initializeSubscription,
   type SubscriptionSyncOptions,
