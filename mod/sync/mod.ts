@@ -4,13 +4,8 @@
  * slot's exported snapshot (`data_copy.ts`). Walking the sync states is the
  * daemon's; this folder copies.
  */
-export {
-  copyTables,
-  type CopyTablesOptions,
-  listSubscribedTables,
-  type TableCopyResult,
-  type TableToCopy,
-} from "./data_copy.ts";
+export { copyTables, type CopyTablesOptions, type TableCopyResult } from "./data_copy.ts";
+export { listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
 export {
   dumpSchema,
   type DumpSchemaOptions,

@@ -25,7 +25,8 @@ import type postgres from "postgres";
 import { connectDatabase } from "../catalog/mod.ts";
 import { formatLsn, type Lsn, type PgConnectOptions, quoteLiteral } from "../pg/mod.ts";
 import { ReplicationConnection } from "../transport/mod.ts";
-import { copyTables, listSubscribedTables, type TableToCopy } from "./data_copy.ts";
+import { copyTables } from "./data_copy.ts";
+import { listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
 import { dumpSchema, findPgDump, restoreSchema } from "./structure_sync.ts";
 import {
   readTableSyncStates,

@@ -14,7 +14,7 @@ import {
   type CopyTablesOptions,
   listSubscribedTables,
   type TableCopyResult,
-} from "../../mod/sync/data_copy.ts";
+} from "../../mod/sync/mod.ts";
 
 const APPLICATION_NAME = "spock_copy_test";
 
