@@ -60,7 +60,8 @@ async function ensureOwnerUser(): Promise<void> {
   if (!id.success) await run(["useradd", "--system", "--no-create-home", RUN_AS]);
 }
 
-function exists(path: string): boolean {
+/** Whether anything exists at `path`. */
+export function exists(path: string): boolean {
   try {
     Deno.statSync(path);
     return true;

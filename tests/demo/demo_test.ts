@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { exists } from "../../demo/_local_servers.ts";
 
 const MAIN = new URL("../../demo/main.ts", import.meta.url).pathname;
 
@@ -55,15 +56,6 @@ function processesUsing(dir: string): number[] {
     } catch { /* exited meanwhile */ }
   }
   return pids;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Asserts the demo succeeded and its summary shows three converged nodes; returns the rows. */
