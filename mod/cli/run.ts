@@ -14,7 +14,14 @@ export const runCommand: Command = {
   name: "run",
   summary: "Run the replication daemon for the nodes of the config file (or --dsn)",
   usage: "spock run [--config FILE] [--dsn DSN | --node NAME]",
-  flags: { ...TARGET_FLAGS },
+  flags: {
+    ...TARGET_FLAGS,
+    "dsn": {
+      ...TARGET_FLAGS.dsn,
+      description: "Serve only this database (libpq key=value or URI)",
+    },
+    "node": { ...TARGET_FLAGS.node, description: "Serve only this node of the config file" },
+  },
   async run(flags, _positionals, context) {
     let nodes: Array<{ name: string; dsn: string }>;
     if (flags.dsn !== undefined || flags.node !== undefined) {

@@ -102,3 +102,18 @@ Deno.test("spock stream usage errors exit 2 with the error and the usage", async
     });
   }
 });
+
+Deno.test("spock run without a node to serve exits 2 saying how to name one", async () => {
+  const empty = await Deno.makeTempDir();
+  try {
+    const result = await runSpock(["run"], { cwd: empty, env: { SPOCK_CONFIG: "" } });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /Nothing to serve: pass --dsn DSN, or a config file with nodes/);
+    assert.match(result.stderr, /Usage: spock run/);
+    const bad = await runSpock(["run", "--dsn", "host=x port=notaport"], { cwd: empty });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /port/);
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
+});
