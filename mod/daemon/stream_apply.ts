@@ -147,6 +147,8 @@ export async function streamAndApply(
     }
     if (!signal.aborted) throw new Error("The provider ended the replication stream");
   } finally {
+    // Also when START_REPLICATION failed (a slot still held by a dying walsender).
+    await settleWithin(applier.close(), CLEANUP_MS);
     await settleWithin(repl.close(), CLEANUP_MS);
   }
 }
