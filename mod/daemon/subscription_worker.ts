@@ -128,7 +128,7 @@ export class SubscriptionWorker {
     const onStop = () => attempt.abort();
     stop.addEventListener("abort", onStop, { once: true });
     try {
-      const finished = await this.#run1(stop, attempt);
+      const finished = await this.#runAttempt(stop, attempt);
       if (!stop.aborted && attempt.signal.aborted) throw attempt.signal.reason;
       return finished;
     } finally {
