@@ -136,7 +136,8 @@ export class SubscriptionWorker {
     }
   }
 
-  async #run1(stop: AbortSignal, attempt: AbortController): Promise<boolean> {
+  /** The attempt's body: seat, sync, stream; `attempt` aborts it from inside. */
+  async #runAttempt(stop: AbortSignal, attempt: AbortController): Promise<boolean> {
     const signal = attempt.signal;
     const engine = this.#options.engine;
     const local = connectDatabase(this.#options.localOptions, {
