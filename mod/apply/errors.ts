@@ -13,7 +13,13 @@ export type ApplyErrorCode =
   | "ERR_APPLY_NO_IDENTITY"
   | "ERR_APPLY_UNSUPPORTED"
   | "ERR_APPLY_PROTOCOL_ORDER"
-  | "ERR_APPLY_SQL";
+  | "ERR_APPLY_SQL"
+  /** Exception handling must replay a transaction too big to keep: restart the stream. */
+  | "ERR_APPLY_REPLAY_RESTART"
+  /** A replay found no failing operation: retry the transaction as a whole. */
+  | "ERR_APPLY_RETRY"
+  /** exception_behaviour sub_disable disabled the subscription. */
+  | "ERR_APPLY_SUB_DISABLED";
 
 /** Where an apply error happened. */
 export interface ApplyErrorOptions {

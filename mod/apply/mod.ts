@@ -36,6 +36,19 @@
  *
  * @module
  */
+export {
+  CONFLICT_TYPES,
+  type ConflictResolution,
+  type ConflictSettings,
+  type ConflictType,
+  DEFAULT_CONFLICT_SETTINGS,
+} from "./conflicts/settings.ts";
+export {
+  DEFAULT_EXCEPTION_SETTINGS,
+  type ExceptionBehaviour,
+  type ExceptionLogging,
+  type ExceptionSettings,
+} from "./exception_mode.ts";
 export { ApplyError, type ApplyErrorCode, type ApplyErrorOptions } from "./errors.ts";
 export { FlushTracker, type OriginPositions } from "./flush_tracker.ts";
 export { type LocalRelation, type MappedColumn, mapRelation } from "./relation_map.ts";

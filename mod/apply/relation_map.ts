@@ -20,25 +20,46 @@ export interface MappedColumn {
   localType: string;
 }
 
+/** A local unique index whose every key column is a plain column sent by the provider. */
+export interface UniqueIndex {
+  name: string;
+  columns: MappedColumn[];
+}
+
 /** A remote relation mapped onto a local table. */
 export interface LocalRelation {
   relationId: number;
   /** `schema.table` as the provider names it (for messages). */
   remoteName: string;
+  /** The provider's schema and table names, apart. */
+  remoteNameParts: [string, string];
   /** Quoted, schema-qualified local name for SQL. */
   qualifiedName: string;
   /** Every remote column, in remote order. */
   columns: MappedColumn[];
   /**
    * Columns locating a row: the local primary key or replica identity index,
-   * every column under REPLICA IDENTITY FULL, or `undefined` when the local
-   * table has no usable identity (an error once an update or delete needs one).
+   * every column under REPLICA IDENTITY FULL without a key, or `undefined`
+   * when the local table has no usable identity (an error once an update or
+   * delete needs one).
    */
   identity: MappedColumn[] | undefined;
-  /** True when rows are located by every column (IS NOT DISTINCT FROM). */
+  /** True when the local table is REPLICA IDENTITY FULL: the provider must send old rows. */
   identityFull: boolean;
+  /** True when rows are located by every column (IS NOT DISTINCT FROM): FULL without a key. */
+  locateByAllColumns: boolean;
   /** Why `identity` is undefined. */
   identityProblem: string | undefined;
+  /**
+   * The unique index behind `identity` (primary key or replica identity
+   * index): conflicts are detected on it. Undefined without one, or when it is
+   * deferrable (ON CONFLICT cannot use it).
+   */
+  keyIndex: UniqueIndex | undefined;
+  /** The other immediate unique indexes, in OID order (`check_all_uc_indexes`). */
+  uniqueIndexes: UniqueIndex[];
+  /** Columns registered with `spock.delta_apply()`: remote updates add their delta. */
+  deltaColumns: MappedColumn[];
   /**
    * The replication sets' row filters, ANDed, each in parentheses (Spock's
    * semantics; publications would OR them): rows that fail are not applied.
@@ -56,14 +77,28 @@ select c.oid::int8 as oid, c.relreplident::text as replident,
      from pg_attribute a
      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
        and a.attgenerated = ''), '{}') as types,
-  (select array_agg(a.attname::text order by a.attnum)
-     from pg_index i join pg_attribute a
-       on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
-     where i.indrelid = c.oid
-       and case c.relreplident when 'i' then i.indisreplident else i.indisprimary end)
-    as key_columns
+  coalesce((select json_agg(json_build_object(
+       'name', x.relname::text,
+       'key', case c.relreplident when 'i' then i.indisreplident else i.indisprimary end,
+       'immediate', i.indimmediate,
+       'columns', (select array_agg(a.attname::text order by k.ord)
+          from unnest(i.indkey::int2[]) with ordinality as k(attnum, ord)
+          join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum))
+       order by i.indexrelid)
+     from pg_index i join pg_class x on x.oid = i.indexrelid
+     where i.indrelid = c.oid and i.indisunique and i.indisvalid and i.indpred is null
+       and i.indexprs is null and 0 <> all (i.indkey::int2[])), '[]') as indexes,
+  coalesce((select array_agg(d.attname::text) from spock._delta_apply d
+     where d.nspname = n.nspname and d.relname = c.relname), '{}') as delta_columns
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')`;
+
+interface IndexRow {
+  name: string;
+  key: boolean;
+  immediate: boolean;
+  columns: string[];
+}
 
 /**
  * Looks up the local table for a Relation message and maps its columns.
@@ -103,31 +138,49 @@ export async function mapRelation(
     localType: localTypes.get(column.name)!,
   }));
   const byName = new Map(columns.map((column) => [column.name, column]));
+  const sent = (names: string[]) => names.every((name) => byName.has(name));
+  const indexes = row.indexes as IndexRow[];
+  const key = indexes.find((index) => index.key);
   let identity: MappedColumn[] | undefined;
   let identityProblem: string | undefined;
   const identityFull = row.replident === "f";
-  const keyColumns = row.key_columns as string[] | null;
-  if (identityFull) {
+  let locateByAllColumns = false;
+  if (key !== undefined && row.replident !== "n" && sent(key.columns)) {
+    identity = key.columns.map((name) => byName.get(name)!);
+  } else if (identityFull) {
     identity = columns;
-  } else if (keyColumns === null || row.replident === "n") {
+    locateByAllColumns = true;
+  } else if (key === undefined || row.replident === "n") {
     identityProblem = `local table "${remoteName}" has no primary key or replica identity index`;
   } else {
-    const absent = keyColumns.filter((name) => !byName.has(name));
-    if (absent.length > 0) {
-      identityProblem = `local identity columns ${
-        absent.map((name) => `"${name}"`).join(", ")
-      } of "${remoteName}" are not sent by the provider`;
-    } else {
-      identity = keyColumns.map((name) => byName.get(name)!);
-    }
+    const absent = key.columns.filter((name) => !byName.has(name));
+    identityProblem = `local identity columns ${
+      absent.map((name) => `"${name}"`).join(", ")
+    } of "${remoteName}" are not sent by the provider`;
   }
+  const mapIndex = (index: IndexRow): UniqueIndex => ({
+    name: index.name,
+    columns: index.columns.map((name) => byName.get(name)!),
+  });
+  const keyIndex = identity !== undefined && !locateByAllColumns && key!.immediate
+    ? mapIndex(key!)
+    : undefined;
   return {
     relationId: relation.relationId,
     remoteName,
+    remoteNameParts: [relation.namespace, relation.relationName],
     qualifiedName: `${quoteIdent(relation.namespace)}.${quoteIdent(relation.relationName)}`,
     columns,
     identity,
     identityFull,
+    locateByAllColumns,
     identityProblem,
+    keyIndex,
+    uniqueIndexes: indexes
+      .filter((index) => index !== key && index.immediate && sent(index.columns))
+      .map(mapIndex),
+    deltaColumns: (row.delta_columns as string[])
+      .filter((name) => byName.has(name))
+      .map((name) => byName.get(name)!),
   };
 }

@@ -5,13 +5,16 @@
  * without waiting, at most `maxInFlight` unanswered, collected by `drain()`.
  * What to write and when to commit is `transaction_applier.ts`'s decision.
  */
-import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
 import { type ColumnText, UNCHANGED_TOAST } from "../pgoutput/mod.ts";
-import { quoteIdent } from "../pg/mod.ts";
+import {
+  deleteStatement,
+  insertAnyUniqueStatement,
+  insertStatement,
+  updateStatement,
+} from "./conflicts/statements.ts";
+import type { ConflictContext, ConflictType } from "./conflicts/settings.ts";
 import type { LocalRelation, MappedColumn } from "./relation_map.ts";
-
-const log = getLogger(["spock", "apply"]);
 
 /** A statement that failed, with what it was doing. */
 export interface WriteFailure {
@@ -20,10 +23,38 @@ export interface WriteFailure {
   relation: LocalRelation | undefined;
 }
 
+/** One conflict as a row statement reported it. */
+export interface ConflictEvent {
+  relation: LocalRelation;
+  type: ConflictType;
+  /** `apply_remote`, `keep_local`, `skip`. */
+  resolution: string;
+  /** The unique index the row was found by, if any. */
+  indexName: string | null;
+  /** Whether it belongs in `spock.resolutions` (and the log at `conflict_log_level`). */
+  recorded: boolean;
+  localXid: string | null;
+  /** Commit time of the local row as the server prints it (microseconds kept). */
+  localCommitTime: string | null;
+  /** Node that wrote the local row (`spock.node` id), if known. */
+  localNodeId: number | null;
+}
+
 /** Options for {@link SqlWriter}. */
 export interface SqlWriterOptions {
   /** Statements sent but unanswered before the writer waits; default 100. */
   maxInFlight?: number;
+  /** Called for every conflict a statement reports, when its reply arrives. */
+  onConflict?: (event: ConflictEvent) => void;
+}
+
+/** The remote transaction the statements belong to: their first three parameters. */
+export interface RemoteTransaction {
+  /** Commit timestamp as PostgreSQL text (microseconds). */
+  commitTime: string;
+  xid: string;
+  /** Commit LSN as X/Y. */
+  commitLsn: string;
 }
 
 // postgres.js pipelines up to `max_pipeline` (100) queries; past that, or once
@@ -35,33 +66,33 @@ const MAX_BATCH_ROWS = 100;
 /** Bind parameters per statement allowed by the protocol. */
 const MAX_PARAMS = 65_535;
 
-/**
- * Values travel as text (`$1::text::int4`): the parameter's declared type is
- * text, so postgres.js passes the string through untouched (its own
- * serializers for timestamptz, json or bytea would reinterpret it), and the
- * server runs the local type's input function, as PG's worker does.
- */
-function param(index: number, column: MappedColumn): string {
-  return `$${index}::text::${column.localType}`;
-}
-
 /** Builds and pipelines the row statements of one apply session. */
 export class SqlWriter {
   #sql: postgres.ReservedSql;
+  #context: ConflictContext;
   #maxInFlight: number;
+  #onConflict: ((event: ConflictEvent) => void) | undefined;
   #pending: Promise<void>[] = [];
   #failure: WriteFailure | undefined;
   #statements = new WeakMap<LocalRelation, Map<string, string>>();
   #inserts: { relation: LocalRelation; rows: ColumnText[][] } | undefined;
+  #meta: (string | null)[] = [null, null, null];
 
-  constructor(sql: postgres.ReservedSql, options: SqlWriterOptions = {}) {
+  constructor(sql: postgres.ReservedSql, context: ConflictContext, options: SqlWriterOptions = {}) {
     this.#sql = sql;
+    this.#context = context;
     this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.#onConflict = options.onConflict;
   }
 
   /** The first failure since the last drain, if any. */
   get failure(): WriteFailure | undefined {
     return this.#failure;
+  }
+
+  /** Sets the remote transaction the next row statements belong to. */
+  setTransaction(transaction: RemoteTransaction): void {
+    this.#meta = [transaction.commitTime, transaction.xid, transaction.commitLsn];
   }
 
   /**
@@ -87,19 +118,29 @@ export class SqlWriter {
     while (this.#pending.length >= this.#maxInFlight) await this.#pending.shift();
     const query = this.#sql.unsafe(text, params, { prepare: params.length > 0 });
     this.#pending.push(query.then(
-      (result) => {
-        if (result.count === 0 && (operation === "update" || operation === "delete")) {
-          // TODO(#4): report update_missing / delete_missing through conflicts/.
-          log.debug("No local row for remote {operation} on {relation}", {
-            operation,
-            relation: relation?.remoteName,
-          });
-        }
+      (rows) => {
+        if (relation !== undefined && rows.length > 0) this.#report(relation, rows);
       },
       (cause) => {
         this.#failure ??= { cause, operation, relation };
       },
     ));
+  }
+
+  #report(relation: LocalRelation, rows: postgres.RowList<postgres.Row[]>): void {
+    for (const row of rows) {
+      if (row.conflict_type === undefined) continue;
+      this.#onConflict?.({
+        relation,
+        type: row.conflict_type,
+        resolution: row.resolution,
+        indexName: row.index_name,
+        recorded: row.recorded,
+        localXid: row.local_xid,
+        localCommitTime: row.local_ts,
+        localNodeId: row.local_node === null ? null : Number(row.local_node),
+      });
+    }
   }
 
   /** Waits for every statement sent; returns the first failure, clearing it. */
@@ -116,18 +157,41 @@ export class SqlWriter {
   /**
    * INSERT of a new tuple's columns. Consecutive inserts into one relation
    * are batched into one multi-row INSERT (as Spock's multi-insert does),
-   * sent when the batch is full or any other statement comes.
+   * sent when the batch is full or any other statement comes. Under
+   * `check_all_uc_indexes` a table with other unique indexes gets one
+   * statement per row.
    */
   async insert(relation: LocalRelation, values: ColumnText[]): Promise<void> {
+    if (this.#anyUnique(relation)) {
+      const text = this.#statement(
+        relation,
+        "iu",
+        () => insertAnyUniqueStatement(relation, this.#context),
+      );
+      return this.run(
+        text,
+        [
+          ...this.#meta,
+          ...relation.columns.map((column) => unchangedAsNull(values[column.remoteIndex])),
+        ],
+        "insert",
+        relation,
+      );
+    }
     const batch = this.#inserts;
     if (batch !== undefined && batch.relation !== relation) await this.#flushInserts();
     if (this.#inserts === undefined) this.#inserts = { relation, rows: [] };
     const rows = this.#inserts.rows;
     rows.push(values);
     const columns = Math.max(relation.columns.length, 1);
-    if (rows.length >= Math.min(MAX_BATCH_ROWS, Math.floor(MAX_PARAMS / columns))) {
+    if (rows.length >= Math.min(MAX_BATCH_ROWS, Math.floor((MAX_PARAMS - 3) / columns))) {
       await this.#flushInserts();
     }
+  }
+
+  #anyUnique(relation: LocalRelation): boolean {
+    return this.#context.settings.checkAllUcIndexes && relation.keyIndex !== undefined &&
+      relation.uniqueIndexes.length > 0;
   }
 
   async #flushInserts(): Promise<void> {
@@ -135,20 +199,12 @@ export class SqlWriter {
     if (batch === undefined) return;
     this.#inserts = undefined;
     const { relation, rows } = batch;
-    const text = this.#statement(relation, `i${rows.length}`, () => {
-      const names = relation.columns.map((column) => quoteIdent(column.name)).join(", ");
-      const tuples = rows.map((_, row) => {
-        const base = row * relation.columns.length;
-        return `(${relation.columns.map((column, i) => param(base + i + 1, column)).join(", ")})`;
-      });
-      const values = `values ${tuples.join(", ")}`;
-      if (relation.rowFilter === undefined) {
-        return `insert into ${relation.qualifiedName} (${names}) ${values}`;
-      }
-      return `insert into ${relation.qualifiedName} (${names}) select * from (${values}) ` +
-        `as v (${names}) where ${relation.rowFilter}`;
-    });
-    const params: (string | null)[] = [];
+    const text = this.#statement(
+      relation,
+      `i${rows.length}`,
+      () => insertStatement(relation, this.#context, rows.length),
+    );
+    const params: (string | null)[] = [...this.#meta];
     for (const values of rows) {
       for (const column of relation.columns) {
         params.push(unchangedAsNull(values[column.remoteIndex]));
@@ -159,41 +215,44 @@ export class SqlWriter {
 
   /**
    * UPDATE setting every sent column (UNCHANGED_TOAST columns keep the local
-   * value), locating the row by `identity` with the old tuple when the
-   * provider sent one, else the new tuple.
+   * value), locating the row by `identity` with `key` (the old tuple when the
+   * provider sent one, else the new tuple); `old` gives delta columns' old values.
    */
   update(
     relation: LocalRelation,
     identity: MappedColumn[],
     key: ColumnText[],
     values: ColumnText[],
+    old: ColumnText[] | undefined,
   ): Promise<void> {
     const set = relation.columns.filter((column) => values[column.remoteIndex] !== UNCHANGED_TOAST);
     if (set.length === 0) return Promise.resolve();
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
-    const shape = `u${mask(relation, set)}/${mask(relation, where)}`;
-    const text = this.#statement(relation, shape, () => {
-      const assignments = set.map((column, i) =>
-        `${quoteIdent(column.name)} = ${param(i + 1, column)}`
-      );
-      return `update ${relation.qualifiedName} set ${assignments.join(", ")} where ${
-        locate(relation, where, set.length)
-      }${passesFilter(relation, set, 0)}`;
-    });
-    const params = set.map((column) => values[column.remoteIndex] as string | null);
+    const text = this.#statement(
+      relation,
+      `u${mask(relation, set)}/${mask(relation, where)}`,
+      () => updateStatement(relation, this.#context, set, where),
+    );
+    const params: (string | null)[] = [...this.#meta];
+    for (const column of set) params.push(values[column.remoteIndex] as string | null);
     for (const column of where) params.push(key[column.remoteIndex] as string | null);
+    for (const column of relation.deltaColumns) {
+      if (!set.includes(column)) continue;
+      params.push(old === undefined ? null : unchangedAsNull(old[column.remoteIndex]));
+    }
     return this.run(text, params, "update", relation);
   }
 
   /** DELETE locating the row by `identity` in the old tuple. */
   delete(relation: LocalRelation, identity: MappedColumn[], key: ColumnText[]): Promise<void> {
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
-    const text = this.#statement(relation, `d${mask(relation, where)}`, () => {
-      return `delete from ${relation.qualifiedName} where ${locate(relation, where, 0)}${
-        passesFilter(relation, where, 0)
-      }`;
-    });
-    const params = where.map((column) => key[column.remoteIndex] as string | null);
+    const text = this.#statement(
+      relation,
+      `d${mask(relation, where)}`,
+      () => deleteStatement(relation, this.#context, where),
+    );
+    const params: (string | null)[] = [...this.#meta];
+    for (const column of where) params.push(key[column.remoteIndex] as string | null);
     return this.run(text, params, "delete", relation);
   }
 
@@ -219,22 +278,6 @@ export class SqlWriter {
   }
 }
 
-/**
- * The row filter as a condition on the row the provider sent: `sent` columns
- * are the statement's parameters from `offset + 1` on, every other column is
- * NULL (so a filter on a column the provider did not send is not true, as in
- * Spock, which sees only the key of a deleted row). Empty without a filter.
- */
-function passesFilter(relation: LocalRelation, sent: MappedColumn[], offset: number): string {
-  if (relation.rowFilter === undefined) return "";
-  const row = relation.columns.map((column) => {
-    const index = sent.indexOf(column);
-    const value = index < 0 ? `null::${column.localType}` : param(offset + index + 1, column);
-    return `${value} as ${quoteIdent(column.name)}`;
-  });
-  return ` and exists (select from (select ${row.join(", ")}) as v where ${relation.rowFilter})`;
-}
-
 function unchangedAsNull(value: ColumnText): string | null {
   return value === UNCHANGED_TOAST ? null : value;
 }
@@ -243,22 +286,4 @@ function mask(relation: LocalRelation, columns: MappedColumn[]): string {
   const bits = new Array<string>(relation.columns.length).fill("0");
   for (const column of columns) bits[column.remoteIndex] = "1";
   return bits.join("");
-}
-
-function conditions(relation: LocalRelation, where: MappedColumn[], offset: number): string {
-  const operator = relation.identityFull ? "is not distinct from" : "=";
-  return where.map((column, i) =>
-    `${quoteIdent(column.name)} ${operator} ${param(offset + i + 1, column)}`
-  )
-    .join(" and ");
-}
-
-/**
- * The WHERE clause locating one row. Under REPLICA IDENTITY FULL several
- * local rows may match; like PG's worker, change only the first one found.
- */
-function locate(relation: LocalRelation, where: MappedColumn[], offset: number): string {
-  const match = conditions(relation, where, offset);
-  if (!relation.identityFull) return match;
-  return `(tableoid, ctid) = (select tableoid, ctid from ${relation.qualifiedName} where ${match} limit 1)`;
 }

@@ -31,13 +31,28 @@ import type {
   PgoutputMessage,
   Relation,
   Truncate,
+  Tuple,
   Update,
 } from "../pgoutput/mod.ts";
 import { tupleText } from "../pgoutput/mod.ts";
 import { formatLsn, formatPgTimestamp, type Lsn, parseLsn, quoteLiteral } from "../pg/mod.ts";
+import {
+  ApplyCounters,
+  CHANNEL_STATS_SQL,
+  conflictLogLevel,
+  logConflict,
+} from "./conflicts/report.ts";
+import { type ConflictSettings, DEFAULT_CONFLICT_SETTINGS } from "./conflicts/settings.ts";
 import { ApplyError, type ApplyErrorCode } from "./errors.ts";
+import {
+  ExceptionReplay,
+  type ExceptionSettings,
+  type GuardedOperation,
+  isTransientError,
+  tupleRecord,
+} from "./exception_mode.ts";
 import { type LocalRelation, mapRelation } from "./relation_map.ts";
-import { SqlWriter, type WriteFailure } from "./sql_writer.ts";
+import { type ConflictEvent, SqlWriter, type WriteFailure } from "./sql_writer.ts";
 
 const log = getLogger(["spock", "apply"]);
 
@@ -63,7 +78,38 @@ export interface TransactionApplierOptions {
    * worker). Without it, feedback still confirms only flushed positions.
    */
   synchronousCommit?: boolean;
+  /** How conflicts are resolved and recorded; Spock's defaults when absent. */
+  conflicts?: ConflictSettings;
+  /**
+   * `spock.subscription` id: the apply counters are added to
+   * `spock._channel_stats` under it (not counted without one).
+   */
+  subscriptionId?: number;
+  /** The subscription's name (`sub_disable` records it). */
+  subscriptionName?: string;
+  /**
+   * Exception handling: a failing remote transaction is replayed operation by
+   * operation and discarded or kept as these settings say. Without it, every
+   * failure is thrown.
+   */
+  exceptions?: ExceptionSettings;
+  /**
+   * Commit LSN of a remote transaction to apply in exception mode from its
+   * first operation: it failed before, too big to replay from memory.
+   */
+  exceptionModeAt?: Lsn;
 }
+
+/** Failures that exception handling replays (others are thrown at once). */
+const REPLAYED_CODES: ReadonlySet<ApplyErrorCode> = new Set([
+  "ERR_APPLY_SQL",
+  "ERR_APPLY_MISSING_RELATION",
+  "ERR_APPLY_MISSING_COLUMNS",
+  "ERR_APPLY_NO_IDENTITY",
+]);
+
+/** How often the apply counters are written, at the next commit. */
+const COUNTERS_INTERVAL_MS = 1000;
 
 const PROGRESS_SQL = `
 insert into spock.progress as p (node_id, remote_node_id, remote_commit_ts, remote_lsn,
@@ -104,12 +150,35 @@ export class TransactionApplier {
   #appliedEndLsn: Lsn;
   #lastWalEnd: Lsn = 0n;
   #closed = false;
+  #counters = new ApplyCounters();
+  #countersFlushedAt = Date.now();
+  #conflicts: ConflictSettings;
+  /** The current remote transaction's messages, kept for a replay (undefined past the limit). */
+  #replay: PgoutputMessage[] | undefined;
+  #replayBytes = 0;
+  /** Set while a transaction is applied in exception mode. */
+  #exceptions: ExceptionReplay | undefined;
+  /** Relations that could not be mapped in exception mode, with why. */
+  #broken = new Map<number, { relation: Relation; error: unknown }>();
 
-  private constructor(sql: postgres.ReservedSql, options: TransactionApplierOptions, start: Lsn) {
+  private constructor(
+    sql: postgres.ReservedSql,
+    options: TransactionApplierOptions,
+    session: { start: Lsn; originId: number; localNodeName: string },
+  ) {
     this.#sql = sql;
     this.#options = options;
-    this.#writer = new SqlWriter(sql, { maxInFlight: options.maxInFlight });
-    this.#appliedEndLsn = start;
+    this.#conflicts = options.conflicts ?? DEFAULT_CONFLICT_SETTINGS;
+    this.#writer = new SqlWriter(sql, {
+      settings: this.#conflicts,
+      sessionOrigin: session.originId,
+      remoteNodeId: Number(options.remoteNodeId),
+      localNodeName: session.localNodeName,
+    }, {
+      maxInFlight: options.maxInFlight,
+      onConflict: (event) => this.#noteConflict(event),
+    });
+    this.#appliedEndLsn = session.start;
   }
 
   /**
@@ -136,7 +205,10 @@ export class TransactionApplier {
         options.originName,
       ]);
       const [row] = await reserved.unsafe(
-        "select pg_replication_origin_progress($1, false)::text as lsn",
+        `select pg_replication_origin_progress($1, false)::text as lsn,
+           (select roident::int8 from pg_replication_origin where roname = $1) as origin_id,
+           (select n.node_name::text from spock.node n join spock.local_node l using (node_id))
+             as node_name`,
         [options.originName],
       );
       const start = row.lsn === null ? 0n : parseLsn(row.lsn);
@@ -144,7 +216,11 @@ export class TransactionApplier {
         origin: options.originName,
         lsn: formatLsn(start),
       });
-      return new TransactionApplier(reserved, options, start);
+      return new TransactionApplier(reserved, options, {
+        start,
+        originId: Number(row.origin_id),
+        localNodeName: row.node_name ?? "",
+      });
     } catch (error) {
       reserved.release();
       throw error;
@@ -167,17 +243,86 @@ export class TransactionApplier {
   }
 
   /**
-   * Applies one message. On any error the open local transaction is rolled
-   * back and an `ApplyError` is thrown; the caller restarts from the origin's
-   * position.
+   * Applies one message (`size`: its bytes on the wire, for the replay
+   * limit). On an error the open local transaction is rolled back; with
+   * exception handling a failed transaction is then replayed operation by
+   * operation, otherwise (and for transient errors) an `ApplyError` is thrown
+   * and the caller restarts from the origin's position.
    */
-  async applyMessage(message: PgoutputMessage): Promise<void> {
+  async applyMessage(message: PgoutputMessage, size = 0): Promise<void> {
+    this.#remember(message, size);
+    const begin = message.type === "begin" ? message : this.#begin;
+    const inExceptionMode = this.#exceptions !== undefined;
     try {
       await this.#dispatch(message);
+    } catch (error) {
+      const replay = this.#replay;
+      await this.#rollback();
+      if (begin === undefined || inExceptionMode || !this.#replays(error)) throw error;
+      if (replay === undefined) {
+        throw this.#error(
+          `Cannot replay remote transaction ${begin.xid} from memory (over exception_replay_queue_size); restarting to apply it in exception mode`,
+          "ERR_APPLY_REPLAY_RESTART",
+          message.type,
+          undefined,
+          error,
+          begin,
+        );
+      }
+      await this.#replayWithExceptions(replay, error);
+    }
+  }
+
+  #remember(message: PgoutputMessage, size: number): void {
+    const limit = this.#options.exceptions?.replayQueueSize;
+    if (limit === undefined || this.#exceptions !== undefined) return;
+    if (message.type === "begin") {
+      this.#replay = [];
+      this.#replayBytes = 0;
+    }
+    if (this.#replay === undefined) return;
+    this.#replayBytes += size;
+    if (this.#replayBytes > limit) {
+      this.#replay = undefined;
+      return;
+    }
+    this.#replay.push(message);
+  }
+
+  #replays(error: unknown): boolean {
+    return this.#options.exceptions !== undefined && error instanceof ApplyError &&
+      REPLAYED_CODES.has(error.code) &&
+      !(error.code === "ERR_APPLY_SQL" && isTransientError(error));
+  }
+
+  /** Applies the transaction's messages so far again, each operation in its own savepoint. */
+  async #replayWithExceptions(messages: PgoutputMessage[], cause: unknown): Promise<void> {
+    const begin = messages[0] as Begin;
+    log.warning(
+      "Remote transaction {xid} at {lsn} failed: {error}; replaying it operation by operation (exception_behaviour {behaviour})",
+      {
+        xid: begin.xid,
+        lsn: formatLsn(begin.finalLsn),
+        error: (cause as Error).message,
+        behaviour: this.#options.exceptions!.behaviour,
+      },
+    );
+    try {
+      this.#startExceptionMode(begin);
+      for (const message of messages) await this.#dispatch(message);
     } catch (error) {
       await this.#rollback();
       throw error;
     }
+  }
+
+  #startExceptionMode(begin: Begin): void {
+    this.#replay = undefined;
+    this.#exceptions = new ExceptionReplay(this.#sql, this.#writer, this.#options.exceptions!, {
+      remoteNodeId: Number(this.#options.remoteNodeId),
+      commitTime: formatPgTimestamp(begin.commitTime),
+      xid: String(begin.xid),
+    });
   }
 
   #dispatch(message: PgoutputMessage): Promise<void> | void {
@@ -244,6 +389,21 @@ export class TransactionApplier {
       });
       return;
     }
+    if (
+      this.#exceptions === undefined && this.#options.exceptions !== undefined &&
+      begin.finalLsn === this.#options.exceptionModeAt
+    ) {
+      log.warning("Applying remote transaction {xid} at {lsn} in exception mode", {
+        xid: begin.xid,
+        lsn: formatLsn(begin.finalLsn),
+      });
+      this.#startExceptionMode(begin);
+    }
+    this.#writer.setTransaction({
+      commitTime: formatPgTimestamp(begin.commitTime),
+      xid: String(begin.xid),
+      commitLsn: formatLsn(begin.finalLsn),
+    });
     await this.#writer.run("begin", [], "begin");
   }
 
@@ -264,7 +424,14 @@ export class TransactionApplier {
         local.rowFilter = filters.map((filter) => `(${filter})`).join(" and ");
       }
       this.#relations.set(relation.relationId, local);
+      this.#broken.delete(relation.relationId);
     } catch (error) {
+      if (this.#exceptions !== undefined && !isTransientError(error)) {
+        // Exception mode: every change to this table fails with this error.
+        this.#relations.delete(relation.relationId);
+        this.#broken.set(relation.relationId, { relation, error });
+        return;
+      }
       if (error instanceof ApplyError) {
         throw this.#error(error.summary, error.code, "relation", error.relation);
       }
@@ -274,38 +441,117 @@ export class TransactionApplier {
 
   /** Insert: pipelined INSERT. */
   async applyInsert(insert: Insert): Promise<void> {
-    const relation = this.#rowTarget(insert.relationId, "insert");
-    if (relation === undefined) return;
-    log.trace("Insert into {relation}", () => ({ relation: relation.remoteName }));
-    await this.#writer.insert(relation, tupleText(insert.newTuple));
+    await this.#rowOperation("INSERT", insert.relationId, insert.newTuple, null, (relation) => {
+      log.trace("Insert into {relation}", () => ({ relation: relation.remoteName }));
+      this.#count(relation).inserts++;
+      return this.#writer.insert(relation, tupleText(insert.newTuple));
+    });
   }
 
   /** Update: pipelined UPDATE by the local replica identity. */
   async applyUpdate(update: Update): Promise<void> {
-    const relation = this.#rowTarget(update.relationId, "update");
-    if (relation === undefined) return;
-    const identity = this.#identity(relation, "update");
-    const values = tupleText(update.newTuple);
-    if (relation.identityFull && update.oldTuple === null) {
-      throw this.#error(
-        `Cannot apply update: local table uses REPLICA IDENTITY FULL but the provider sent no old row; set REPLICA IDENTITY FULL on the provider too`,
-        "ERR_APPLY_NO_IDENTITY",
-        "update",
-        relation.remoteName,
-      );
-    }
-    const key = update.oldTuple === null ? values : tupleText(update.oldTuple);
-    log.trace("Update of {relation}", () => ({ relation: relation.remoteName }));
-    await this.#writer.update(relation, identity, key, values);
+    await this.#rowOperation(
+      "UPDATE",
+      update.relationId,
+      update.newTuple,
+      update.oldTuple,
+      (relation) => {
+        const identity = this.#identity(relation, "update");
+        const values = tupleText(update.newTuple);
+        if (relation.identityFull && update.oldTuple === null) {
+          throw this.#error(
+            `Cannot apply update: local table uses REPLICA IDENTITY FULL but the provider sent no old row; set REPLICA IDENTITY FULL on the provider too`,
+            "ERR_APPLY_NO_IDENTITY",
+            "update",
+            relation.remoteName,
+          );
+        }
+        const old = update.oldTuple === null ? undefined : tupleText(update.oldTuple);
+        log.trace("Update of {relation}", () => ({ relation: relation.remoteName }));
+        const counters = this.#count(relation);
+        counters.updates++;
+        if (relation.deltaColumns.length > 0) counters.deltaApplied++;
+        return this.#writer.update(relation, identity, old ?? values, values, old);
+      },
+    );
   }
 
   /** Delete: pipelined DELETE by the local replica identity. */
   async applyDelete(del: Delete): Promise<void> {
-    const relation = this.#rowTarget(del.relationId, "delete");
+    await this.#rowOperation("DELETE", del.relationId, null, del.oldTuple, (relation) => {
+      const identity = this.#identity(relation, "delete");
+      log.trace("Delete from {relation}", () => ({ relation: relation.remoteName }));
+      this.#count(relation).deletes++;
+      return this.#writer.delete(relation, identity, tupleText(del.oldTuple));
+    });
+  }
+
+  /**
+   * A row change: applied at once, or in exception mode inside its own
+   * savepoint (a table that could not be mapped fails every change to it).
+   */
+  async #rowOperation(
+    kind: GuardedOperation["operation"],
+    relationId: number,
+    newTuple: Tuple | null,
+    oldTuple: Tuple | null,
+    apply: (relation: LocalRelation) => Promise<void>,
+  ): Promise<void> {
+    const exceptions = this.#exceptions;
+    const broken = exceptions === undefined ? undefined : this.#broken.get(relationId);
+    if (exceptions !== undefined && broken !== undefined && !this.#skipping) {
+      const names = broken.relation.columns;
+      await exceptions.run(
+        {
+          operation: kind,
+          schema: broken.relation.namespace,
+          table: broken.relation.relationName,
+          relation: undefined,
+          newTuple: newTuple === null ? undefined : tupleRecord(names, tupleText(newTuple)),
+          oldTuple: oldTuple === null ? undefined : tupleRecord(names, tupleText(oldTuple)),
+        },
+        undefined,
+        broken.error,
+      );
+      return;
+    }
+    const relation = this.#rowTarget(relationId, kind.toLowerCase());
     if (relation === undefined) return;
-    const identity = this.#identity(relation, "delete");
-    log.trace("Delete from {relation}", () => ({ relation: relation.remoteName }));
-    await this.#writer.delete(relation, identity, tupleText(del.oldTuple));
+    if (exceptions === undefined) return apply(relation);
+    const error = await exceptions.run(
+      this.#guarded(kind, relation, newTuple, oldTuple),
+      () => apply(relation),
+    );
+    const state = (error as { sqlState?: string } | undefined)?.sqlState;
+    if (state === "SP002") this.#count(relation).conflicts.update_missing++;
+    if (state === "23505" && kind === "UPDATE") this.#count(relation).conflicts.update_exists++;
+  }
+
+  #guarded(
+    kind: GuardedOperation["operation"],
+    relation: LocalRelation,
+    newTuple: Tuple | null,
+    oldTuple: Tuple | null,
+  ): GuardedOperation {
+    const newValues = newTuple === null ? undefined : tupleText(newTuple);
+    const oldValues = oldTuple === null ? undefined : tupleText(oldTuple);
+    const keyValues = oldValues ?? newValues;
+    const key = relation.identity?.filter((column) =>
+      typeof keyValues?.[column.remoteIndex] !== "symbol"
+    );
+    const [schema, table] = relation.remoteNameParts;
+    return {
+      operation: kind,
+      schema,
+      table,
+      relation,
+      newTuple: newValues === undefined ? undefined : tupleRecord(relation.columns, newValues),
+      oldTuple: oldValues === undefined ? undefined : tupleRecord(relation.columns, oldValues),
+      key: key === undefined || keyValues === undefined ? undefined : {
+        columns: key,
+        values: key.map((column) => keyValues[column.remoteIndex] as string | null),
+      },
+    };
   }
 
   /** Truncate: one TRUNCATE of every listed relation; RESTART IDENTITY if flagged, never CASCADE. */
@@ -340,8 +586,23 @@ export class TransactionApplier {
       this.#skipping = false;
       return;
     }
+    const exceptions = this.#exceptions;
+    if (exceptions !== undefined) {
+      const behaviour = this.#options.exceptions!.behaviour;
+      if (exceptions.failures === 0 && behaviour !== "discard") {
+        throw this.#error(
+          "Cannot apply remote transaction: it failed, but none of its operations failed on its own; retrying it whole",
+          "ERR_APPLY_RETRY",
+          "commit",
+        );
+      }
+      if (exceptions.failures > 0 && behaviour === "sub_disable") {
+        await this.#disableSubscription(exceptions, begin);
+      }
+    }
     const commitTime = formatPgTimestamp(commit.commitTime);
     const insertLsn = this.#lastWalEnd > commit.endLsn ? this.#lastWalEnd : commit.endLsn;
+    await this.#flushCounters();
     await this.#writer.run(PROGRESS_SQL, [
       String(this.#options.localNodeId),
       String(this.#options.remoteNodeId),
@@ -369,6 +630,20 @@ export class TransactionApplier {
     }
     this.#begin = undefined;
     this.#appliedEndLsn = commit.endLsn;
+    if (exceptions !== undefined) {
+      this.#exceptions = undefined;
+      log.warning(
+        "Remote transaction {xid} at {lsn}: {failed} of {operations} operations failed, {discarded} discarded (exception_behaviour {behaviour}); see spock.exception_log",
+        {
+          xid: begin.xid,
+          lsn: formatLsn(begin.finalLsn),
+          failed: exceptions.failures,
+          operations: exceptions.operations,
+          discarded: exceptions.discarded,
+          behaviour: this.#options.exceptions!.behaviour,
+        },
+      );
+    }
     log.debug("Applied remote transaction {xid} ({rows} rows) committed at {lsn} end {end}", {
       end: formatLsn(commit.endLsn),
       xid: begin.xid,
@@ -376,6 +651,77 @@ export class TransactionApplier {
       lsn: formatLsn(commit.commitLsn),
       remoteOrigin: this.#remoteOrigin,
     });
+  }
+
+  /**
+   * Between transactions: writes the counters gathered since the last write,
+   * at most once a second (a commit writes them in its own transaction).
+   */
+  async flushCounters(): Promise<void> {
+    if (this.#begin !== undefined || !this.#countersDue()) return;
+    await this.#sql.unsafe(CHANNEL_STATS_SQL, this.#takeCounters());
+  }
+
+  /** Adds the counters to spock._channel_stats in the committing transaction, once a second. */
+  async #flushCounters(): Promise<void> {
+    if (!this.#countersDue()) return;
+    await this.#writer.run(CHANNEL_STATS_SQL, this.#takeCounters(), "commit");
+  }
+
+  #countersDue(): boolean {
+    return this.#options.subscriptionId !== undefined && !this.#counters.empty &&
+      Date.now() - this.#countersFlushedAt >= COUNTERS_INTERVAL_MS;
+  }
+
+  #takeCounters(): string[] {
+    this.#countersFlushedAt = Date.now();
+    return [String(this.#options.subscriptionId), this.#counters.take()];
+  }
+
+  #count(relation: LocalRelation) {
+    const [nspname, relname] = relation.remoteNameParts;
+    return this.#counters.table(nspname, relname);
+  }
+
+  #noteConflict(event: ConflictEvent): void {
+    this.#count(event.relation).conflicts[event.type]++;
+    const begin = this.#begin;
+    logConflict({
+      type: event.type,
+      relation: event.relation.remoteName,
+      indexName: event.indexName,
+      resolution: event.resolution,
+      recorded: event.recorded,
+      localNodeId: event.localNodeId,
+      localCommitTime: event.localCommitTime,
+      localXid: event.localXid,
+      remoteNodeId: Number(this.#options.remoteNodeId),
+      remoteCommitTime: begin === undefined ? "unknown" : formatPgTimestamp(begin.commitTime),
+      remoteCommitLsn: begin === undefined ? "unknown" : formatLsn(begin.finalLsn),
+      remoteXid: begin === undefined ? "unknown" : String(begin.xid),
+    }, conflictLogLevel(this.#conflicts.logLevel));
+  }
+
+  /**
+   * exception_behaviour sub_disable: commits the exception_log rows and the
+   * disabled subscription without moving the origin (the transaction stays
+   * unapplied), then throws.
+   */
+  async #disableSubscription(exceptions: ExceptionReplay, begin: Begin): Promise<never> {
+    const name = this.#options.subscriptionName ?? this.#options.originName;
+    const lsn = formatLsn(begin.finalLsn);
+    await exceptions.disableSubscription({ id: this.#options.subscriptionId ?? 0, name }, lsn);
+    await this.#sql.unsafe("commit");
+    this.#begin = undefined;
+    this.#exceptions = undefined;
+    throw this.#error(
+      `Subscription "${name}" disabled: remote transaction ${begin.xid} failed (see spock.exception_log); to skip it run spock.sub_alter_skiplsn('${name}', '${lsn}') then spock.sub_enable('${name}')`,
+      "ERR_APPLY_SUB_DISABLED",
+      "commit",
+      undefined,
+      undefined,
+      begin,
+    );
   }
 
   /**
@@ -438,6 +784,7 @@ export class TransactionApplier {
     const wasOpen = this.#begin !== undefined && !this.#skipping;
     this.#begin = undefined;
     this.#skipping = false;
+    this.#exceptions = undefined;
     await this.#writer.drain();
     if (wasOpen) await this.#sql.unsafe("rollback").catch(() => {});
   }
@@ -464,13 +811,14 @@ export class TransactionApplier {
     operation: string,
     relation?: string,
     cause?: unknown,
+    begin: Begin | undefined = this.#begin,
   ): ApplyError {
     return new ApplyError(summary, {
       code,
       operation,
       origin: this.#options.originName,
-      remoteXid: this.#begin?.xid,
-      remoteCommitLsn: this.#begin?.finalLsn,
+      remoteXid: begin?.xid,
+      remoteCommitLsn: begin?.finalLsn,
       relation,
       cause,
     });

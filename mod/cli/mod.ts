@@ -9,11 +9,13 @@
  * ```
  */
 import type { Command } from "./command.ts";
+import { conflictsCommand } from "./conflicts.ts";
 import { findSubcommand } from "./group.ts";
 import { installCommand, uninstallCommand } from "./install.ts";
 import { nodeCommand } from "./node.ts";
 import { repsetCommand } from "./repset.ts";
 import { runCommand } from "./run.ts";
+import { statusCommand } from "./status.ts";
 import { streamCommand } from "./stream.ts";
 import { subCommand } from "./sub.ts";
 import { SPOCK_VERSION, versionCommand } from "./version.ts";
@@ -37,6 +39,8 @@ export const COMMANDS: readonly Command[] = [
   nodeCommand,
   repsetCommand,
   subCommand,
+  statusCommand,
+  conflictsCommand,
   runCommand,
   streamCommand,
   versionCommand,

@@ -4,6 +4,7 @@
  * `spock_catalog` (sent by every SQL API call that changes the catalog) and
  * re-reads the catalog on every notification and every few seconds as a
  * safety net; a subscription whose settings changed gets a fresh worker.
+ * Beside that it deletes old conflict resolutions, at start and hourly.
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
@@ -21,6 +22,7 @@ import { SubscriptionWorker } from "./subscription_worker.ts";
 const log = getLogger(["spock", "daemon"]);
 
 const REREAD_MS = 5_000;
+const RESOLUTIONS_CLEANUP_MS = 3_600_000;
 
 /** A node this daemon serves. */
 export interface ServedNode {
@@ -80,6 +82,39 @@ async function dropOrigin(sql: postgres.Sql, originName: string): Promise<void> 
   }
 }
 
+/**
+ * Deletes the node's spock.resolutions rows older than `days` (Spock HEAD's
+ * resolutions_retention_days) now and every hour until `signal` aborts. A
+ * failure, such as a node not yet installed, is logged and retried next hour.
+ */
+async function retainResolutions(
+  sql: postgres.Sql,
+  days: number,
+  options: { node: string; signal: AbortSignal },
+): Promise<void> {
+  const { node, signal } = options;
+  while (!signal.aborted) {
+    try {
+      const [row] = await sql`select spock.cleanup_resolutions(${days}) as deleted`;
+      const deleted = Number(row.deleted);
+      if (deleted > 0) {
+        log.info("Deleted {deleted} resolutions older than {days} days on node {node}", {
+          deleted,
+          days,
+          node,
+        });
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      log.warning("Cannot delete old resolutions on node {node}: {error}", {
+        node,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    await sleep(RESOLUTIONS_CLEANUP_MS, signal);
+  }
+}
+
 /** Runs the workers of one node until `signal` aborts. */
 export class NodeSupervisor {
   readonly node: ServedNode;
@@ -120,6 +155,14 @@ export class NodeSupervisor {
     signal.addEventListener("abort", wake, { once: true });
     let listening: postgres.ListenMeta | undefined;
     let warnedDown = false;
+    const retentionDays = this.#options.engine.resolutions_retention_days;
+    const stopRetention = new AbortController();
+    const retention = retentionDays > 0
+      ? retainResolutions(sql, retentionDays, {
+        node: this.node.name,
+        signal: AbortSignal.any([signal, stopRetention.signal]),
+      })
+      : undefined;
     try {
       while (!signal.aborted) {
         try {
@@ -151,7 +194,9 @@ export class NodeSupervisor {
       await Promise.all([...this.#workers.values()].map(({ worker }) => worker.stop()));
       this.#workers.clear();
       await listening?.unlisten().catch(() => {});
+      stopRetention.abort();
       await sql.end({ timeout: 2 }).catch(() => {});
+      await retention;
     }
   }
 

@@ -11,6 +11,8 @@
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
 import {
+  type ConflictSettings,
+  type ExceptionSettings,
   type FilterOutcome,
   FlushTracker,
   TransactionApplier,
@@ -52,6 +54,12 @@ export interface StreamApplyOptions {
   statusIntervalMs: number;
   /** Wait for the local WAL flush at each applied commit (engine.synchronous_commit). */
   synchronousCommit: boolean;
+  /** Conflict settings: the node's engine settings with the subscription's overrides. */
+  conflicts: ConflictSettings;
+  /** Exception handling settings. */
+  exceptions: ExceptionSettings;
+  /** Commit LSN of a transaction to apply in exception mode (it failed too big to replay). */
+  exceptionModeAt?: Lsn;
   signal: AbortSignal;
   /** Called once the stream is running. */
   onStreaming?: () => void | Promise<void>;
@@ -91,6 +99,11 @@ export async function streamAndApply(
     remoteNodeId: sub.providerNodeId,
     rowFilters,
     synchronousCommit: options.synchronousCommit,
+    conflicts: options.conflicts,
+    subscriptionId: sub.id,
+    subscriptionName: sub.name,
+    exceptions: options.exceptions,
+    exceptionModeAt: options.exceptionModeAt,
   });
   const repl = await ReplicationConnection.open(options.providerOptions).catch(async (error) => {
     await settleWithin(applier.close(), CLEANUP_MS);
@@ -201,13 +214,14 @@ class StreamSession {
           await delayApply(passed.commitTime, sub.applyDelayMs, signal);
           if (signal.aborted) return;
         }
-        await applier.applyMessage(passed);
+        await applier.applyMessage(passed, item.data.length);
       }
       if (message.type === "commit") await this.#afterCommit(message, filter.lastOutcome);
     }
     if (performance.now() - this.#lastStatus >= this.#options.statusIntervalMs) {
       await this.confirm();
     }
+    await applier.flushCounters();
   }
 
   async #keepalive(keepalive: PrimaryKeepalive): Promise<void> {

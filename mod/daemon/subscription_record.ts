@@ -5,6 +5,7 @@
  * of it restarts the subscription's worker (see {@link subscriptionFingerprint}).
  */
 import type postgres from "postgres";
+import type { ConflictResolution } from "../apply/mod.ts";
 import { type Lsn, parseLsn } from "../pg/mod.ts";
 
 /** Spock's sync status letters (`local_sync_status.sync_status`). */
@@ -34,6 +35,14 @@ export interface SubscriptionRecord {
   skipSchemas: string[];
   /** Tables waiting for a sync of their own (`sub_resync_table`, `sub_alter_sync`). */
   pendingTables: number;
+  /** Engine settings overridden for this subscription (`sub_alter_options`). */
+  options: SubscriptionOptions;
+}
+
+/** The per-subscription overrides `sub_alter_options` stores in `spock._sub_option`. */
+export interface SubscriptionOptions {
+  conflict_resolution?: ConflictResolution;
+  update_missing?: "error" | "insert";
 }
 
 const DEFAULT_SETS = ["default", "default_insert_only", "ddl_sql"];
@@ -48,7 +57,9 @@ select s.sub_id::int8 as id, s.sub_name::text as name, s.sub_enabled as enabled,
   s.sub_target::int8 as local_node_id, coalesce(y.sync_kind::text, 'i') as sync_kind,
   coalesce(y.sync_status::text, 'i') as sync_status, s.sub_skip_schema as skip_schemas,
   (select count(*) from spock.local_sync_status t where t.sync_subid = s.sub_id
-     and t.sync_relname is not null and t.sync_status = 'i')::int as pending_tables
+     and t.sync_relname is not null and t.sync_status = 'i')::int as pending_tables,
+  coalesce((select o.options from spock._sub_option o where o.sub_id = s.sub_id), '{}')
+    as options
 from spock.subscription s
 join spock.local_node l on l.node_id = s.sub_target
 join spock.node o on o.node_id = s.sub_origin
@@ -79,6 +90,7 @@ export async function readSubscriptions(
     syncStatus: row.sync_status as SyncStatus,
     skipSchemas: row.skip_schemas ?? [],
     pendingTables: row.pending_tables,
+    options: row.options,
   }));
 }
 
@@ -97,5 +109,6 @@ export function subscriptionFingerprint(record: SubscriptionRecord): string {
     record.providerDsn,
     record.providerNodeId,
     record.localNodeId,
+    record.options,
   ]);
 }

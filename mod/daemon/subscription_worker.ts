@@ -6,10 +6,16 @@
  * applied twice. The node supervisor starts and stops workers.
  */
 import { getLogger } from "@logtape/logtape";
-import { ApplyError } from "../apply/mod.ts";
+import { ApplyError, type ConflictSettings } from "../apply/mod.ts";
 import { connectDatabase } from "../catalog/mod.ts";
 import type { EngineSettings } from "../config/mod.ts";
-import { formatLsn, maskDsn, type PgConnectOptions, resolveConnectOptions } from "../pg/mod.ts";
+import {
+  formatLsn,
+  type Lsn,
+  maskDsn,
+  type PgConnectOptions,
+  resolveConnectOptions,
+} from "../pg/mod.ts";
 import {
   initializeSubscription,
   readTableSyncStates,
@@ -48,6 +54,8 @@ export class SubscriptionWorker {
   #done: Promise<void>;
   #failures = 0;
   #streaming = false;
+  /** A remote transaction to apply in exception mode on the next attempt. */
+  #exceptionModeAt: Lsn | undefined;
 
   constructor(record: SubscriptionRecord, options: SubscriptionWorkerOptions) {
     this.subscriptionId = record.id;
@@ -87,6 +95,15 @@ export class SubscriptionWorker {
         if (finished) return;
       } catch (error) {
         if (signal.aborted) break;
+        if (error instanceof ApplyError && error.code === "ERR_APPLY_SUB_DISABLED") {
+          wlog.error("{error}", { error: error.summary });
+          return;
+        }
+        if (error instanceof ApplyError && error.code === "ERR_APPLY_REPLAY_RESTART") {
+          this.#exceptionModeAt = error.remoteCommitLsn;
+          wlog.warning("{error}", { error: error.summary });
+          continue;
+        }
         if (performance.now() - started > 60_000) this.#failures = 0;
         this.#failures++;
         const nonrecoverable = error instanceof SyncError;
@@ -209,6 +226,13 @@ export class SubscriptionWorker {
           providerOptions,
           statusIntervalMs: Math.min(engine.status_interval, 1_000),
           synchronousCommit: engine.synchronous_commit,
+          conflicts: conflictSettings(engine, record),
+          exceptions: {
+            behaviour: engine.exception_behaviour,
+            logging: engine.exception_logging,
+            replayQueueSize: engine.exception_replay_queue_size,
+          },
+          exceptionModeAt: this.#exceptionModeAt,
           signal,
           onStreaming: async () => {
             await seat!.setState("replicating");
@@ -238,4 +262,15 @@ function describe(error: unknown): string {
     return code ? `${error.message} (${code})` : error.message;
   }
   return String(error);
+}
+
+/** The node's conflict settings with the subscription's overrides (`sub_alter_options`). */
+function conflictSettings(engine: EngineSettings, record: SubscriptionRecord): ConflictSettings {
+  return {
+    resolution: record.options.conflict_resolution ?? engine.conflict_resolution,
+    updateMissing: record.options.update_missing ?? engine.update_missing,
+    saveResolutions: engine.save_resolutions,
+    checkAllUcIndexes: engine.check_all_uc_indexes,
+    logLevel: engine.conflict_log_level,
+  };
 }

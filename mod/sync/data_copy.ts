@@ -16,7 +16,8 @@
  * Every provider session imports the same snapshot, so all tables are copied
  * as of the slot's consistent point: the stream from the slot continues exactly
  * where the copy stops. The copied rows commit under a replication origin, so
- * the subscriber never replicates them onward (loop prevention in a mesh).
+ * the subscriber never replicates them onward (loop prevention in a mesh),
+ * and with the commit timestamp 1970-01-01, so they lose every conflict.
  */
 import { getLogger } from "@logtape/logtape";
 import { Buffer } from "node:buffer";
@@ -250,6 +251,12 @@ class CopySession {
         signal,
         tally,
       });
+      // Copied rows commit with the commit timestamp 1970-01-01, so any
+      // change that arrives through a stream wins last-update-wins against
+      // them (Spock: a row without a commit timestamp loses).
+      await this.#local.unsafe(
+        "select pg_replication_origin_xact_setup('0/0', '1970-01-01 00:00:00+00')",
+      );
       await this.#local.unsafe("COMMIT");
       this.#inTransaction = false;
     } catch (error) {

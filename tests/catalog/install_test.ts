@@ -44,7 +44,12 @@ pgTest(
         assert.ok(tables.some((r) => r.tablename === name), `table spock.${name}`);
       }
       const views = await sql`select viewname from pg_views where schemaname = 'spock' order by 1`;
-      assert.deepEqual(views.map((v) => v.viewname), ["lag_tracker", "tables"]);
+      assert.deepEqual(views.map((v) => v.viewname), [
+        "channel_summary_stats",
+        "channel_table_stats",
+        "lag_tracker",
+        "tables",
+      ]);
     });
     await t.step("installing the same version again changes nothing", async () => {
       const [before] = await sql`select xmin::text, installed_at from spock._catalog`;

@@ -21,6 +21,8 @@ Deno.test("spock --help and spock stream --help print usage and exit 0", async (
     assert.match(root.stdout, /^spock \S+: /);
     assert.match(root.stdout, /\nUsage: spock <command> \[options\]\n/);
     assert.match(root.stdout, /\n {2}stream +Print the decoded changes/);
+    assert.match(root.stdout, /\n {2}status +Show a node's subscriptions/);
+    assert.match(root.stdout, /\n {2}conflicts +Show the conflicts a node resolved/);
   });
   await t.step("spock stream --help lists every flag", () => {
     assert.equal(stream.code, 0, stream.stderr);

@@ -2,7 +2,9 @@
  * The SQL API in install order: every function of the spock schema, as
  * `CREATE OR REPLACE` statements re-run whenever the catalog version changes.
  */
+import { APPLY_SUPPORT_SQL } from "./apply_support.ts";
 import { COMMON_SQL } from "./common.ts";
+import { CONFLICTS_SQL } from "./conflicts.ts";
 import { HASH_HELPERS_SQL, HASH_SQL } from "./hash.ts";
 import { INFO_SQL } from "./info.ts";
 import { NODE_SQL } from "./node.ts";
@@ -18,4 +20,6 @@ export const API_SQL: readonly string[] = [
   NODE_SQL,
   REPSET_SQL,
   SUBSCRIPTION_SQL,
+  APPLY_SUPPORT_SQL,
+  CONFLICTS_SQL,
 ].filter((group) => group.trim() !== "");

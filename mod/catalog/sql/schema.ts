@@ -267,6 +267,46 @@ CREATE TABLE spock._set_publication (
 );
 `;
 
+const V3_CONFLICTS = String.raw`
+-- Private: per-subscription overrides of engine settings (sub_alter_options),
+-- e.g. {"conflict_resolution": "keep_local"}.
+CREATE TABLE spock._sub_option (
+  sub_id oid PRIMARY KEY REFERENCES spock.subscription (sub_id) ON DELETE CASCADE,
+  options jsonb NOT NULL DEFAULT '{}'
+);
+
+-- Private: columns registered by spock.delta_apply() (conflict-free counters).
+CREATE TABLE spock._delta_apply (
+  nspname name NOT NULL,
+  relname name NOT NULL,
+  attname name NOT NULL,
+  PRIMARY KEY (nspname, relname, attname)
+);
+
+-- Private: apply counters per subscription and remote table, flushed by the
+-- daemon's workers (spock.channel_table_stats reads them).
+CREATE TABLE spock._channel_stats (
+  sub_id oid NOT NULL REFERENCES spock.subscription (sub_id) ON DELETE CASCADE,
+  nspname name NOT NULL,
+  relname name NOT NULL,
+  n_tup_ins bigint NOT NULL DEFAULT 0,
+  n_tup_upd bigint NOT NULL DEFAULT 0,
+  n_tup_del bigint NOT NULL DEFAULT 0,
+  n_dca bigint NOT NULL DEFAULT 0,
+  confl_insert_exists bigint NOT NULL DEFAULT 0,
+  confl_update_origin_differs bigint NOT NULL DEFAULT 0,
+  confl_update_exists bigint NOT NULL DEFAULT 0,
+  confl_update_missing bigint NOT NULL DEFAULT 0,
+  confl_delete_origin_differs bigint NOT NULL DEFAULT 0,
+  confl_delete_missing bigint NOT NULL DEFAULT 0,
+  confl_delete_exists bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (sub_id, nspname, relname)
+);
+
+CREATE INDEX exception_log_retry_errored_at_idx ON spock.exception_log (retry_errored_at);
+`;
+
 /** Every schema version in order. The last one is what `spock install` installs. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "Spock 5.0.0 catalog", sql: V1_SPOCK_500 },
@@ -275,6 +315,11 @@ export const MIGRATIONS: readonly Migration[] = [
     description:
       "Spock 5.0.x additions (skip_schema, created_at, resolutions index); engine tables",
     sql: V2_SPOCK_50X,
+  },
+  {
+    version: 3,
+    description: "Conflicts: subscription options, delta apply columns, channel counters",
+    sql: V3_CONFLICTS,
   },
 ];
 

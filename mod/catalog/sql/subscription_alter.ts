@@ -1,6 +1,7 @@
 /**
  * The SQL API's subscription alterations: enable, disable, interface, sets,
- * skip LSN, options, and the table sync requests (sub_alter_sync,
+ * skip LSN, options (with the per-subscription conflict settings in
+ * spock._sub_option), and the table sync requests (sub_alter_sync,
  * sub_resync_table). Each records intent and notifies; restarting workers and
  * copying tables is the engine's job. Part of SUBSCRIPTION_SQL.
  */
@@ -107,14 +108,20 @@ BEGIN
 END
 $fn$;
 
--- Spock 5.0.x's sub_alter_options: keys forward_origins (only "all"),
+-- Spock HEAD's sub_alter_options: keys forward_origins (only "all"),
 -- apply_delay (an interval as a string) and skip_schema; {} changes nothing.
+-- Our keys conflict_resolution and update_missing override the engine
+-- settings of that name for this subscription (spock._sub_option); JSON null
+-- removes an override.
 CREATE OR REPLACE FUNCTION spock.sub_alter_options(subscription_name name, options jsonb)
 RETURNS boolean LANGUAGE plpgsql VOLATILE STRICT AS $fn$
 DECLARE
   sub spock.subscription := spock._sub_find(subscription_name, true);
   opt record;
   bad text;
+  allowed text[];
+  overrides jsonb := '{}';
+  merged jsonb;
   changed boolean := false;
 BEGIN
   PERFORM spock._lock_local_node();
@@ -146,10 +153,24 @@ BEGIN
         RAISE EXCEPTION 'option "apply_delay" must be a string' USING ERRCODE = 'invalid_parameter_value';
       END IF;
       sub.sub_apply_delay := (opt.value #>> '{}')::interval;
+    ELSIF opt.key IN ('conflict_resolution', 'update_missing') THEN
+      allowed := CASE opt.key
+        WHEN 'conflict_resolution' THEN
+          ARRAY['last_update_wins', 'first_update_wins', 'apply_remote', 'keep_local', 'error']
+        ELSE ARRAY['error', 'insert'] END;
+      IF jsonb_typeof(opt.value) <> 'null'
+         AND (jsonb_typeof(opt.value) <> 'string' OR NOT (opt.value #>> '{}') = ANY (allowed)) THEN
+        RAISE EXCEPTION 'invalid value % for option "%"', opt.value::text, opt.key
+          USING ERRCODE = 'invalid_parameter_value',
+            HINT = format('Valid values are: %s, or null to use the engine setting.',
+                          array_to_string(allowed, ', '));
+      END IF;
+      overrides := overrides || jsonb_build_object(opt.key, opt.value);
     ELSE
       RAISE EXCEPTION 'unrecognized subscription option "%"', opt.key
         USING ERRCODE = 'invalid_parameter_value',
-          HINT = 'Valid options are: "forward_origins", "apply_delay", "skip_schema".';
+          HINT = 'Valid options are: "forward_origins", "apply_delay", "skip_schema", '
+            '"conflict_resolution", "update_missing".';
     END IF;
     changed := true;
   END LOOP;
@@ -160,6 +181,16 @@ BEGIN
   SET sub_forward_origins = sub.sub_forward_origins, sub_skip_schema = sub.sub_skip_schema,
       sub_apply_delay = sub.sub_apply_delay
   WHERE sub_id = sub.sub_id;
+  IF overrides <> '{}' THEN
+    merged := jsonb_strip_nulls(coalesce(
+      (SELECT o.options FROM spock._sub_option o WHERE o.sub_id = sub.sub_id), '{}') || overrides);
+    IF merged = '{}' THEN
+      DELETE FROM spock._sub_option o WHERE o.sub_id = sub.sub_id;
+    ELSE
+      INSERT INTO spock._sub_option (sub_id, options) VALUES (sub.sub_id, merged)
+      ON CONFLICT (sub_id) DO UPDATE SET options = excluded.options;
+    END IF;
+  END IF;
   PERFORM spock._notify('subscription', sub.sub_name, 'alter');
   RETURN true;
 END

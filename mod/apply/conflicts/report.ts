@@ -1,0 +1,150 @@
+/**
+ * Reporting conflicts: the log line (at `conflict_log_level` for recorded
+ * conflicts, debug for the expected `*_origin_differs` where the remote side
+ * won) and the per-table counters behind `spock.channel_table_stats`. Row
+ * values never reach the log; they are in `spock.resolutions`.
+ */
+import { getLogger, type Logger, type LogLevel } from "@logtape/logtape";
+import type { ConflictType } from "./settings.ts";
+
+const log = getLogger(["spock", "apply", "conflicts"]);
+
+/** A PostgreSQL message level (`conflict_log_level`) as a LogTape level. */
+export function conflictLogLevel(level: string): LogLevel {
+  if (level.startsWith("debug")) return "debug";
+  if (level === "warning") return "warning";
+  if (level === "error") return "error";
+  return "info";
+}
+
+/** What the log line says about one conflict. */
+export interface ConflictLogEntry {
+  type: ConflictType;
+  relation: string;
+  indexName: string | null;
+  resolution: string;
+  recorded: boolean;
+  localNodeId: number | null;
+  localCommitTime: string | null;
+  localXid: string | null;
+  remoteNodeId: number;
+  remoteCommitTime: string;
+  remoteCommitLsn: string;
+  remoteXid: string;
+}
+
+/** Logs one conflict: recorded ones at `level`, the others at debug. */
+export function logConflict(entry: ConflictLogEntry, level: LogLevel, logger: Logger = log): void {
+  logger[entry.recorded ? level : "debug"](
+    "Conflict {conflictType} on {relation} (index {index}), resolution {resolution}: " +
+      "local row from node {localNode} committed {localCommitTime} (xid {localXid}); " +
+      "remote row from node {remoteNode} committed {remoteCommitTime} (xid {remoteXid}, " +
+      "commit LSN {remoteCommitLsn})",
+    {
+      conflictType: entry.type,
+      relation: entry.relation,
+      index: entry.indexName ?? "none",
+      resolution: entry.resolution,
+      localNode: entry.localNodeId ?? "unknown",
+      localCommitTime: entry.localCommitTime ?? "unknown",
+      localXid: entry.localXid ?? "none",
+      remoteNode: entry.remoteNodeId,
+      remoteCommitTime: entry.remoteCommitTime,
+      remoteXid: entry.remoteXid,
+      remoteCommitLsn: entry.remoteCommitLsn,
+    },
+  );
+}
+
+/** Counters of one remote table. */
+export interface TableCounters {
+  inserts: number;
+  updates: number;
+  deletes: number;
+  deltaApplied: number;
+  conflicts: Record<ConflictType, number>;
+}
+
+function emptyCounters(): TableCounters {
+  return {
+    inserts: 0,
+    updates: 0,
+    deletes: 0,
+    deltaApplied: 0,
+    conflicts: {
+      insert_exists: 0,
+      update_origin_differs: 0,
+      update_exists: 0,
+      update_missing: 0,
+      delete_origin_differs: 0,
+      delete_missing: 0,
+      delete_exists: 0,
+    },
+  };
+}
+
+/**
+ * Upserts the counters gathered since the last flush, adding them to
+ * `spock._channel_stats`: $1 subscription id, $2 JSON array of rows.
+ */
+export const CHANNEL_STATS_SQL = `
+insert into spock._channel_stats as s (sub_id, nspname, relname, n_tup_ins, n_tup_upd, n_tup_del,
+  n_dca, confl_insert_exists, confl_update_origin_differs, confl_update_exists,
+  confl_update_missing, confl_delete_origin_differs, confl_delete_missing, confl_delete_exists)
+select $1::text::oid, x.nspname, x.relname, x.ins, x.upd, x.del, x.dca, x.ie, x.uod, x.ue, x.um,
+  x.dod, x.dm, x.de
+from jsonb_to_recordset($2::text::jsonb) as x (nspname name, relname name, ins int8, upd int8,
+  del int8, dca int8, ie int8, uod int8, ue int8, um int8, dod int8, dm int8, de int8)
+on conflict (sub_id, nspname, relname) do update set
+  n_tup_ins = s.n_tup_ins + excluded.n_tup_ins, n_tup_upd = s.n_tup_upd + excluded.n_tup_upd,
+  n_tup_del = s.n_tup_del + excluded.n_tup_del, n_dca = s.n_dca + excluded.n_dca,
+  confl_insert_exists = s.confl_insert_exists + excluded.confl_insert_exists,
+  confl_update_origin_differs = s.confl_update_origin_differs + excluded.confl_update_origin_differs,
+  confl_update_exists = s.confl_update_exists + excluded.confl_update_exists,
+  confl_update_missing = s.confl_update_missing + excluded.confl_update_missing,
+  confl_delete_origin_differs = s.confl_delete_origin_differs + excluded.confl_delete_origin_differs,
+  confl_delete_missing = s.confl_delete_missing + excluded.confl_delete_missing,
+  confl_delete_exists = s.confl_delete_exists + excluded.confl_delete_exists,
+  updated_at = now()`;
+
+/** Apply counters per remote table (`schema`, `table`), gathered between flushes. */
+export class ApplyCounters {
+  #tables = new Map<string, { nspname: string; relname: string; counters: TableCounters }>();
+
+  /** The counters of one table, created at zero. */
+  table(nspname: string, relname: string): TableCounters {
+    const key = `${nspname}\u0000${relname}`;
+    let entry = this.#tables.get(key);
+    if (entry === undefined) {
+      entry = { nspname, relname, counters: emptyCounters() };
+      this.#tables.set(key, entry);
+    }
+    return entry.counters;
+  }
+
+  /** True when nothing was counted since the last {@link take}. */
+  get empty(): boolean {
+    return this.#tables.size === 0;
+  }
+
+  /** The JSON parameter of {@link CHANNEL_STATS_SQL}, resetting every counter. */
+  take(): string {
+    const rows = [...this.#tables.values()].map(({ nspname, relname, counters }) => ({
+      nspname,
+      relname,
+      ins: counters.inserts,
+      upd: counters.updates,
+      del: counters.deletes,
+      dca: counters.deltaApplied,
+      ie: counters.conflicts.insert_exists,
+      uod: counters.conflicts.update_origin_differs,
+      ue: counters.conflicts.update_exists,
+      um: counters.conflicts.update_missing,
+      dod: counters.conflicts.delete_origin_differs,
+      dm: counters.conflicts.delete_missing,
+      de: counters.conflicts.delete_exists,
+    }));
+    this.#tables.clear();
+    return JSON.stringify(rows);
+  }
+}

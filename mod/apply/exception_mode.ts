@@ -1,0 +1,254 @@
+/**
+ * Exception handling (Spock's `exception_behaviour` and `exception_logging`):
+ * once a remote transaction fails, it is replayed with every operation in its
+ * own savepoint. A failed operation is rolled back; a successful one is kept
+ * under `discard` and rolled back under `transdiscard` and `sub_disable`
+ * (the whole remote transaction is discarded). Operations are recorded in
+ * `spock.exception_log` as `exception_logging` says: failed ones always
+ * (unless `none`), successful ones with `all` or when the transaction is
+ * discarded. Deciding when to replay and how to commit is the applier's.
+ *
+ *   first try:  begin; insert; update ✗ (23514) → rollback
+ *   replay:     begin; savepoint; insert ✓; rollback to savepoint (transdiscard)
+ *                      savepoint; update ✗; rollback to savepoint
+ *                      exception_log rows; progress; xact_setup + commit
+ */
+import type postgres from "postgres";
+import { localRowStatement } from "./conflicts/statements.ts";
+import type { LocalRelation, MappedColumn } from "./relation_map.ts";
+import type { SqlWriter } from "./sql_writer.ts";
+
+/** What happens to a remote transaction that fails to apply. */
+export type ExceptionBehaviour = "discard" | "transdiscard" | "sub_disable";
+/** Which replayed operations go to `spock.exception_log`. */
+export type ExceptionLogging = "none" | "discard" | "all";
+
+/** The exception handling settings of one subscription. */
+export interface ExceptionSettings {
+  behaviour: ExceptionBehaviour;
+  logging: ExceptionLogging;
+  /** Bytes of a remote transaction kept for a replay without restarting the stream. */
+  replayQueueSize: number;
+}
+
+/** Spock's defaults. */
+export const DEFAULT_EXCEPTION_SETTINGS: Readonly<ExceptionSettings> = Object.freeze({
+  behaviour: "transdiscard",
+  logging: "all",
+  replayQueueSize: 4_194_304,
+});
+
+// Connection, transaction-rollback (serialization, deadlock), resources,
+// operator intervention, system errors; lock and object-in-use timeouts.
+const TRANSIENT_CLASSES = ["08", "40", "53", "57", "58"];
+const TRANSIENT_STATES = ["55P03", "55006"];
+
+/**
+ * True when an error says nothing about the data: no SQLSTATE (a lost
+ * connection) or a class retried rather than discarded (serialization
+ * failure, deadlock, lock timeout, shutdown, out of resources).
+ */
+export function isTransientError(error: unknown): boolean {
+  let cause: unknown = error;
+  while (cause instanceof Error && !hasSqlState(cause) && cause.cause !== undefined) {
+    cause = cause.cause;
+  }
+  const state = hasSqlState(cause) ? (cause as { code: string }).code : undefined;
+  if (state === undefined) return true;
+  return TRANSIENT_CLASSES.includes(state.slice(0, 2)) || TRANSIENT_STATES.includes(state);
+}
+
+function hasSqlState(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code);
+}
+
+/** The SQLSTATE and message of an error, for `exception_log.error_message`. */
+export function describeFailure(error: unknown): string {
+  let cause: unknown = error;
+  while (cause instanceof Error && !hasSqlState(cause) && cause.cause !== undefined) {
+    cause = cause.cause;
+  }
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return hasSqlState(cause) ? `${(cause as { code: string }).code}: ${message}` : message;
+}
+
+/** One remote operation as exception handling records it. */
+export interface GuardedOperation {
+  operation: "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE";
+  schema: string;
+  table: string;
+  /** The mapped local table; undefined when mapping it failed. */
+  relation: LocalRelation | undefined;
+  newTuple?: Record<string, string | null>;
+  oldTuple?: Record<string, string | null>;
+  /** How to find the local row: identity columns and their values. */
+  key?: { columns: MappedColumn[]; values: (string | null)[] };
+}
+
+/** The remote transaction being replayed. */
+export interface ReplayedTransaction {
+  remoteNodeId: number;
+  commitTime: string;
+  xid: string;
+}
+
+const EXCEPTION_LOG_SQL = `
+insert into spock.exception_log (remote_origin, remote_commit_ts, command_counter,
+  retry_errored_at, remote_xid, local_origin, local_commit_ts, table_schema, table_name,
+  operation, local_tup, remote_old_tup, remote_new_tup, error_message)
+values ($1::text::oid, $2::text::timestamptz, $3::text::int4, now(), $4::text::int8,
+  $5::text::oid, $6::text::timestamptz, $7, $8, $9, $10::text::jsonb, $11::text::jsonb,
+  $12::text::jsonb, $13)`;
+
+/** Runs the operations of one replayed transaction, each in its own savepoint. */
+export class ExceptionReplay {
+  #sql: postgres.ReservedSql;
+  #writer: SqlWriter;
+  #settings: ExceptionSettings;
+  #transaction: ReplayedTransaction;
+  #counter = 0;
+  #failures = 0;
+  #discarded = 0;
+
+  constructor(
+    sql: postgres.ReservedSql,
+    writer: SqlWriter,
+    settings: ExceptionSettings,
+    transaction: ReplayedTransaction,
+  ) {
+    this.#sql = sql;
+    this.#writer = writer;
+    this.#settings = settings;
+    this.#transaction = transaction;
+  }
+
+  /** Operations that failed. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /** Operations rolled back (failed or discarded with the transaction). */
+  get discarded(): number {
+    return this.#discarded;
+  }
+
+  /** Operations run so far. */
+  get operations(): number {
+    return this.#counter;
+  }
+
+  /**
+   * Runs `apply` in a savepoint (or records `failure` without running
+   * anything); keeps or rolls back its effect and logs it. A transient
+   * failure is thrown: the transaction must be retried, not discarded.
+   */
+  async run(
+    operation: GuardedOperation,
+    apply: (() => Promise<void>) | undefined,
+    failure?: unknown,
+  ): Promise<unknown> {
+    this.#counter++;
+    let error = failure;
+    await this.#sql.unsafe("savepoint spock_operation");
+    if (apply !== undefined) {
+      try {
+        await apply();
+        error = (await this.#writer.drain())?.cause;
+      } catch (thrown) {
+        await this.#writer.drain();
+        error = thrown;
+      }
+    }
+    if (error !== undefined && isTransientError(error)) throw error;
+    const keep = error === undefined && this.#settings.behaviour === "discard";
+    await this.#sql.unsafe(
+      keep ? "release savepoint spock_operation" : "rollback to savepoint spock_operation",
+    );
+    if (error !== undefined) this.#failures++;
+    if (!keep) this.#discarded++;
+    if (this.#logs(error !== undefined)) await this.#log(operation, error, keep);
+    return error;
+  }
+
+  /** Spock's should_log_exception(). */
+  #logs(failed: boolean): boolean {
+    const { logging, behaviour } = this.#settings;
+    if (logging === "none") return false;
+    return failed || logging === "all" || behaviour !== "discard";
+  }
+
+  async #log(operation: GuardedOperation, error: unknown, kept: boolean): Promise<void> {
+    let local: { tup: string | null; ts: string | null; origin: string | null } | undefined;
+    const { relation, key } = operation;
+    if (relation !== undefined && key !== undefined && key.columns.length > 0) {
+      [local] = await this.#sql.unsafe(localRowStatement(relation, key.columns), key.values, {
+        prepare: true,
+      }) as unknown as typeof local[];
+    }
+    const message = error !== undefined
+      ? describeFailure(error)
+      : kept
+      ? "applied (exception_logging = all)"
+      : "discarded with its transaction";
+    await this.#sql.unsafe(EXCEPTION_LOG_SQL, [
+      String(this.#transaction.remoteNodeId),
+      this.#transaction.commitTime,
+      String(this.#counter),
+      this.#transaction.xid,
+      local?.origin ?? null,
+      local?.ts ?? null,
+      operation.schema,
+      operation.table,
+      operation.operation,
+      local?.tup ?? null,
+      operation.oldTuple === undefined ? null : JSON.stringify(operation.oldTuple),
+      operation.newTuple === undefined ? null : JSON.stringify(operation.newTuple),
+      message,
+    ]);
+  }
+
+  /**
+   * Records that the subscription is disabled because of this transaction,
+   * with the LSN to give `sub_alter_skiplsn`, and disables it.
+   */
+  async disableSubscription(
+    subscription: { id: number; name: string },
+    commitLsn: string,
+  ): Promise<void> {
+    this.#counter++;
+    await this.#sql.unsafe(
+      `insert into spock.exception_log (remote_origin, remote_commit_ts, command_counter,
+         retry_errored_at, remote_xid, operation, error_message)
+       values ($1::text::oid, $2::text::timestamptz, $3::text::int4, now(), $4::text::int8,
+         'SUB_DISABLE', $5)`,
+      [
+        String(this.#transaction.remoteNodeId),
+        this.#transaction.commitTime,
+        String(this.#counter),
+        this.#transaction.xid,
+        `disabling subscription ${subscription.name} due to exception(s) - skip_lsn = ${commitLsn}`,
+      ],
+    );
+    await this.#sql.unsafe(
+      "update spock.subscription set sub_enabled = false where sub_id = $1::text::oid",
+      [String(subscription.id)],
+    );
+    await this.#sql.unsafe("select spock._notify('subscription', $1, 'disable')", [
+      subscription.name,
+    ]);
+  }
+}
+
+/** A tuple's text values by column name, for `exception_log` (unchanged TOAST left out). */
+export function tupleRecord(
+  columns: readonly { name: string }[],
+  values: readonly (string | null | symbol)[],
+): Record<string, string | null> {
+  const record: Record<string, string | null> = {};
+  columns.forEach((column, i) => {
+    const value = values[i];
+    if (typeof value !== "symbol") record[column.name] = value ?? null;
+  });
+  return record;
+}
