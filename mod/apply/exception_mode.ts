@@ -14,7 +14,9 @@
  *                      exception_log rows; progress; xact_setup + commit
  */
 import type postgres from "postgres";
+import { type PgoutputMessage, type Relation, type Tuple, tupleText } from "../pgoutput/mod.ts";
 import { localRowStatement } from "./conflicts/statements.ts";
+import { ApplyError } from "./errors.ts";
 import type { LocalRelation, MappedColumn } from "./relation_map.ts";
 import type { SqlWriter } from "./sql_writer.ts";
 
@@ -49,6 +51,7 @@ const TRANSIENT_STATES = ["55P03", "55006"];
  * failure, deadlock, lock timeout, shutdown, out of resources).
  */
 export function isTransientError(error: unknown): boolean {
+  if (error instanceof ApplyError && error.code !== "ERR_APPLY_SQL") return false;
   let cause: unknown = error;
   while (cause instanceof Error && !hasSqlState(cause) && cause.cause !== undefined) {
     cause = cause.cause;
@@ -240,8 +243,88 @@ export class ExceptionReplay {
   }
 }
 
+/**
+ * The messages of the current remote transaction, kept for a replay up to
+ * `limit` bytes (Spock's exception_replay_queue_size); past that, none.
+ */
+export class ReplayQueue {
+  #limit: number;
+  #messages: PgoutputMessage[] | undefined;
+  #bytes = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** The transaction's messages so far, or undefined when over the limit. */
+  get messages(): PgoutputMessage[] | undefined {
+    return this.#messages;
+  }
+
+  /** Keeps one message (a Begin starts a new transaction). */
+  note(message: PgoutputMessage, size: number): void {
+    if (message.type === "begin") {
+      this.#messages = [];
+      this.#bytes = 0;
+    }
+    if (this.#messages === undefined) return;
+    this.#bytes += size;
+    if (this.#bytes > this.#limit) {
+      this.#messages = undefined;
+      return;
+    }
+    this.#messages.push(message);
+  }
+
+  /** Drops what is kept. */
+  clear(): void {
+    this.#messages = undefined;
+  }
+}
+
+/**
+ * A row change as exception handling records it, for a mapped local table
+ * or (mapping failed) the remote relation alone.
+ */
+export function guardedOperation(
+  kind: GuardedOperation["operation"],
+  relation: LocalRelation | Relation,
+  newTuple: Tuple | null,
+  oldTuple: Tuple | null,
+): GuardedOperation {
+  const newValues = newTuple === null ? undefined : tupleText(newTuple);
+  const oldValues = oldTuple === null ? undefined : tupleText(oldTuple);
+  if (!("qualifiedName" in relation)) {
+    return {
+      operation: kind,
+      schema: relation.namespace,
+      table: relation.relationName,
+      relation: undefined,
+      newTuple: newValues && tupleRecord(relation.columns, newValues),
+      oldTuple: oldValues && tupleRecord(relation.columns, oldValues),
+    };
+  }
+  const keyValues = oldValues ?? newValues;
+  const key = relation.identity?.filter((column) =>
+    typeof keyValues?.[column.remoteIndex] !== "symbol"
+  );
+  const [schema, table] = relation.remoteNameParts;
+  return {
+    operation: kind,
+    schema,
+    table,
+    relation,
+    newTuple: newValues && tupleRecord(relation.columns, newValues),
+    oldTuple: oldValues && tupleRecord(relation.columns, oldValues),
+    key: key === undefined || keyValues === undefined ? undefined : {
+      columns: key,
+      values: key.map((column) => keyValues[column.remoteIndex] as string | null),
+    },
+  };
+}
+
 /** A tuple's text values by column name, for `exception_log` (unchanged TOAST left out). */
-export function tupleRecord(
+function tupleRecord(
   columns: readonly { name: string }[],
   values: readonly (string | null | symbol)[],
 ): Record<string, string | null> {

@@ -36,23 +36,19 @@ import type {
 } from "../pgoutput/mod.ts";
 import { tupleText } from "../pgoutput/mod.ts";
 import { formatLsn, formatPgTimestamp, type Lsn, parseLsn, quoteLiteral } from "../pg/mod.ts";
-import {
-  ApplyCounters,
-  CHANNEL_STATS_SQL,
-  conflictLogLevel,
-  logConflict,
-} from "./conflicts/report.ts";
+import { ApplyStatistics, CHANNEL_STATS_SQL } from "./conflicts/report.ts";
 import { type ConflictSettings, DEFAULT_CONFLICT_SETTINGS } from "./conflicts/settings.ts";
 import { ApplyError, type ApplyErrorCode } from "./errors.ts";
 import {
   ExceptionReplay,
   type ExceptionSettings,
   type GuardedOperation,
+  guardedOperation,
   isTransientError,
-  tupleRecord,
+  ReplayQueue,
 } from "./exception_mode.ts";
 import { type LocalRelation, mapRelation } from "./relation_map.ts";
-import { type ConflictEvent, SqlWriter, type WriteFailure } from "./sql_writer.ts";
+import { SqlWriter, type WriteFailure } from "./sql_writer.ts";
 
 const log = getLogger(["spock", "apply"]);
 
@@ -108,9 +104,6 @@ const REPLAYED_CODES: ReadonlySet<ApplyErrorCode> = new Set([
   "ERR_APPLY_NO_IDENTITY",
 ]);
 
-/** How often the apply counters are written, at the next commit. */
-const COUNTERS_INTERVAL_MS = 1000;
-
 const PROGRESS_SQL = `
 insert into spock.progress as p (node_id, remote_node_id, remote_commit_ts, remote_lsn,
   remote_insert_lsn, last_updated_ts, updated_by_decode)
@@ -150,12 +143,9 @@ export class TransactionApplier {
   #appliedEndLsn: Lsn;
   #lastWalEnd: Lsn = 0n;
   #closed = false;
-  #counters = new ApplyCounters();
-  #countersFlushedAt = Date.now();
-  #conflicts: ConflictSettings;
-  /** The current remote transaction's messages, kept for a replay (undefined past the limit). */
-  #replay: PgoutputMessage[] | undefined;
-  #replayBytes = 0;
+  #statistics: ApplyStatistics;
+  /** The current remote transaction's messages, kept for a replay. */
+  #replay: ReplayQueue | undefined;
   /** Set while a transaction is applied in exception mode. */
   #exceptions: ExceptionReplay | undefined;
   /** Relations that could not be mapped in exception mode, with why. */
@@ -168,15 +158,22 @@ export class TransactionApplier {
   ) {
     this.#sql = sql;
     this.#options = options;
-    this.#conflicts = options.conflicts ?? DEFAULT_CONFLICT_SETTINGS;
+    const conflicts = options.conflicts ?? DEFAULT_CONFLICT_SETTINGS;
+    this.#statistics = new ApplyStatistics({
+      subscriptionId: options.subscriptionId,
+      remoteNodeId: Number(options.remoteNodeId),
+      logLevel: conflicts.logLevel,
+    });
+    const limit = options.exceptions?.replayQueueSize;
+    this.#replay = limit === undefined ? undefined : new ReplayQueue(limit);
     this.#writer = new SqlWriter(sql, {
-      settings: this.#conflicts,
+      settings: conflicts,
       sessionOrigin: session.originId,
       remoteNodeId: Number(options.remoteNodeId),
       localNodeName: session.localNodeName,
     }, {
       maxInFlight: options.maxInFlight,
-      onConflict: (event) => this.#noteConflict(event),
+      onConflict: (event) => this.#statistics.noteConflict(event, this.#begin),
     });
     this.#appliedEndLsn = session.start;
   }
@@ -250,13 +247,13 @@ export class TransactionApplier {
    * and the caller restarts from the origin's position.
    */
   async applyMessage(message: PgoutputMessage, size = 0): Promise<void> {
-    this.#remember(message, size);
+    if (this.#exceptions === undefined) this.#replay?.note(message, size);
     const begin = message.type === "begin" ? message : this.#begin;
     const inExceptionMode = this.#exceptions !== undefined;
     try {
       await this.#dispatch(message);
     } catch (error) {
-      const replay = this.#replay;
+      const replay = this.#replay?.messages;
       await this.#rollback();
       if (begin === undefined || inExceptionMode || !this.#replays(error)) throw error;
       if (replay === undefined) {
@@ -271,22 +268,6 @@ export class TransactionApplier {
       }
       await this.#replayWithExceptions(replay, error);
     }
-  }
-
-  #remember(message: PgoutputMessage, size: number): void {
-    const limit = this.#options.exceptions?.replayQueueSize;
-    if (limit === undefined || this.#exceptions !== undefined) return;
-    if (message.type === "begin") {
-      this.#replay = [];
-      this.#replayBytes = 0;
-    }
-    if (this.#replay === undefined) return;
-    this.#replayBytes += size;
-    if (this.#replayBytes > limit) {
-      this.#replay = undefined;
-      return;
-    }
-    this.#replay.push(message);
   }
 
   #replays(error: unknown): boolean {
@@ -317,7 +298,7 @@ export class TransactionApplier {
   }
 
   #startExceptionMode(begin: Begin): void {
-    this.#replay = undefined;
+    this.#replay?.clear();
     this.#exceptions = new ExceptionReplay(this.#sql, this.#writer, this.#options.exceptions!, {
       remoteNodeId: Number(this.#options.remoteNodeId),
       commitTime: formatPgTimestamp(begin.commitTime),
@@ -443,7 +424,7 @@ export class TransactionApplier {
   async applyInsert(insert: Insert): Promise<void> {
     await this.#rowOperation("INSERT", insert.relationId, insert.newTuple, null, (relation) => {
       log.trace("Insert into {relation}", () => ({ relation: relation.remoteName }));
-      this.#count(relation).inserts++;
+      this.#statistics.count(relation).inserts++;
       return this.#writer.insert(relation, tupleText(insert.newTuple));
     });
   }
@@ -468,7 +449,7 @@ export class TransactionApplier {
         }
         const old = update.oldTuple === null ? undefined : tupleText(update.oldTuple);
         log.trace("Update of {relation}", () => ({ relation: relation.remoteName }));
-        const counters = this.#count(relation);
+        const counters = this.#statistics.count(relation);
         counters.updates++;
         if (relation.deltaColumns.length > 0) counters.deltaApplied++;
         return this.#writer.update(relation, identity, old ?? values, values, old);
@@ -481,7 +462,7 @@ export class TransactionApplier {
     await this.#rowOperation("DELETE", del.relationId, null, del.oldTuple, (relation) => {
       const identity = this.#identity(relation, "delete");
       log.trace("Delete from {relation}", () => ({ relation: relation.remoteName }));
-      this.#count(relation).deletes++;
+      this.#statistics.count(relation).deletes++;
       return this.#writer.delete(relation, identity, tupleText(del.oldTuple));
     });
   }
@@ -500,58 +481,21 @@ export class TransactionApplier {
     const exceptions = this.#exceptions;
     const broken = exceptions === undefined ? undefined : this.#broken.get(relationId);
     if (exceptions !== undefined && broken !== undefined && !this.#skipping) {
-      const names = broken.relation.columns;
-      await exceptions.run(
-        {
-          operation: kind,
-          schema: broken.relation.namespace,
-          table: broken.relation.relationName,
-          relation: undefined,
-          newTuple: newTuple === null ? undefined : tupleRecord(names, tupleText(newTuple)),
-          oldTuple: oldTuple === null ? undefined : tupleRecord(names, tupleText(oldTuple)),
-        },
-        undefined,
-        broken.error,
-      );
+      const operation = guardedOperation(kind, broken.relation, newTuple, oldTuple);
+      await exceptions.run(operation, undefined, broken.error);
       return;
     }
     const relation = this.#rowTarget(relationId, kind.toLowerCase());
     if (relation === undefined) return;
     if (exceptions === undefined) return apply(relation);
     const error = await exceptions.run(
-      this.#guarded(kind, relation, newTuple, oldTuple),
+      guardedOperation(kind, relation, newTuple, oldTuple),
       () => apply(relation),
     );
     const state = (error as { sqlState?: string } | undefined)?.sqlState;
-    if (state === "SP002") this.#count(relation).conflicts.update_missing++;
-    if (state === "23505" && kind === "UPDATE") this.#count(relation).conflicts.update_exists++;
-  }
-
-  #guarded(
-    kind: GuardedOperation["operation"],
-    relation: LocalRelation,
-    newTuple: Tuple | null,
-    oldTuple: Tuple | null,
-  ): GuardedOperation {
-    const newValues = newTuple === null ? undefined : tupleText(newTuple);
-    const oldValues = oldTuple === null ? undefined : tupleText(oldTuple);
-    const keyValues = oldValues ?? newValues;
-    const key = relation.identity?.filter((column) =>
-      typeof keyValues?.[column.remoteIndex] !== "symbol"
-    );
-    const [schema, table] = relation.remoteNameParts;
-    return {
-      operation: kind,
-      schema,
-      table,
-      relation,
-      newTuple: newValues === undefined ? undefined : tupleRecord(relation.columns, newValues),
-      oldTuple: oldValues === undefined ? undefined : tupleRecord(relation.columns, oldValues),
-      key: key === undefined || keyValues === undefined ? undefined : {
-        columns: key,
-        values: key.map((column) => keyValues[column.remoteIndex] as string | null),
-      },
-    };
+    const conflicts = this.#statistics.count(relation).conflicts;
+    if (state === "SP002") conflicts.update_missing++;
+    if (state === "23505" && kind === "UPDATE") conflicts.update_exists++;
   }
 
   /** Truncate: one TRUNCATE of every listed relation; RESTART IDENTITY if flagged, never CASCADE. */
@@ -602,7 +546,8 @@ export class TransactionApplier {
     }
     const commitTime = formatPgTimestamp(commit.commitTime);
     const insertLsn = this.#lastWalEnd > commit.endLsn ? this.#lastWalEnd : commit.endLsn;
-    await this.#flushCounters();
+    const counters = this.#statistics.takeIfDue();
+    if (counters !== undefined) await this.#writer.run(CHANNEL_STATS_SQL, counters, "commit");
     await this.#writer.run(PROGRESS_SQL, [
       String(this.#options.localNodeId),
       String(this.#options.remoteNodeId),
@@ -655,51 +600,12 @@ export class TransactionApplier {
 
   /**
    * Between transactions: writes the counters gathered since the last write,
-   * at most once a second (a commit writes them in its own transaction).
+   * at most once a second unless `now` (a commit writes them in its own
+   * transaction).
    */
-  async flushCounters(): Promise<void> {
-    if (this.#begin !== undefined || !this.#countersDue()) return;
-    await this.#sql.unsafe(CHANNEL_STATS_SQL, this.#takeCounters());
-  }
-
-  /** Adds the counters to spock._channel_stats in the committing transaction, once a second. */
-  async #flushCounters(): Promise<void> {
-    if (!this.#countersDue()) return;
-    await this.#writer.run(CHANNEL_STATS_SQL, this.#takeCounters(), "commit");
-  }
-
-  #countersDue(): boolean {
-    return this.#options.subscriptionId !== undefined && !this.#counters.empty &&
-      Date.now() - this.#countersFlushedAt >= COUNTERS_INTERVAL_MS;
-  }
-
-  #takeCounters(): string[] {
-    this.#countersFlushedAt = Date.now();
-    return [String(this.#options.subscriptionId), this.#counters.take()];
-  }
-
-  #count(relation: LocalRelation) {
-    const [nspname, relname] = relation.remoteNameParts;
-    return this.#counters.table(nspname, relname);
-  }
-
-  #noteConflict(event: ConflictEvent): void {
-    this.#count(event.relation).conflicts[event.type]++;
-    const begin = this.#begin;
-    logConflict({
-      type: event.type,
-      relation: event.relation.remoteName,
-      indexName: event.indexName,
-      resolution: event.resolution,
-      recorded: event.recorded,
-      localNodeId: event.localNodeId,
-      localCommitTime: event.localCommitTime,
-      localXid: event.localXid,
-      remoteNodeId: Number(this.#options.remoteNodeId),
-      remoteCommitTime: begin === undefined ? "unknown" : formatPgTimestamp(begin.commitTime),
-      remoteCommitLsn: begin === undefined ? "unknown" : formatLsn(begin.finalLsn),
-      remoteXid: begin === undefined ? "unknown" : String(begin.xid),
-    }, conflictLogLevel(this.#conflicts.logLevel));
+  async flushCounters(now = false): Promise<void> {
+    const params = this.#begin === undefined ? this.#statistics.takeIfDue(now) : undefined;
+    if (params !== undefined) await this.#sql.unsafe(CHANNEL_STATS_SQL, params);
   }
 
   /**
@@ -743,6 +649,9 @@ export class TransactionApplier {
     if (this.#closed) return;
     this.#closed = true;
     await this.#rollback();
+    await this.flushCounters(true).catch((error) => {
+      log.warning("Cannot write the apply counters: {error}", { error: (error as Error).message });
+    });
     await this.#sql.unsafe("select pg_replication_origin_session_reset()").catch(() => {});
     this.#sql.release();
   }

@@ -84,10 +84,11 @@ async function dropOrigin(sql: postgres.Sql, originName: string): Promise<void> 
 
 /**
  * Deletes the node's spock.resolutions rows older than `days` (Spock HEAD's
- * resolutions_retention_days) now and every hour until `signal` aborts. A
- * failure, such as a node not yet installed, is logged and retried next hour.
+ * resolutions_retention_days; 0 keeps them) and the tombstones no change can
+ * still be older than, now and every hour until `signal` aborts. A failure,
+ * such as a node not yet installed, is logged and retried next hour.
  */
-async function retainResolutions(
+async function cleanUpHistory(
   sql: postgres.Sql,
   days: number,
   options: { node: string; signal: AbortSignal },
@@ -95,18 +96,25 @@ async function retainResolutions(
   const { node, signal } = options;
   while (!signal.aborted) {
     try {
-      const [row] = await sql`select spock.cleanup_resolutions(${days}) as deleted`;
-      const deleted = Number(row.deleted);
-      if (deleted > 0) {
-        log.info("Deleted {deleted} resolutions older than {days} days on node {node}", {
-          deleted,
-          days,
-          node,
-        });
+      if (days > 0) {
+        const [row] = await sql`select spock.cleanup_resolutions(${days}) as deleted`;
+        const deleted = Number(row.deleted);
+        if (deleted > 0) {
+          log.info("Deleted {deleted} resolutions older than {days} days on node {node}", {
+            deleted,
+            days,
+            node,
+          });
+        }
       }
+      const [row] = await sql`select spock.cleanup_tombstones() as deleted`;
+      log.debug("Deleted {deleted} tombstones on node {node}", {
+        deleted: Number(row.deleted),
+        node,
+      });
     } catch (error) {
       if (signal.aborted) return;
-      log.warning("Cannot delete old resolutions on node {node}: {error}", {
+      log.warning("Cannot delete old resolutions and tombstones on node {node}: {error}", {
         node,
         error: error instanceof Error ? error.message : String(error),
       });
@@ -157,12 +165,10 @@ export class NodeSupervisor {
     let warnedDown = false;
     const retentionDays = this.#options.engine.resolutions_retention_days;
     const stopRetention = new AbortController();
-    const retention = retentionDays > 0
-      ? retainResolutions(sql, retentionDays, {
-        node: this.node.name,
-        signal: AbortSignal.any([signal, stopRetention.signal]),
-      })
-      : undefined;
+    const retention = cleanUpHistory(sql, retentionDays, {
+      node: this.node.name,
+      signal: AbortSignal.any([signal, stopRetention.signal]),
+    });
     try {
       while (!signal.aborted) {
         try {

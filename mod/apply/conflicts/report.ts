@@ -5,6 +5,10 @@
  * values never reach the log; they are in `spock.resolutions`.
  */
 import { getLogger, type Logger, type LogLevel } from "@logtape/logtape";
+import type { Begin } from "../../pgoutput/mod.ts";
+import { formatLsn, formatPgTimestamp } from "../../pg/mod.ts";
+import type { LocalRelation } from "../relation_map.ts";
+import type { ConflictEvent } from "../sql_writer.ts";
 import type { ConflictType } from "./settings.ts";
 
 const log = getLogger(["spock", "apply", "conflicts"]);
@@ -108,7 +112,7 @@ on conflict (sub_id, nspname, relname) do update set
   updated_at = now()`;
 
 /** Apply counters per remote table (`schema`, `table`), gathered between flushes. */
-export class ApplyCounters {
+class ApplyCounters {
   #tables = new Map<string, { nspname: string; relname: string; counters: TableCounters }>();
 
   /** The counters of one table, created at zero. */
@@ -146,5 +150,68 @@ export class ApplyCounters {
     }));
     this.#tables.clear();
     return JSON.stringify(rows);
+  }
+}
+
+/** How often the apply counters are written (at the next commit, or between transactions). */
+const COUNTERS_INTERVAL_MS = 1000;
+
+/** Options of {@link ApplyStatistics}. */
+export interface ApplyStatisticsOptions {
+  /** `spock.subscription` id the counters are kept under (none: not kept). */
+  subscriptionId: number | undefined;
+  remoteNodeId: number;
+  /** `conflict_log_level`. */
+  logLevel: string;
+}
+
+/** One apply session's counters and conflict reports. */
+export class ApplyStatistics {
+  #options: ApplyStatisticsOptions;
+  #level: LogLevel;
+  #counters = new ApplyCounters();
+  #flushedAt = Date.now();
+
+  constructor(options: ApplyStatisticsOptions) {
+    this.#options = options;
+    this.#level = conflictLogLevel(options.logLevel);
+  }
+
+  /** The counters of a table. */
+  count(relation: LocalRelation): TableCounters {
+    const [nspname, relname] = relation.remoteNameParts;
+    return this.#counters.table(nspname, relname);
+  }
+
+  /** Counts and logs a conflict of the remote transaction `begin`. */
+  noteConflict(event: ConflictEvent, begin: Begin | undefined): void {
+    this.count(event.relation).conflicts[event.type]++;
+    logConflict({
+      type: event.type,
+      relation: event.relation.remoteName,
+      indexName: event.indexName,
+      resolution: event.resolution,
+      recorded: event.recorded,
+      localNodeId: event.localNodeId,
+      localCommitTime: event.localCommitTime,
+      localXid: event.localXid,
+      remoteNodeId: this.#options.remoteNodeId,
+      remoteCommitTime: begin === undefined ? "unknown" : formatPgTimestamp(begin.commitTime),
+      remoteCommitLsn: begin === undefined ? "unknown" : formatLsn(begin.finalLsn),
+      remoteXid: begin === undefined ? "unknown" : String(begin.xid),
+    }, this.#level);
+  }
+
+  /**
+   * The parameters of {@link CHANNEL_STATS_SQL} when a write is due (something
+   * counted, and a second since the last write unless `now`), resetting the
+   * counters; else undefined.
+   */
+  takeIfDue(now = false): string[] | undefined {
+    const subscriptionId = this.#options.subscriptionId;
+    if (subscriptionId === undefined || this.#counters.empty) return undefined;
+    if (!now && Date.now() - this.#flushedAt < COUNTERS_INTERVAL_MS) return undefined;
+    this.#flushedAt = Date.now();
+    return [String(subscriptionId), this.#counters.take()];
   }
 }

@@ -1,19 +1,25 @@
 /**
  * Row statements that detect and resolve conflicts on the server, in the
- * statement that applies the change: no extra round trip per row. Each one
- * looks up the local row in the statement's snapshot (its commit timestamp
- * and origin), applies the change only where `spock._remote_wins()` says the
- * remote side wins (evaluated on the row version actually changed), records
- * the conflict in `spock.resolutions` when asked, and returns one row per
- * conflict — none in the common case. Parameters $1–$3 are the remote commit
+ * statement that applies the change: no extra round trip per row. An UPDATE
+ * or DELETE looks up the local row once (its commit timestamp and origin),
+ * changes that row version only where the resolution lets the remote side
+ * win, records the conflict in `spock.resolutions` when asked, and returns
+ * one row per conflict — none in the common case. An INSERT is an upsert on
+ * the key whose conflicting rows alone are looked at. Deletes leave
+ * tombstones (`spock._tombstone`) so that an older change arriving later does
+ * not bring a deleted row back. Parameters $1–$3 are the remote commit
  * timestamp, xid and commit LSN; row values follow from $4, as text cast to
  * the local column types.
  *
- *   with l as (local row: tableoid, ctid, xmin, commit ts, origin)
- *        u as (update … where key and spock._remote_wins(t.xmin, …) returning 1)
+ *   with l as (local row: tableoid, ctid, commit ts, origin)
+ *        u as (update … where key = $k and <remote wins over t.xmin> returning 1)
  *        e as (the conflict seen from l and u: type, resolution, recorded)
  *        r as (insert into spock.resolutions … from e where recorded)
  *   select … from e
+ *
+ * The decision is taken on the row version the statement changes (a local
+ * transaction may change the row between the lookup and the update, and the
+ * update then re-reads it); the lookup only feeds the report.
  */
 import { quoteIdent, quoteLiteral } from "../../pg/mod.ts";
 import type { LocalRelation, MappedColumn, UniqueIndex } from "../relation_map.ts";
@@ -27,8 +33,8 @@ const REMOTE_TS = "$1::text::timestamptz";
  * Opens every statement's WITH list: names the meta parameters so their type
  * is known even where a statement does not use them.
  */
-const META =
-  "with spock_meta (commit_ts, xid, commit_lsn) as (select $1::text, $2::text, $3::text), ";
+const META = "with spock_meta (commit_ts, xid, commit_lsn) as " +
+  "(select $1::text, $2::text, $3::text), ";
 
 /** `$n::text::type`: a text parameter run through the local type's input function. */
 export function param(index: number, column: MappedColumn): string {
@@ -55,17 +61,77 @@ export function passesFilter(
   return ` and exists (select from (select ${row.join(", ")}) as v where ${relation.rowFilter})`;
 }
 
-function conditions(
-  relation: LocalRelation,
-  where: MappedColumn[],
-  offset: number,
-  alias: string,
-): string {
+function conditions(relation: LocalRelation, where: MappedColumn[], offset: number): string {
   const operator = relation.locateByAllColumns ? "is not distinct from" : "=";
   return where.map((column, i) =>
-    `${alias}.${quoteIdent(column.name)} ${operator} ${param(offset + i + 1, column)}`
+    `t.${quoteIdent(column.name)} ${operator} ${param(offset + i + 1, column)}`
   ).join(" and ");
 }
+
+const LOCAL_ROW_COLUMNS = "t.tableoid as spock_toid, t.ctid as spock_tid, t.xmin as spock_xid, " +
+  "c.timestamp as spock_ts, c.roident as spock_origin";
+const COMMIT_TS_JOIN = "left join lateral pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) " +
+  "as c on true";
+
+/** The local row located by `where` (parameters from `offset + 1`), at most one. */
+function localRow(relation: LocalRelation, where: MappedColumn[], offset: number): string {
+  return `select ${LOCAL_ROW_COLUMNS} from ${relation.qualifiedName} as t ${COMMIT_TS_JOIN} ` +
+    `where ${conditions(relation, where, offset)} limit 1`;
+}
+
+/**
+ * Whether the remote change wins over a local row with commit time `ts` and
+ * origin `origin`, as a SQL expression. Not a conflict (the remote wins): no
+ * commit timestamp (frozen row, written earlier in this transaction,
+ * track_commit_timestamp off) or the same origin (stream order decides).
+ * Otherwise the mode; equal timestamps go to the tiebreaker.
+ */
+export function remoteWinsSql(
+  relation: LocalRelation,
+  context: ConflictContext,
+  local: { ts: string; origin: string },
+  type: ConflictType,
+): string {
+  const same = `${local.ts} is null or ${local.origin} = ${context.sessionOrigin}`;
+  const tiebreak = `spock._tiebreak_remote_wins(${local.origin}, ${context.remoteNodeId})`;
+  switch (context.settings.resolution) {
+    case "apply_remote":
+      return "true";
+    case "keep_local":
+      return `(${same})`;
+    case "error":
+      return `(case when ${same} then true else spock._apply_conflict_error(${
+        quoteLiteral(type)
+      }, ${quoteLiteral(relation.remoteName)}) end)`;
+    case "last_update_wins":
+      return `(case when ${same} then true when ${REMOTE_TS} > ${local.ts} then true ` +
+        `when ${REMOTE_TS} < ${local.ts} then false else ${tiebreak} end)`;
+    case "first_update_wins":
+      return `(case when ${same} then true when ${REMOTE_TS} < ${local.ts} then true ` +
+        `when ${REMOTE_TS} > ${local.ts} then false else ${tiebreak} end)`;
+  }
+}
+
+/** {@link remoteWinsSql} for the row version `t` an upsert found. */
+function remoteWinsOver(relation: LocalRelation, context: ConflictContext, type: ConflictType) {
+  return `spock._remote_wins(t.xmin, ${REMOTE_TS}, ${context.sessionOrigin}, ` +
+    `${context.remoteNodeId}, ${quoteLiteral(context.settings.resolution)}, ${
+      quoteLiteral(type)
+    }, ` +
+    `${quoteLiteral(relation.remoteName)})`;
+}
+
+const LOCAL = { ts: "l.spock_ts", origin: "l.spock_origin" };
+const SAME_ROW = "t.tableoid = l.spock_toid and t.ctid = l.spock_tid";
+/**
+ * The commit time and origin of the row version `t` a statement changes:
+ * decided on that version (a concurrent local change is re-read before the
+ * row is changed), not on the earlier lookup.
+ */
+const TARGET = {
+  ts: "(pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).timestamp",
+  origin: "(pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).roident",
+};
 
 /**
  * The WHERE clause locating one row. Located by every column (REPLICA
@@ -73,29 +139,11 @@ function conditions(
  * worker, change only the first one found.
  */
 function locate(relation: LocalRelation, where: MappedColumn[], offset: number): string {
-  const match = conditions(relation, where, offset, "t");
+  const match = conditions(relation, where, offset);
   if (!relation.locateByAllColumns) return match;
   return `(t.tableoid, t.ctid) = (select t.tableoid, t.ctid from ${relation.qualifiedName} as t ` +
     `where ${match} limit 1)`;
 }
-
-function remoteWins(
-  relation: LocalRelation,
-  context: ConflictContext,
-  xid: string,
-  type: ConflictType,
-): string {
-  return `spock._remote_wins(${xid}, ${REMOTE_TS}, ${context.sessionOrigin}, ` +
-    `${context.remoteNodeId}, ${quoteLiteral(context.settings.resolution)}, ${
-      quoteLiteral(type)
-    }, ` +
-    `${quoteLiteral(relation.remoteName)})`;
-}
-
-const LOCAL_ROW_COLUMNS = "t.tableoid as spock_toid, t.ctid as spock_tid, t.xmin as spock_xid, " +
-  "c.timestamp as spock_ts, c.roident as spock_origin";
-const COMMIT_TS_JOIN = "left join lateral pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) " +
-  "as c on true";
 
 /** Whether the local row is a conflict at all: it has a commit timestamp and another origin. */
 function otherOrigin(context: ConflictContext): string {
@@ -115,7 +163,8 @@ function reportTail(relation: LocalRelation, context: ConflictContext, remoteJso
     `select ${quoteLiteral(context.localNodeName)}, now(), ${
       quoteLiteral(relation.qualifiedName)
     }, ` +
-    `e.spock_index, e.spock_type, e.spock_resolution, spock._origin_node(e.spock_origin)::int8::int, ` +
+    `e.spock_index, e.spock_type, e.spock_resolution, ` +
+    `spock._origin_node(e.spock_origin)::int8::int, ` +
     `(select row_to_json(x.*)::text from ${relation.qualifiedName} as x ` +
     `where x.tableoid = e.spock_toid and x.ctid = e.spock_tid), e.spock_xid, e.spock_ts, ` +
     `${context.remoteNodeId}, ${remoteJson}, $2::text::xid, ${REMOTE_TS}, $3::text::pg_lsn ` +
@@ -134,11 +183,37 @@ function indexLiteral(index: UniqueIndex | undefined): string {
   return index === undefined ? "null::text" : quoteLiteral(index.name);
 }
 
+/** The tombstone key of a row: its key columns as JSON, as the delete trigger writes it. */
+function tombstoneKey(columns: MappedColumn[], value: (column: MappedColumn) => string): string {
+  return `jsonb_build_object(${
+    columns.map((column) => `${quoteLiteral(column.name)}, ${value(column)}`).join(", ")
+  })`;
+}
+
+function tombstoneTable(relation: LocalRelation): string {
+  const [nspname, relname] = relation.remoteNameParts;
+  return `s.nspname = ${quoteLiteral(nspname)} and s.relname = ${quoteLiteral(relname)}`;
+}
+
+/**
+ * True when the key was deleted at or after the remote commit: the change is
+ * older than the delete and must not bring the row back. The per-row lookup
+ * runs only when the table has tombstones at all.
+ */
+function deletedLater(relation: LocalRelation, key: string): string {
+  const table = tombstoneTable(relation);
+  return `(case when exists (select from spock._tombstone s where ${table}) then exists ` +
+    `(select from spock._tombstone s where ${table} and s.key = ${key} and ` +
+    `spock._tombstone_time(s.deleted_at, s.deleted_xid) >= ${REMOTE_TS}) else false end)`;
+}
+
 /**
  * A multi-row INSERT of `rows` rows. With a usable key index, a row whose key
  * exists is `insert_exists`: it becomes an update of the existing row where
- * the remote side wins (delta columns always add their value). Without one,
- * a plain INSERT (Spock never turns key-less inserts into upserts).
+ * the remote side wins (delta columns always add their value); a row whose
+ * key was deleted later is skipped. Only rows that met a local row are looked
+ * up (in the statement's snapshot, so before the upsert). Without a key, a
+ * plain INSERT (Spock never turns key-less inserts into upserts).
  */
 export function insertStatement(
   relation: LocalRelation,
@@ -151,47 +226,50 @@ export function insertStatement(
     return `(${relation.columns.map((column, i) => param(base + i + 1, column)).join(", ")})`;
   });
   const values = `values ${tuples.join(", ")}`;
-  const filter = relation.rowFilter === undefined ? "" : ` where ${relation.rowFilter}`;
+  const filter = relation.rowFilter === undefined ? "true" : relation.rowFilter;
   const key = relation.keyIndex;
   if (key === undefined) {
-    return `${
-      META.slice(0, -2)
-    } insert into ${relation.qualifiedName} (${names}) select * from (${values}) ` +
-      `as v (${names})${filter}`;
+    return `${META.slice(0, -2)} insert into ${relation.qualifiedName} (${names}) ` +
+      `select * from (${values}) as v (${names}) where ${filter}`;
   }
   const keyNames = key.columns.map((column) => quoteIdent(column.name));
-  const join = key.columns.map((column) =>
-    `t.${quoteIdent(column.name)} = v.${quoteIdent(column.name)}`
-  ).join(" and ");
+  const sameKey = (a: string, b: string) =>
+    keyNames.map((name) => `${a}.${name} = ${b}.${name}`).join(" and ");
   const delta = relation.deltaColumns.length > 0;
+  const wins = remoteWinsOver(relation, context, "insert_exists");
   const assignments = relation.columns.map((column) => {
     const name = quoteIdent(column.name);
     if (relation.deltaColumns.includes(column)) return `${name} = t.${name} + excluded.${name}`;
-    if (delta) {
-      return `${name} = case when ${
-        remoteWins(relation, context, "t.xmin", "insert_exists")
-      } then excluded.${name} else t.${name} end`;
-    }
+    if (delta) return `${name} = case when ${wins} then excluded.${name} else t.${name} end`;
     return `${name} = excluded.${name}`;
   });
   const upsert = `on conflict (${keyNames.join(", ")}) do update set ${assignments.join(", ")}` +
-    (delta ? "" : ` where ${remoteWins(relation, context, "t.xmin", "insert_exists")}`);
-  const applied = delta
-    ? remoteWins(relation, context, "l.spock_xid", "insert_exists")
-    : `exists (select from i where (${keyNames.map((name) => `i.${name}`).join(", ")}) = (${
-      keyNames.map((name) => `l.${name}`).join(", ")
-    }))`;
+    (delta ? "" : ` where ${wins}`);
+  const gone = deletedLater(relation, tombstoneKey(key.columns, (c) => `v.${quoteIdent(c.name)}`));
+  // xmax is 0 in a freshly inserted row, set in a row the upsert updated.
   return `${META}v (${names}) as (${values}), ` +
-    `vf as (select * from v${filter}), ` +
-    // LATERAL: one index probe per row; a join could become a scan of the table per batch.
+    `vf as (select v.*, ${gone} as spock_gone from v where ${filter}), ` +
+    `i as (insert into ${relation.qualifiedName} as t (${names}) ` +
+    `select ${
+      relation.columns.map((column) => `vf.${quoteIdent(column.name)}`).join(", ")
+    } from vf ` +
+    `where not vf.spock_gone ${upsert} returning ${
+      keyNames.map((name) => `t.${name}`).join(", ")
+    }, ` +
+    `t.xmax <> 0 as spock_updated), ` +
+    `met as (select v.*, i.spock_updated from vf as v left join i on ${sameKey("i", "v")} ` +
+    `where v.spock_gone or i.spock_updated is not false), ` +
     `l as (select x.*, ${keyNames.map((name) => `v.${name}`).join(", ")}, ` +
-    `row_to_json(v.*)::text as spock_remote_row from vf as v cross join lateral ` +
+    `v.spock_gone, v.spock_updated, ` +
+    `(select row_to_json(r.*)::text from (select ${
+      relation.columns.map((column) => `v.${quoteIdent(column.name)}`).join(", ")
+    }) as r) as spock_remote_row from met as v left join lateral ` +
     `(select ${LOCAL_ROW_COLUMNS} from ${relation.qualifiedName} as t ${COMMIT_TS_JOIN} ` +
-    `where ${join} limit 1) as x), ` +
-    `i as (insert into ${relation.qualifiedName} as t (${names}) select * from vf ${upsert} ` +
-    `returning ${keyNames.map((name) => `t.${name}`).join(", ")}), ` +
+    `where ${sameKey("t", "v")} limit 1) as x on true), ` +
     `e as (select l.*, 'insert_exists'::text as spock_type, ` +
-    `case when ${applied} then 'apply_remote' else 'keep_local' end as spock_resolution, ` +
+    `case when l.spock_gone then 'skip' when ${
+      delta ? remoteWinsSql(relation, context, LOCAL, "insert_exists") : "l.spock_updated"
+    } then 'apply_remote' else 'keep_local' end as spock_resolution, ` +
     `${indexLiteral(key)} as spock_index, true as spock_recorded from l)` +
     reportTail(relation, context, "e.spock_remote_row");
 }
@@ -214,11 +292,9 @@ export function insertAnyUniqueStatement(
     const join = index.columns.map((column) =>
       `t.${quoteIdent(column.name)} = v.${quoteIdent(column.name)}`
     ).join(" and ");
-    return `(select ${order} as ord, ${
-      quoteLiteral(index.name)
-    } as spock_index, t.tableoid as spock_toid, ` +
-      `t.ctid as spock_tid, t.xmin as spock_xid from vf as v join ${relation.qualifiedName} as t ` +
-      `on ${join} limit 1)`;
+    return `(select ${order} as ord, ${quoteLiteral(index.name)} as spock_index, ` +
+      `t.tableoid as spock_toid, t.ctid as spock_tid, t.xmin as spock_xid ` +
+      `from vf as v join ${relation.qualifiedName} as t on ${join} limit 1)`;
   });
   const assignments = relation.columns.map((column) => {
     const name = quoteIdent(column.name);
@@ -233,15 +309,14 @@ export function insertAnyUniqueStatement(
     `as spock_remote_row from hit as h left join lateral ` +
     `pg_catalog.pg_xact_commit_timestamp_origin(h.spock_xid) as c on true), ` +
     `u as (update ${relation.qualifiedName} as t set ${assignments.join(", ")} from vf as v, ` +
-    `hit as h where t.tableoid = h.spock_toid and t.ctid = h.spock_tid and ${
-      remoteWins(relation, context, "t.xmin", "insert_exists")
+    `l where ${SAME_ROW} and ${
+      remoteWinsSql(relation, context, LOCAL, "insert_exists")
     } returning 1), ` +
     `i as (insert into ${relation.qualifiedName} (${names}) select * from vf ` +
     `where not exists (select from hit) returning 1), ` +
-    `e as (select l.spock_toid, l.spock_tid, l.spock_xid, l.spock_ts, l.spock_origin, l.spock_remote_row, ` +
-    `'insert_exists'::text as spock_type, ` +
-    `case when exists (select from u) then 'apply_remote' else 'keep_local' end as spock_resolution, ` +
-    `l.spock_index, true as spock_recorded from l)` +
+    `e as (select l.*, 'insert_exists'::text as spock_type, ` +
+    `case when exists (select from u) then 'apply_remote' else 'keep_local' end ` +
+    `as spock_resolution, true as spock_recorded from l)` +
     reportTail(relation, context, "e.spock_remote_row");
 }
 
@@ -250,8 +325,9 @@ export function insertAnyUniqueStatement(
  * row located by `where` (parameters after those), delta columns' old values
  * last. The row is changed where the remote side wins (`update_origin_differs`
  * otherwise keeps it, recorded); delta columns always get local + (new − old).
- * A missing row is `update_missing`: an error (exception handling) or, with
- * `update_missing: insert`, an insert of the sent columns.
+ * A missing row is `update_missing`: skipped when it was deleted after this
+ * change, else an error (exception handling) or, with `update_missing:
+ * insert`, an insert of the sent columns.
  */
 export function updateStatement(
   relation: LocalRelation,
@@ -263,7 +339,7 @@ export function updateStatement(
   const deltaOffset = keyOffset + where.length;
   const deltas = relation.deltaColumns.filter((column) => set.includes(column));
   const filter = passesFilter(relation, set, META_PARAMS);
-  const wins = remoteWins(relation, context, "t.xmin", "update_origin_differs");
+  const wins = remoteWinsSql(relation, context, TARGET, "update_origin_differs");
   const assignments = set.map((column, i) => {
     const name = quoteIdent(column.name);
     const value = param(META_PARAMS + i + 1, column);
@@ -275,7 +351,10 @@ export function updateStatement(
     if (deltas.length > 0) return `${name} = case when ${wins} then ${value} else t.${name} end`;
     return `${name} = ${value}`;
   });
-  const located = locate(relation, where, keyOffset);
+  const keyed = !relation.locateByAllColumns;
+  const gone = keyed
+    ? deletedLater(relation, tombstoneKey(where, (c) => param(keyOffset + where.indexOf(c) + 1, c)))
+    : "false";
   const insertMissing = context.settings.updateMissing === "insert";
   const missing = insertMissing
     ? "'apply_remote'"
@@ -283,29 +362,28 @@ export function updateStatement(
       quoteLiteral(relation.remoteName)
     }) then 'error' end`;
   const applied = deltas.length > 0
-    ? remoteWins(relation, context, "l.spock_xid", "update_origin_differs")
+    ? remoteWinsSql(relation, context, LOCAL, "update_origin_differs")
     : "exists (select from u)";
   const sentNames = set.map((column) => quoteIdent(column.name)).join(", ");
   const sentValues = set.map((column, i) => param(META_PARAMS + i + 1, column)).join(", ");
-  return `${META}l as (select ${LOCAL_ROW_COLUMNS} from ${relation.qualifiedName} as t ` +
-    `${COMMIT_TS_JOIN} where ${located} limit 1), ` +
+  return `${META}l as (${localRow(relation, where, keyOffset)}), ` +
+    `g as (select ${gone} as spock_gone where not exists (select from l)), ` +
     (insertMissing
       ? `i as (insert into ${relation.qualifiedName} (${sentNames}) select ${sentValues} ` +
-        `where not exists (select from l)${filter} returning 1), `
+        `from g where not g.spock_gone${filter} returning 1), `
       : "") +
-    `u as (update ${relation.qualifiedName} as t set ${assignments.join(", ")} where ${located}` +
-    `${deltas.length > 0 ? "" : ` and ${wins}`}${filter} returning 1), ` +
+    `u as (update ${relation.qualifiedName} as t set ${assignments.join(", ")} ` +
+    `where ${locate(relation, where, keyOffset)}${deltas.length > 0 ? "" : ` and ${wins}`}` +
+    `${filter} returning 1), ` +
     `e as (select l.*, case when l.spock_tid is null then 'update_missing' ` +
     `else 'update_origin_differs' end::text as spock_type, ` +
-    `case when l.spock_tid is null then ${missing} when ${applied} then 'apply_remote' ` +
-    `else 'keep_local' end as spock_resolution, ${
-      indexLiteral(relation.keyIndex)
-    } as spock_index, ` +
-    `(l.spock_tid is null or not ${applied}) as spock_recorded ` +
-    `from (select) as one left join l on true where (l.spock_tid is null or ${
-      otherOrigin(context)
-    })` +
-    `${filter})` +
+    `case when l.spock_tid is null then case when g.spock_gone then 'skip' else ${missing} end ` +
+    `when ${applied} then 'apply_remote' else 'keep_local' end as spock_resolution, ` +
+    `${indexLiteral(relation.keyIndex)} as spock_index, ` +
+    // With delta columns the row always changes: a local win is not worth a record.
+    `(l.spock_tid is null${deltas.length > 0 ? "" : ` or not ${applied}`}) as spock_recorded ` +
+    `from (select) as one left join l on true left join g on true ` +
+    `where (l.spock_tid is null or ${otherOrigin(context)})${filter})` +
     reportTail(relation, context, rowJson(set, META_PARAMS));
 }
 
@@ -313,7 +391,7 @@ export function updateStatement(
  * A DELETE locating the row by `where` (parameters after the meta ones). The
  * row is deleted where the remote side wins (`delete_origin_differs`), else
  * kept (`delete_exists`, recorded); a missing row is `delete_missing`
- * (skipped, recorded).
+ * (skipped, recorded). Unless the row is kept, its key gets a tombstone.
  */
 export function deleteStatement(
   relation: LocalRelation,
@@ -321,12 +399,20 @@ export function deleteStatement(
   where: MappedColumn[],
 ): string {
   const filter = passesFilter(relation, where, META_PARAMS);
-  const located = locate(relation, where, META_PARAMS);
-  return `${META}l as (select ${LOCAL_ROW_COLUMNS} from ${relation.qualifiedName} as t ` +
-    `${COMMIT_TS_JOIN} where ${located} limit 1), ` +
-    `d as (delete from ${relation.qualifiedName} as t where ${located} and ${
-      remoteWins(relation, context, "t.xmin", "delete_origin_differs")
-    }${filter} returning 1), ` +
+  const wins = remoteWinsSql(relation, context, TARGET, "delete_origin_differs");
+  const [nspname, relname] = relation.remoteNameParts;
+  const key = tombstoneKey(where, (c) => param(META_PARAMS + where.indexOf(c) + 1, c));
+  const tombstone = relation.locateByAllColumns ? "" : `tomb as (insert into spock._tombstone ` +
+    `as s (nspname, relname, key, deleted_at) select ${quoteLiteral(nspname)}, ${
+      quoteLiteral(relname)
+    }, ${key}, ${REMOTE_TS} where (exists (select from d) or not exists (select from l))${filter} ` +
+    `on conflict (nspname, relname, key) do update set deleted_at = excluded.deleted_at, ` +
+    `deleted_xid = null where coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) ` +
+    `< excluded.deleted_at, true)), `;
+  return `${META}l as (${localRow(relation, where, META_PARAMS)}), ` +
+    `d as (delete from ${relation.qualifiedName} as t where ${
+      locate(relation, where, META_PARAMS)
+    } and ${wins}${filter} returning 1), ${tombstone}` +
     `e as (select l.*, case when l.spock_tid is null then 'delete_missing' ` +
     `when exists (select from d) then 'delete_origin_differs' else 'delete_exists' end::text ` +
     `as spock_type, case when l.spock_tid is null or not exists (select from d) then 'skip' ` +
@@ -336,8 +422,7 @@ export function deleteStatement(
     `(l.spock_tid is null or not exists (select from d)) as spock_recorded ` +
     `from (select) as one left join l on true where (l.spock_tid is null or ${
       otherOrigin(context)
-    })` +
-    `${filter})` +
+    })${filter})` +
     reportTail(relation, context, rowJson(where, META_PARAMS));
 }
 
@@ -348,5 +433,5 @@ export function deleteStatement(
 export function localRowStatement(relation: LocalRelation, where: MappedColumn[]): string {
   return `select row_to_json(t.*)::text as tup, c.timestamp::text as ts, ` +
     `spock._origin_node(c.roident)::int8::text as origin from ${relation.qualifiedName} as t ` +
-    `${COMMIT_TS_JOIN} where ${locate(relation, where, 0)} limit 1`;
+    `${COMMIT_TS_JOIN} where ${conditions(relation, where, 0)} limit 1`;
 }

@@ -36,6 +36,7 @@ BEGIN
   VALUES (target.set_id, relation, CASE WHEN cardinality(att_list) > 0 THEN att_list END, row_filter);
   PERFORM spock._pub_add_table(target.set_id, relation,
     CASE WHEN cardinality(att_list) > 0 THEN att_list END);
+  PERFORM spock._tombstone_trigger(relation, true);
 END
 $fn$;
 
@@ -49,6 +50,9 @@ BEGIN
     RETURN false;
   END IF;
   PERFORM spock._pub_drop_table(set_id, relation);
+  IF NOT EXISTS (SELECT 1 FROM spock.replication_set_table r WHERE r.set_reloid = relation) THEN
+    PERFORM spock._tombstone_trigger(relation, false);
+  END IF;
   RETURN true;
 END
 $fn$;

@@ -305,6 +305,19 @@ CREATE TABLE spock._channel_stats (
 );
 
 CREATE INDEX exception_log_retry_errored_at_idx ON spock.exception_log (retry_errored_at);
+
+-- Private: recently deleted keys of replicated tables, so a change older than
+-- the delete that arrives after it does not bring the row back. Remote
+-- deletes carry the remote commit time; local deletes (trigger) their xid,
+-- whose commit time counts once it committed.
+CREATE TABLE spock._tombstone (
+  nspname name NOT NULL,
+  relname name NOT NULL,
+  key jsonb NOT NULL,
+  deleted_at timestamptz,
+  deleted_xid xid8,
+  PRIMARY KEY (nspname, relname, key)
+);
 `;
 
 /** Every schema version in order. The last one is what `spock install` installs. */
@@ -318,7 +331,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    description: "Conflicts: subscription options, delta apply columns, channel counters",
+    description: "Conflicts: subscription options, delta apply, channel counters, tombstones",
     sql: V3_CONFLICTS,
   },
 ];
