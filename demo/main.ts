@@ -18,7 +18,13 @@ import { type Daemon, guardClosedSocketWrites, startDaemon } from "../mod/daemon
 import { LocalServers, serverDsn } from "./_local_servers.ts";
 import { createMesh, createNode, DATABASE, waitForSync } from "./_mesh.ts";
 import { formatSummary, readLags } from "./_summary.ts";
-import { expectedRows, updateOnTwoNodes, waitConverged, writeOnAllNodes } from "./_workload.ts";
+import {
+  countResolutions,
+  expectedRows,
+  updateOnTwoNodes,
+  waitConverged,
+  writeOnAllNodes,
+} from "./_workload.ts";
 
 const NODE_NAMES = ["n1", "n2", "n3"];
 
@@ -90,7 +96,7 @@ async function runDemo(resources: Resources, daemonFailed: (error: Error) => voi
   const subscriptions = await createMesh(nodes);
   const daemon = startDaemon({
     nodes: nodes.map(({ name, dsn }) => ({ name, dsn })),
-    engine: DEFAULT_ENGINE,
+    engine: { ...DEFAULT_ENGINE, save_resolutions: true },
     env: Deno.env.toObject(),
     signal: resources.daemonStop.signal,
   });
@@ -113,12 +119,17 @@ async function runDemo(resources: Resources, daemonFailed: (error: Error) => voi
   );
   const updates = await updateOnTwoNodes(nodes);
   done(
-    `updated ${updates.length} rows on two nodes each, in turn (` +
-      updates.map(({ first, second }) => `${first.name} then ${second.name}`).join(", ") + ")",
+    `updated ${updates.length} rows on two nodes each at once (` +
+      updates.map(({ first, second }) => `${first.name} and ${second.name}`).join(", ") +
+      "): conflicting updates",
   );
   const checksums = await waitConverged(nodes, { rows: expectedRows(nodes.length), updates });
   done(
-    `converged: identical checksums on every node, ${seconds(writesStart)} after the first write`,
+    `converged: identical checksums on every node, ${
+      seconds(writesStart)
+    } after the first write; ` +
+      `${await countResolutions(nodes)} conflicts resolved by last-update-wins and recorded ` +
+      "in spock.resolutions",
   );
 
   const lags = await readLags(subscriptions);

@@ -46,6 +46,8 @@ export interface SqlWriterOptions {
   maxInFlight?: number;
   /** Called for every conflict a statement reports, when its reply arrives. */
   onConflict?: (event: ConflictEvent) => void;
+  /** Runs of INSERTs become multi-row INSERTs (engine.batch_inserts); default true. */
+  batchInserts?: boolean;
 }
 
 /** The remote transaction the statements belong to: their first three parameters. */
@@ -71,6 +73,7 @@ export class SqlWriter {
   #sql: postgres.ReservedSql;
   #context: ConflictContext;
   #maxInFlight: number;
+  #batchRows: number;
   #onConflict: ((event: ConflictEvent) => void) | undefined;
   #pending: Promise<void>[] = [];
   #failure: WriteFailure | undefined;
@@ -82,6 +85,7 @@ export class SqlWriter {
     this.#sql = sql;
     this.#context = context;
     this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.#batchRows = options.batchInserts === false ? 1 : MAX_BATCH_ROWS;
     this.#onConflict = options.onConflict;
   }
 
@@ -184,7 +188,7 @@ export class SqlWriter {
     const rows = this.#inserts.rows;
     rows.push(values);
     const columns = Math.max(relation.columns.length, 1);
-    if (rows.length >= Math.min(MAX_BATCH_ROWS, Math.floor((MAX_PARAMS - 3) / columns))) {
+    if (rows.length >= Math.min(this.#batchRows, Math.floor((MAX_PARAMS - 3) / columns))) {
       await this.#flushInserts();
     }
   }

@@ -74,6 +74,8 @@ export interface TransactionApplierOptions {
    * worker). Without it, feedback still confirms only flushed positions.
    */
   synchronousCommit?: boolean;
+  /** Runs of INSERTs into one table become multi-row INSERTs (default true). */
+  batchInserts?: boolean;
   /** How conflicts are resolved and recorded; Spock's defaults when absent. */
   conflicts?: ConflictSettings;
   /**
@@ -173,6 +175,7 @@ export class TransactionApplier {
       localNodeName: session.localNodeName,
     }, {
       maxInFlight: options.maxInFlight,
+      batchInserts: options.batchInserts,
       onConflict: (event) => this.#statistics.noteConflict(event, this.#begin),
     });
     this.#appliedEndLsn = session.start;

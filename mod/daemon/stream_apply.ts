@@ -56,6 +56,8 @@ export interface StreamApplyOptions {
   synchronousCommit: boolean;
   /** Conflict settings: the node's engine settings with the subscription's overrides. */
   conflicts: ConflictSettings;
+  /** Multi-row INSERTs for runs of INSERTs (engine.batch_inserts). */
+  batchInserts: boolean;
   /** Exception handling settings. */
   exceptions: ExceptionSettings;
   /** Commit LSN of a transaction to apply in exception mode (it failed too big to replay). */
@@ -100,6 +102,7 @@ export async function streamAndApply(
     rowFilters,
     synchronousCommit: options.synchronousCommit,
     conflicts: options.conflicts,
+    batchInserts: options.batchInserts,
     subscriptionId: sub.id,
     subscriptionName: sub.name,
     exceptions: options.exceptions,

@@ -227,6 +227,7 @@ export class SubscriptionWorker {
           statusIntervalMs: Math.min(engine.status_interval, 1_000),
           synchronousCommit: engine.synchronous_commit,
           conflicts: conflictSettings(engine, record),
+          batchInserts: engine.batch_inserts,
           exceptions: {
             behaviour: engine.exception_behaviour,
             logging: engine.exception_logging,

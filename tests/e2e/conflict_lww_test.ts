@@ -26,6 +26,7 @@ interface Resolution {
   local_origin: number | null;
   remote_origin: number;
   idxname: string | null;
+  relname: string;
   has_times: boolean;
 }
 
@@ -114,6 +115,7 @@ pgTest(
       assert.equal(insertOnB.local_origin, idB);
       assert.equal(insertOnB.remote_origin, idA);
       assert.equal(insertOnB.idxname, "kv_pkey");
+      assert.equal(insertOnB.relname, "public.kv");
       assert.ok(insertOnB.has_times);
       const updateOnA = onA.find((r) => r.k === 1)!;
       assert.deepEqual(JSON.parse(updateOnA.local_tuple!), { k: 1, v: "a" });

@@ -73,12 +73,6 @@ const LOCAL_ROW_COLUMNS = "t.tableoid as spock_toid, t.ctid as spock_tid, t.xmin
 const COMMIT_TS_JOIN = "left join lateral pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) " +
   "as c on true";
 
-/** The local row located by `where` (parameters from `offset + 1`), at most one. */
-function localRow(relation: LocalRelation, where: MappedColumn[], offset: number): string {
-  return `select ${LOCAL_ROW_COLUMNS} from ${relation.qualifiedName} as t ${COMMIT_TS_JOIN} ` +
-    `where ${conditions(relation, where, offset)} limit 1`;
-}
-
 /**
  * Whether the remote change wins over a local row with commit time `ts` and
  * origin `origin`, as a SQL expression. Not a conflict (the remote wins): no
@@ -145,11 +139,6 @@ function locate(relation: LocalRelation, where: MappedColumn[], offset: number):
     `where ${match} limit 1)`;
 }
 
-/** Whether the local row is a conflict at all: it has a commit timestamp and another origin. */
-function otherOrigin(context: ConflictContext): string {
-  return `(l.spock_ts is not null and l.spock_origin <> ${context.sessionOrigin})`;
-}
-
 /** The tail shared by every statement: record what `e` says, return it. */
 function reportTail(relation: LocalRelation, context: ConflictContext, remoteJson: string): string {
   const report = "select e.spock_type as conflict_type, e.spock_resolution as resolution, " +
@@ -160,9 +149,7 @@ function reportTail(relation: LocalRelation, context: ConflictContext, remoteJso
   return `, r as (insert into spock.resolutions (node_name, log_time, relname, idxname, ` +
     `conflict_type, conflict_resolution, local_origin, local_tuple, local_xid, local_timestamp, ` +
     `remote_origin, remote_tuple, remote_xid, remote_timestamp, remote_lsn) ` +
-    `select ${quoteLiteral(context.localNodeName)}, now(), ${
-      quoteLiteral(relation.qualifiedName)
-    }, ` +
+    `select ${quoteLiteral(context.localNodeName)}, now(), ${relname(relation)}, ` +
     `e.spock_index, e.spock_type, e.spock_resolution, ` +
     `spock._origin_node(e.spock_origin)::int8::int, ` +
     `(select row_to_json(x.*)::text from ${relation.qualifiedName} as x ` +
@@ -171,12 +158,10 @@ function reportTail(relation: LocalRelation, context: ConflictContext, remoteJso
     `from e where e.spock_recorded) ${report}`;
 }
 
-function rowJson(columns: MappedColumn[], offset: number): string {
-  if (columns.length === 0) return "null::text";
-  const fields = columns.map((column, i) =>
-    `${param(offset + i + 1, column)} as ${quoteIdent(column.name)}`
-  );
-  return `(select row_to_json(v.*)::text from (select ${fields.join(", ")}) as v)`;
+/** Spock's `relname`: quote_ident(schema) || '.' || quote_ident(table). */
+function relname(relation: LocalRelation): string {
+  const [nspname, table] = relation.remoteNameParts;
+  return `quote_ident(${quoteLiteral(nspname)}) || '.' || quote_ident(${quoteLiteral(table)})`;
 }
 
 function indexLiteral(index: UniqueIndex | undefined): string {
@@ -321,13 +306,56 @@ export function insertAnyUniqueStatement(
 }
 
 /**
+ * What `spock._row_not_changed()` needs to find out why a row statement
+ * changed nothing: the key and new values (as text), the remote commit and
+ * the settings. Evaluated only on that slow path.
+ */
+function unchangedRow(
+  relation: LocalRelation,
+  context: ConflictContext,
+  change: { kind: "update" | "delete"; key: MappedColumn[]; keyOffset: number; passes: string },
+  sent: MappedColumn[],
+): string {
+  const names = (columns: MappedColumn[]) =>
+    `jsonb_build_array(${columns.map((column) => quoteLiteral(column.name)).join(", ")})`;
+  const values = (columns: MappedColumn[], offset: number) =>
+    `jsonb_build_array(${columns.map((_, i) => `$${offset + i + 1}::text`).join(", ")})`;
+  const fields = [
+    ["kind", quoteLiteral(change.kind)],
+    ["key_names", names(change.key)],
+    ["key_values", values(change.key, change.keyOffset)],
+    ["new_names", names(sent)],
+    ["new_values", values(sent, META_PARAMS)],
+    ["remote_ts", "$1::text"],
+    ["remote_xid", "$2::text"],
+    ["remote_lsn", "$3::text"],
+    ["remote_node", String(context.remoteNodeId)],
+    ["session_origin", String(context.sessionOrigin)],
+    ["update_missing", quoteLiteral(context.settings.updateMissing)],
+    ["save", String(context.settings.saveResolutions)],
+    ["node_name", quoteLiteral(context.localNodeName)],
+    ["index", relation.keyIndex === undefined ? "null" : quoteLiteral(relation.keyIndex.name)],
+    ["passes", change.passes],
+  ];
+  return `spock._row_not_changed(${quoteLiteral(relation.qualifiedName)}::regclass, ` +
+    `jsonb_build_object(${fields.map(([key, value]) => `'${key}', ${value}`).join(", ")}))`;
+}
+
+/** A row filter's verdict on the sent row, as a boolean expression (`true` without one). */
+function filterVerdict(relation: LocalRelation, sent: MappedColumn[], offset: number): string {
+  const filter = passesFilter(relation, sent, offset);
+  return filter === "" ? "true" : filter.replace(/^ and /, "");
+}
+
+/**
  * An UPDATE setting the `set` columns (parameters after the meta ones), the
  * row located by `where` (parameters after those), delta columns' old values
- * last. The row is changed where the remote side wins (`update_origin_differs`
- * otherwise keeps it, recorded); delta columns always get local + (new − old).
- * A missing row is `update_missing`: skipped when it was deleted after this
- * change, else an error (exception handling) or, with `update_missing:
- * insert`, an insert of the sent columns.
+ * last. The row is changed where the remote side wins; delta columns always
+ * get local + (new − old). Only when no row changed does the statement call
+ * `spock._row_not_changed()`: `update_origin_differs` (the local row kept,
+ * recorded) or `update_missing` (skipped when the key was deleted after the
+ * change, else an error for exception handling or, with `update_missing:
+ * insert`, an insert of the sent columns).
  */
 export function updateStatement(
   relation: LocalRelation,
@@ -351,47 +379,24 @@ export function updateStatement(
     if (deltas.length > 0) return `${name} = case when ${wins} then ${value} else t.${name} end`;
     return `${name} = ${value}`;
   });
-  const keyed = !relation.locateByAllColumns;
-  const gone = keyed
-    ? deletedLater(relation, tombstoneKey(where, (c) => param(keyOffset + where.indexOf(c) + 1, c)))
-    : "false";
-  const insertMissing = context.settings.updateMissing === "insert";
-  const missing = insertMissing
-    ? "'apply_remote'"
-    : `case when spock._apply_conflict_error('update_missing', ${
-      quoteLiteral(relation.remoteName)
-    }) then 'error' end`;
-  const applied = deltas.length > 0
-    ? remoteWinsSql(relation, context, LOCAL, "update_origin_differs")
-    : "exists (select from u)";
-  const sentNames = set.map((column) => quoteIdent(column.name)).join(", ");
-  const sentValues = set.map((column, i) => param(META_PARAMS + i + 1, column)).join(", ");
-  return `${META}l as (${localRow(relation, where, keyOffset)}), ` +
-    `g as (select ${gone} as spock_gone where not exists (select from l)), ` +
-    (insertMissing
-      ? `i as (insert into ${relation.qualifiedName} (${sentNames}) select ${sentValues} ` +
-        `from g where not g.spock_gone${filter} returning 1), `
-      : "") +
-    `u as (update ${relation.qualifiedName} as t set ${assignments.join(", ")} ` +
+  const slow = unchangedRow(relation, context, {
+    kind: "update",
+    key: where,
+    keyOffset,
+    passes: filterVerdict(relation, set, META_PARAMS),
+  }, set);
+  return `with u as (update ${relation.qualifiedName} as t set ${assignments.join(", ")} ` +
     `where ${locate(relation, where, keyOffset)}${deltas.length > 0 ? "" : ` and ${wins}`}` +
-    `${filter} returning 1), ` +
-    `e as (select l.*, case when l.spock_tid is null then 'update_missing' ` +
-    `else 'update_origin_differs' end::text as spock_type, ` +
-    `case when l.spock_tid is null then case when g.spock_gone then 'skip' else ${missing} end ` +
-    `when ${applied} then 'apply_remote' else 'keep_local' end as spock_resolution, ` +
-    `${indexLiteral(relation.keyIndex)} as spock_index, ` +
-    // With delta columns the row always changes: a local win is not worth a record.
-    `(l.spock_tid is null${deltas.length > 0 ? "" : ` or not ${applied}`}) as spock_recorded ` +
-    `from (select) as one left join l on true left join g on true ` +
-    `where (l.spock_tid is null or ${otherOrigin(context)})${filter})` +
-    reportTail(relation, context, rowJson(set, META_PARAMS));
+    `${filter} returning 1) ` +
+    `select r.* from (select) as one cross join lateral ${slow} as r ` +
+    `where not exists (select from u)`;
 }
 
 /**
  * A DELETE locating the row by `where` (parameters after the meta ones). The
- * row is deleted where the remote side wins (`delete_origin_differs`), else
- * kept (`delete_exists`, recorded); a missing row is `delete_missing`
- * (skipped, recorded). Unless the row is kept, its key gets a tombstone.
+ * row is deleted where the remote side wins, and its key gets a tombstone;
+ * otherwise `spock._row_not_changed()` reports `delete_exists` (the local row
+ * kept) or `delete_missing` (skipped, a tombstone left), both recorded.
  */
 export function deleteStatement(
   relation: LocalRelation,
@@ -402,28 +407,24 @@ export function deleteStatement(
   const wins = remoteWinsSql(relation, context, TARGET, "delete_origin_differs");
   const [nspname, relname] = relation.remoteNameParts;
   const key = tombstoneKey(where, (c) => param(META_PARAMS + where.indexOf(c) + 1, c));
-  const tombstone = relation.locateByAllColumns ? "" : `tomb as (insert into spock._tombstone ` +
+  const tombstone = relation.locateByAllColumns ? "" : `, tomb as (insert into spock._tombstone ` +
     `as s (nspname, relname, key, deleted_at) select ${quoteLiteral(nspname)}, ${
       quoteLiteral(relname)
-    }, ${key}, ${REMOTE_TS} where (exists (select from d) or not exists (select from l))${filter} ` +
+    }, ${key}, ${REMOTE_TS} where exists (select from d) ` +
     `on conflict (nspname, relname, key) do update set deleted_at = excluded.deleted_at, ` +
     `deleted_xid = null where coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) ` +
-    `< excluded.deleted_at, true)), `;
-  return `${META}l as (${localRow(relation, where, META_PARAMS)}), ` +
-    `d as (delete from ${relation.qualifiedName} as t where ${
-      locate(relation, where, META_PARAMS)
-    } and ${wins}${filter} returning 1), ${tombstone}` +
-    `e as (select l.*, case when l.spock_tid is null then 'delete_missing' ` +
-    `when exists (select from d) then 'delete_origin_differs' else 'delete_exists' end::text ` +
-    `as spock_type, case when l.spock_tid is null or not exists (select from d) then 'skip' ` +
-    `else 'apply_remote' end as spock_resolution, ${
-      indexLiteral(relation.keyIndex)
-    } as spock_index, ` +
-    `(l.spock_tid is null or not exists (select from d)) as spock_recorded ` +
-    `from (select) as one left join l on true where (l.spock_tid is null or ${
-      otherOrigin(context)
-    })${filter})` +
-    reportTail(relation, context, rowJson(where, META_PARAMS));
+    `< excluded.deleted_at, true))`;
+  const slow = unchangedRow(relation, context, {
+    kind: "delete",
+    key: where,
+    keyOffset: META_PARAMS,
+    passes: filterVerdict(relation, where, META_PARAMS),
+  }, []);
+  return `with d as (delete from ${relation.qualifiedName} as t where ${
+    locate(relation, where, META_PARAMS)
+  } and ${wins}${filter} returning 1)${tombstone} ` +
+    `select r.* from (select) as one cross join lateral ${slow} as r ` +
+    `where not exists (select from d)`;
 }
 
 /**

@@ -159,4 +159,118 @@ BEGIN
   RETURN deleted;
 END
 $fn$;
+
+-- "col1" IS NOT DISTINCT FROM $1[1]::type1 AND … for the named columns of a relation (types from
+-- the catalog, names quoted), for the slow paths below.
+CREATE OR REPLACE FUNCTION spock._match_sql(relation regclass, names text[], param integer)
+RETURNS text LANGUAGE sql STABLE AS $fn$
+  SELECT string_agg(format('t.%I IS NOT DISTINCT FROM ($%s[%s])::%s', a.attname, param, k.i,
+      format_type(a.atttypid, a.atttypmod)), ' AND ' ORDER BY k.i)
+  FROM unnest(names) WITH ORDINALITY AS k(name, i)
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = relation AND a.attname = k.name
+$fn$;
+
+-- ($1[1])::type1 AS "col1", … for the named columns of a relation.
+CREATE OR REPLACE FUNCTION spock._values_sql(relation regclass, names text[], param integer)
+RETURNS text LANGUAGE sql STABLE AS $fn$
+  SELECT string_agg(format('($%s[%s])::%s AS %I', param, k.i,
+      format_type(a.atttypid, a.atttypmod), a.attname), ', ' ORDER BY k.i)
+  FROM unnest(names) WITH ORDINALITY AS k(name, i)
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = relation AND a.attname = k.name
+$fn$;
+
+-- The slow path of a remote UPDATE or DELETE that changed no row: finds out
+-- why (the row is missing, or kept by the resolution), applies update_missing
+-- (a newer tombstone skips it; 'insert' inserts the sent columns; 'error'
+-- raises SP002), records the conflict in spock.resolutions when asked, and
+-- returns it. Nothing when the row is there and not a conflict (a row filter
+-- or a concurrent change kept it, or the row filter). "change" carries what the statement knows:
+-- kind (update|delete), key and new column names and values (text), remote
+-- commit ts, xid, LSN and node, session origin, update_missing, save,
+-- node_name and index.
+CREATE OR REPLACE FUNCTION spock._row_not_changed(relation regclass, change jsonb)
+RETURNS TABLE (conflict_type text, resolution text, index_name text, recorded boolean,
+  local_xid text, local_ts text, local_node int8)
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  key_names text[] := ARRAY(SELECT jsonb_array_elements_text(change -> 'key_names'));
+  key_values text[] := ARRAY(SELECT jsonb_array_elements_text(change -> 'key_values'));
+  new_names text[] := ARRAY(SELECT jsonb_array_elements_text(change -> 'new_names'));
+  new_values text[] := ARRAY(SELECT jsonb_array_elements_text(change -> 'new_values'));
+  remote_ts timestamptz := (change ->> 'remote_ts')::timestamptz;
+  is_update boolean := change ->> 'kind' = 'update';
+  rel record;
+  found_row record;
+  local_json text;
+  remote_json text;
+  gone boolean := false;
+BEGIN
+  IF NOT (change ->> 'passes')::boolean THEN
+    RETURN;
+  END IF;
+  SELECT n.nspname::text AS nspname, c.relname::text AS relname INTO rel
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid = relation;
+  EXECUTE format('SELECT t.xmin AS xid, c.timestamp AS ts, c.roident AS origin, '
+      'row_to_json(t.*)::text AS tup FROM %s AS t LEFT JOIN LATERAL '
+      'pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) AS c ON true WHERE %s LIMIT 1',
+      relation, spock._match_sql(relation, key_names, 1))
+    INTO found_row USING key_values;
+  IF found_row.xid IS NOT NULL THEN
+    IF found_row.ts IS NULL OR found_row.origin = (change ->> 'session_origin')::oid THEN
+      RETURN;
+    END IF;
+    conflict_type := CASE WHEN is_update THEN 'update_origin_differs' ELSE 'delete_exists' END;
+    resolution := CASE WHEN is_update THEN 'keep_local' ELSE 'skip' END;
+    local_json := found_row.tup;
+  ELSE
+    EXECUTE format('SELECT EXISTS (SELECT FROM spock._tombstone s WHERE s.nspname = $2 '
+        'AND s.relname = $3 AND s.key = (SELECT to_jsonb(k.*) FROM (SELECT %s) AS k) '
+        'AND spock._tombstone_time(s.deleted_at, s.deleted_xid) >= $4)',
+        spock._values_sql(relation, key_names, 1))
+      INTO gone USING key_values, rel.nspname, rel.relname, remote_ts;
+    IF NOT is_update THEN
+      conflict_type := 'delete_missing';
+      resolution := 'skip';
+      EXECUTE format('INSERT INTO spock._tombstone AS s (nspname, relname, key, deleted_at) '
+          'SELECT $2, $3, (SELECT to_jsonb(k.*) FROM (SELECT %s) AS k), $4 '
+          'ON CONFLICT (nspname, relname, key) DO UPDATE SET deleted_at = excluded.deleted_at, '
+          'deleted_xid = NULL WHERE coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) '
+          '< excluded.deleted_at, true)', spock._values_sql(relation, key_names, 1))
+        USING key_values, rel.nspname, rel.relname, remote_ts;
+    ELSE
+      conflict_type := 'update_missing';
+      IF gone THEN
+        resolution := 'skip';
+      ELSIF change ->> 'update_missing' = 'insert' THEN
+        EXECUTE format('INSERT INTO %s (%s) SELECT %s', relation,
+            (SELECT string_agg(quote_ident(n), ', ') FROM unnest(new_names) AS n),
+            spock._values_sql(relation, new_names, 1))
+          USING new_values;
+        resolution := 'apply_remote';
+      ELSE
+        PERFORM spock._apply_conflict_error('update_missing', rel.nspname || '.' || rel.relname);
+      END IF;
+    END IF;
+  END IF;
+  index_name := change ->> 'index';
+  recorded := true;
+  local_xid := found_row.xid::text;
+  local_ts := found_row.ts::text;
+  local_node := spock._origin_node(found_row.origin)::int8;
+  IF (change ->> 'save')::boolean THEN
+    EXECUTE format('SELECT row_to_json(v.*)::text FROM (SELECT %s) AS v',
+        spock._values_sql(relation, CASE WHEN is_update THEN new_names ELSE key_names END, 1))
+      INTO remote_json USING CASE WHEN is_update THEN new_values ELSE key_values END;
+    INSERT INTO spock.resolutions (node_name, log_time, relname, idxname, conflict_type,
+      conflict_resolution, local_origin, local_tuple, local_xid, local_timestamp, remote_origin,
+      remote_tuple, remote_xid, remote_timestamp, remote_lsn)
+    VALUES (change ->> 'node_name', now(), quote_ident(rel.nspname) || '.' || quote_ident(rel.relname),
+      index_name, conflict_type, resolution, local_node::int, local_json, found_row.xid,
+      found_row.ts, (change ->> 'remote_node')::int, remote_json, (change ->> 'remote_xid')::xid,
+      remote_ts, (change ->> 'remote_lsn')::pg_lsn);
+  END IF;
+  RETURN NEXT;
+END
+$fn$;
 `;
