@@ -237,6 +237,30 @@ export class TransactionApplier {
     return this.#appliedEndLsn;
   }
 
+  /**
+   * A NOTICE of the apply session: conflicts found inside an INSERT's upsert
+   * arrive this way (SQLSTATE SP100, the conflict as JSON in the detail).
+   * Give every notice of the session's client here.
+   */
+  noteNotice(notice: { code?: string; detail?: string }): void {
+    if (notice.code !== "SP100" || notice.detail === undefined) return;
+    const conflict = JSON.parse(notice.detail);
+    const relation = [...this.#relations.values()].find((candidate) =>
+      candidate.remoteName === conflict.relation
+    );
+    if (relation === undefined) return;
+    this.#statistics.noteConflict({
+      relation,
+      type: conflict.conflict_type,
+      resolution: conflict.resolution,
+      indexName: conflict.index_name,
+      recorded: true,
+      localXid: conflict.local_xid,
+      localCommitTime: conflict.local_ts,
+      localNodeId: conflict.local_node,
+    }, this.#begin);
+  }
+
   /** Records the provider's WAL end seen on the stream, for `spock.progress.remote_insert_lsn`. */
   noteWalEnd(walEnd: Lsn): void {
     if (walEnd > this.#lastWalEnd) this.#lastWalEnd = walEnd;

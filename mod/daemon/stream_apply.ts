@@ -56,6 +56,8 @@ export interface StreamApplyOptions {
   synchronousCommit: boolean;
   /** Conflict settings: the node's engine settings with the subscription's overrides. */
   conflicts: ConflictSettings;
+  /** Where the local client's notices go: set to the applier's handler while it runs. */
+  notices: { sink?: (notice: postgres.Notice) => void };
   /** Multi-row INSERTs for runs of INSERTs (engine.batch_inserts). */
   batchInserts: boolean;
   /** Exception handling settings. */
@@ -108,6 +110,7 @@ export async function streamAndApply(
     exceptions: options.exceptions,
     exceptionModeAt: options.exceptionModeAt,
   });
+  options.notices.sink = (notice) => applier.noteNotice(notice);
   const repl = await ReplicationConnection.open(options.providerOptions).catch(async (error) => {
     await settleWithin(applier.close(), CLEANUP_MS);
     throw error;

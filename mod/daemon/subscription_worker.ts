@@ -6,6 +6,7 @@
  * applied twice. The node supervisor starts and stops workers.
  */
 import { getLogger } from "@logtape/logtape";
+import type postgres from "postgres";
 import { ApplyError, type ConflictSettings } from "../apply/mod.ts";
 import { connectDatabase } from "../catalog/mod.ts";
 import type { EngineSettings } from "../config/mod.ts";
@@ -157,8 +158,11 @@ export class SubscriptionWorker {
   async #runAttempt(stop: AbortSignal, attempt: AbortController): Promise<boolean> {
     const signal = attempt.signal;
     const engine = this.#options.engine;
+    // The applier reports conflicts found inside its statements as notices.
+    const notices: { sink?: (notice: postgres.Notice) => void } = {};
     const local = connectDatabase(this.#options.localOptions, {
       max: engine.sync_connections + 3,
+      onnotice: (notice) => notices.sink?.(notice),
     });
     let seat: WorkerSeat | undefined;
     let finalState: "stopped" | "failed" = "failed";
@@ -227,6 +231,7 @@ export class SubscriptionWorker {
           statusIntervalMs: Math.min(engine.status_interval, 1_000),
           synchronousCommit: engine.synchronous_commit,
           conflicts: conflictSettings(engine, record),
+          notices,
           batchInserts: engine.batch_inserts,
           exceptions: {
             behaviour: engine.exception_behaviour,

@@ -1,28 +1,26 @@
 /**
  * Row statements that detect and resolve conflicts on the server, in the
- * statement that applies the change: no extra round trip per row. An UPDATE
- * or DELETE looks up the local row once (its commit timestamp and origin),
- * changes that row version only where the resolution lets the remote side
- * win, records the conflict in `spock.resolutions` when asked, and returns
- * one row per conflict — none in the common case. An INSERT is an upsert on
- * the key whose conflicting rows alone are looked at. Deletes leave
- * tombstones (`spock._tombstone`) so that an older change arriving later does
- * not bring a deleted row back. Parameters $1–$3 are the remote commit
- * timestamp, xid and commit LSN; row values follow from $4, as text cast to
- * the local column types.
+ * statement that applies the change: no extra round trip per row, and a
+ * plain statement when there is no conflict. An UPDATE or DELETE changes the
+ * row only where the resolution lets the remote side win, decided on the row
+ * version it changes (`pg_xact_commit_timestamp_origin(xmin)`; a concurrent
+ * local change is re-read first). Only when it changed nothing does it call
+ * `spock._row_not_changed()`, which finds out why (missing row, local row
+ * kept), applies `update_missing`, records the conflict and returns it:
  *
- *   with l as (local row: tableoid, ctid, commit ts, origin)
- *        u as (update … where key = $k and <remote wins over t.xmin> returning 1)
- *        e as (the conflict seen from l and u: type, resolution, recorded)
- *        r as (insert into spock.resolutions … from e where recorded)
- *   select … from e
+ *   with u as (update … where key = $k and <remote wins over t.xmin> returning 1)
+ *   select r.* from (select) as one cross join lateral spock._row_not_changed(…) as r
+ *   where not exists (select from u)            -- a one-time filter: skipped when u changed the row
  *
- * The decision is taken on the row version the statement changes (a local
- * transaction may change the row between the lookup and the update, and the
- * update then re-reads it); the lookup only feeds the report.
+ * An INSERT is an upsert on the key whose conflicting rows alone are looked
+ * up and reported. Deletes leave tombstones (`spock._tombstone`) so that an
+ * older change arriving later does not bring a deleted row back. Parameters
+ * $1–$3 are the remote commit timestamp, xid and commit LSN; row values follow
+ * from $4, as text cast to the local column types. Every statement returns
+ * one row per conflict, none in the common case.
  */
 import { quoteIdent, quoteLiteral } from "../../pg/mod.ts";
-import type { LocalRelation, MappedColumn, UniqueIndex } from "../relation_map.ts";
+import type { LocalRelation, MappedColumn } from "../relation_map.ts";
 import type { ConflictContext, ConflictType } from "./settings.ts";
 
 /** Parameters before the row values: remote commit ts, xid, commit LSN. */
@@ -68,8 +66,6 @@ function conditions(relation: LocalRelation, where: MappedColumn[], offset: numb
   ).join(" and ");
 }
 
-const LOCAL_ROW_COLUMNS = "t.tableoid as spock_toid, t.ctid as spock_tid, t.xmin as spock_xid, " +
-  "c.timestamp as spock_ts, c.roident as spock_origin";
 const COMMIT_TS_JOIN = "left join lateral pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) " +
   "as c on true";
 
@@ -86,7 +82,7 @@ export function remoteWinsSql(
   local: { ts: string; origin: string },
   type: ConflictType,
 ): string {
-  const same = `${local.ts} is null or ${local.origin} = ${context.sessionOrigin}`;
+  const same = `${local.origin} = ${context.sessionOrigin} or ${local.ts} is null`;
   const tiebreak = `spock._tiebreak_remote_wins(${local.origin}, ${context.remoteNodeId})`;
   switch (context.settings.resolution) {
     case "apply_remote":
@@ -106,15 +102,6 @@ export function remoteWinsSql(
   }
 }
 
-/** {@link remoteWinsSql} for the row version `t` an upsert found. */
-function remoteWinsOver(relation: LocalRelation, context: ConflictContext, type: ConflictType) {
-  return `spock._remote_wins(t.xmin, ${REMOTE_TS}, ${context.sessionOrigin}, ` +
-    `${context.remoteNodeId}, ${quoteLiteral(context.settings.resolution)}, ${
-      quoteLiteral(type)
-    }, ` +
-    `${quoteLiteral(relation.remoteName)})`;
-}
-
 const LOCAL = { ts: "l.spock_ts", origin: "l.spock_origin" };
 const SAME_ROW = "t.tableoid = l.spock_toid and t.ctid = l.spock_tid";
 /**
@@ -122,10 +109,14 @@ const SAME_ROW = "t.tableoid = l.spock_toid and t.ctid = l.spock_tid";
  * decided on that version (a concurrent local change is re-read before the
  * row is changed), not on the earlier lookup.
  */
-const TARGET = {
-  ts: "(pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).timestamp",
-  origin: "(pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).roident",
-};
+const TARGET = { ts: "c.timestamp", origin: "c.roident" };
+
+/** {@link remoteWinsSql} on the row version `t`: one commit timestamp lookup per row. */
+function targetWins(relation: LocalRelation, context: ConflictContext, type: ConflictType): string {
+  const wins = remoteWinsSql(relation, context, TARGET, type);
+  if (wins === "true") return wins;
+  return `(select ${wins} from pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) as c)`;
+}
 
 /**
  * The WHERE clause locating one row. Located by every column (REPLICA
@@ -164,10 +155,6 @@ function relname(relation: LocalRelation): string {
   return `quote_ident(${quoteLiteral(nspname)}) || '.' || quote_ident(${quoteLiteral(table)})`;
 }
 
-function indexLiteral(index: UniqueIndex | undefined): string {
-  return index === undefined ? "null::text" : quoteLiteral(index.name);
-}
-
 /** The tombstone key of a row: its key columns as JSON, as the delete trigger writes it. */
 function tombstoneKey(columns: MappedColumn[], value: (column: MappedColumn) => string): string {
   return `jsonb_build_object(${
@@ -181,24 +168,39 @@ function tombstoneTable(relation: LocalRelation): string {
 }
 
 /**
- * True when the key was deleted at or after the remote commit: the change is
- * older than the delete and must not bring the row back. The per-row lookup
- * runs only when the table has tombstones at all.
+ * What the SQL functions of a row's conflict need, as JSON built per row from
+ * `source` (`excluded` or `v`): evaluated only when they are called.
  */
-function deletedLater(relation: LocalRelation, key: string): string {
-  const table = tombstoneTable(relation);
-  return `(case when exists (select from spock._tombstone s where ${table}) then exists ` +
-    `(select from spock._tombstone s where ${table} and s.key = ${key} and ` +
-    `spock._tombstone_time(s.deleted_at, s.deleted_xid) >= ${REMOTE_TS}) else false end)`;
+function insertChange(relation: LocalRelation, context: ConflictContext, source: string): string {
+  const names = relation.columns.map((column) => quoteLiteral(column.name)).join(", ");
+  const values = relation.columns.map((column) => `${source}.${quoteIdent(column.name)}::text`)
+    .join(", ");
+  const fields = [
+    ["relation", quoteLiteral(relation.remoteName)],
+    ["index", quoteLiteral(relation.keyIndex!.name)],
+    ["mode", quoteLiteral(context.settings.resolution)],
+    ["session_origin", String(context.sessionOrigin)],
+    ["remote_node", String(context.remoteNodeId)],
+    ["remote_ts", "$1::text"],
+    ["remote_xid", "$2::text"],
+    ["remote_lsn", "$3::text"],
+    ["save", String(context.settings.saveResolutions)],
+    ["node_name", quoteLiteral(context.localNodeName)],
+    ["new_names", `jsonb_build_array(${names})`],
+    ["new_values", `jsonb_build_array(${values})`],
+  ];
+  return `jsonb_build_object(${fields.map(([key, value]) => `'${key}', ${value}`).join(", ")})`;
 }
 
 /**
- * A multi-row INSERT of `rows` rows. With a usable key index, a row whose key
- * exists is `insert_exists`: it becomes an update of the existing row where
- * the remote side wins (delta columns always add their value); a row whose
- * key was deleted later is skipped. Only rows that met a local row are looked
- * up (in the statement's snapshot, so before the upsert). Without a key, a
- * plain INSERT (Spock never turns key-less inserts into upserts).
+ * A multi-row INSERT of `rows` rows. With a usable key index it is an upsert:
+ * a row whose key exists is `insert_exists`, decided and reported by
+ * `spock._insert_exists()` (called for that row only) and turned into an
+ * update of the existing row where the remote side wins (delta columns always
+ * add their value); a row whose key was deleted after the remote commit is
+ * skipped (the tombstone lookup runs only when the table has tombstones).
+ * Conflicts come back as NOTICEs (SQLSTATE SP100). Without a key, a plain
+ * INSERT (Spock never turns key-less inserts into upserts).
  */
 export function insertStatement(
   relation: LocalRelation,
@@ -217,46 +219,31 @@ export function insertStatement(
     return `${META.slice(0, -2)} insert into ${relation.qualifiedName} (${names}) ` +
       `select * from (${values}) as v (${names}) where ${filter}`;
   }
+  const regclass = `${quoteLiteral(relation.qualifiedName)}::regclass`;
   const keyNames = key.columns.map((column) => quoteIdent(column.name));
-  const sameKey = (a: string, b: string) =>
-    keyNames.map((name) => `${a}.${name} = ${b}.${name}`).join(" and ");
   const delta = relation.deltaColumns.length > 0;
-  const wins = remoteWinsOver(relation, context, "insert_exists");
+  const decide = `spock._insert_exists(${regclass}, t.xmin, row_to_json(t.*)::text, ` +
+    `${insertChange(relation, context, "excluded")})`;
   const assignments = relation.columns.map((column) => {
     const name = quoteIdent(column.name);
     if (relation.deltaColumns.includes(column)) return `${name} = t.${name} + excluded.${name}`;
-    if (delta) return `${name} = case when ${wins} then excluded.${name} else t.${name} end`;
+    if (delta) {
+      return `${name} = case when ${
+        targetWins(relation, context, "insert_exists")
+      } then excluded.${name} else t.${name} end`;
+    }
     return `${name} = excluded.${name}`;
   });
-  const upsert = `on conflict (${keyNames.join(", ")}) do update set ${assignments.join(", ")}` +
-    (delta ? "" : ` where ${wins}`);
-  const gone = deletedLater(relation, tombstoneKey(key.columns, (c) => `v.${quoteIdent(c.name)}`));
-  // xmax is 0 in a freshly inserted row, set in a row the upsert updated.
-  return `${META}v (${names}) as (${values}), ` +
-    `vf as (select v.*, ${gone} as spock_gone from v where ${filter}), ` +
-    `i as (insert into ${relation.qualifiedName} as t (${names}) ` +
-    `select ${
-      relation.columns.map((column) => `vf.${quoteIdent(column.name)}`).join(", ")
-    } from vf ` +
-    `where not vf.spock_gone ${upsert} returning ${
-      keyNames.map((name) => `t.${name}`).join(", ")
-    }, ` +
-    `t.xmax <> 0 as spock_updated), ` +
-    `met as (select v.*, i.spock_updated from vf as v left join i on ${sameKey("i", "v")} ` +
-    `where v.spock_gone or i.spock_updated is not false), ` +
-    `l as (select x.*, ${keyNames.map((name) => `v.${name}`).join(", ")}, ` +
-    `v.spock_gone, v.spock_updated, ` +
-    `(select row_to_json(r.*)::text from (select ${
-      relation.columns.map((column) => `v.${quoteIdent(column.name)}`).join(", ")
-    }) as r) as spock_remote_row from met as v left join lateral ` +
-    `(select ${LOCAL_ROW_COLUMNS} from ${relation.qualifiedName} as t ${COMMIT_TS_JOIN} ` +
-    `where ${sameKey("t", "v")} limit 1) as x on true), ` +
-    `e as (select l.*, 'insert_exists'::text as spock_type, ` +
-    `case when l.spock_gone then 'skip' when ${
-      delta ? remoteWinsSql(relation, context, LOCAL, "insert_exists") : "l.spock_updated"
-    } then 'apply_remote' else 'keep_local' end as spock_resolution, ` +
-    `${indexLiteral(key)} as spock_index, true as spock_recorded from l)` +
-    reportTail(relation, context, "e.spock_remote_row");
+  const table = tombstoneTable(relation);
+  const gone = `case when exists (select from spock._tombstone s where ${table}) then ` +
+    `spock._insert_deleted_later(${regclass}, ${
+      tombstoneKey(key.columns, (c) => `v.${quoteIdent(c.name)}`)
+    }, ${insertChange(relation, context, "v")}) else false end`;
+  return `insert into ${relation.qualifiedName} as t (${names}) ` +
+    `select * from (${values}) as v (${names}) where ${filter} and not (${gone}) ` +
+    `on conflict (${keyNames.join(", ")}) do update set ${assignments.join(", ")} ` +
+    // With delta columns the row always changes; the call still decides and reports.
+    `where ${decide}${delta ? " or true" : ""}`;
 }
 
 /**
@@ -367,7 +354,7 @@ export function updateStatement(
   const deltaOffset = keyOffset + where.length;
   const deltas = relation.deltaColumns.filter((column) => set.includes(column));
   const filter = passesFilter(relation, set, META_PARAMS);
-  const wins = remoteWinsSql(relation, context, TARGET, "update_origin_differs");
+  const wins = targetWins(relation, context, "update_origin_differs");
   const assignments = set.map((column, i) => {
     const name = quoteIdent(column.name);
     const value = param(META_PARAMS + i + 1, column);
@@ -388,8 +375,7 @@ export function updateStatement(
   return `with u as (update ${relation.qualifiedName} as t set ${assignments.join(", ")} ` +
     `where ${locate(relation, where, keyOffset)}${deltas.length > 0 ? "" : ` and ${wins}`}` +
     `${filter} returning 1) ` +
-    `select r.* from (select) as one cross join lateral ${slow} as r ` +
-    `where not exists (select from u)`;
+    `select r.* from ${slow} as r where not exists (select from u)`;
 }
 
 /**
@@ -404,7 +390,7 @@ export function deleteStatement(
   where: MappedColumn[],
 ): string {
   const filter = passesFilter(relation, where, META_PARAMS);
-  const wins = remoteWinsSql(relation, context, TARGET, "delete_origin_differs");
+  const wins = targetWins(relation, context, "delete_origin_differs");
   const [nspname, relname] = relation.remoteNameParts;
   const key = tombstoneKey(where, (c) => param(META_PARAMS + where.indexOf(c) + 1, c));
   const tombstone = relation.locateByAllColumns ? "" : `, tomb as (insert into spock._tombstone ` +
@@ -423,8 +409,7 @@ export function deleteStatement(
   return `with d as (delete from ${relation.qualifiedName} as t where ${
     locate(relation, where, META_PARAMS)
   } and ${wins}${filter} returning 1)${tombstone} ` +
-    `select r.* from (select) as one cross join lateral ${slow} as r ` +
-    `where not exists (select from d)`;
+    `select r.* from ${slow} as r where not exists (select from d)`;
 }
 
 /**

@@ -273,4 +273,84 @@ BEGIN
   RETURN NEXT;
 END
 $fn$;
+
+-- Reports a conflict found inside a statement (an INSERT's upsert) to the
+-- apply session as a NOTICE with SQLSTATE SP100 and the conflict as JSON in
+-- DETAIL (no row values), and records it in spock.resolutions when asked.
+CREATE OR REPLACE FUNCTION spock._report_conflict(relation regclass, change jsonb,
+  conflict_type text, resolution text, local_xid xid, local_ts timestamptz, local_origin oid,
+  local_row text, remote_names text[], remote_values text[])
+RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  rel record;
+  local_node int8 := spock._origin_node(local_origin)::int8;
+  remote_json text;
+BEGIN
+  SELECT n.nspname::text AS nspname, c.relname::text AS relname INTO rel
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid = relation;
+  RAISE NOTICE 'spock conflict' USING ERRCODE = 'SP100', DETAIL = json_build_object(
+    'relation', change ->> 'relation', 'conflict_type', conflict_type, 'resolution', resolution,
+    'index_name', change ->> 'index', 'local_xid', local_xid::text, 'local_ts', local_ts::text,
+    'local_node', local_node)::text;
+  IF (change ->> 'save')::boolean THEN
+    EXECUTE format('SELECT row_to_json(v.*)::text FROM (SELECT %s) AS v',
+        spock._values_sql(relation, remote_names, 1))
+      INTO remote_json USING remote_values;
+    INSERT INTO spock.resolutions (node_name, log_time, relname, idxname, conflict_type,
+      conflict_resolution, local_origin, local_tuple, local_xid, local_timestamp, remote_origin,
+      remote_tuple, remote_xid, remote_timestamp, remote_lsn)
+    VALUES (change ->> 'node_name', now(), quote_ident(rel.nspname) || '.' || quote_ident(rel.relname),
+      change ->> 'index', conflict_type, resolution, local_node::int, local_row, local_xid,
+      local_ts, (change ->> 'remote_node')::int, remote_json, (change ->> 'remote_xid')::xid,
+      (change ->> 'remote_ts')::timestamptz, (change ->> 'remote_lsn')::pg_lsn);
+  END IF;
+END
+$fn$;
+
+-- The ON CONFLICT condition of an INSERT: called only for a row whose key
+-- exists, with that row's xmin and image. Decides as _remote_wins() and
+-- reports insert_exists.
+CREATE OR REPLACE FUNCTION spock._insert_exists(relation regclass, local_xmin xid,
+  local_row text, change jsonb)
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  commit_ts record;
+  wins boolean;
+BEGIN
+  SELECT c.timestamp, c.roident INTO commit_ts
+  FROM pg_catalog.pg_xact_commit_timestamp_origin(local_xmin) c;
+  wins := spock._remote_wins(local_xmin, (change ->> 'remote_ts')::timestamptz,
+    (change ->> 'session_origin')::oid, (change ->> 'remote_node')::oid, change ->> 'mode',
+    'insert_exists', change ->> 'relation');
+  PERFORM spock._report_conflict(relation, change, 'insert_exists',
+    CASE WHEN wins THEN 'apply_remote' ELSE 'keep_local' END, local_xmin, commit_ts.timestamp,
+    commit_ts.roident, local_row,
+    ARRAY(SELECT jsonb_array_elements_text(change -> 'new_names')),
+    ARRAY(SELECT jsonb_array_elements_text(change -> 'new_values')));
+  RETURN wins;
+END
+$fn$;
+
+-- Whether an INSERT's key was deleted at or after the remote commit (a
+-- tombstone): then the row is not inserted, and that is reported.
+CREATE OR REPLACE FUNCTION spock._insert_deleted_later(relation regclass, key jsonb, change jsonb)
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  rel record;
+BEGIN
+  SELECT n.nspname::text AS nspname, c.relname::text AS relname INTO rel
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid = relation;
+  IF NOT EXISTS (SELECT FROM spock._tombstone s WHERE s.nspname = rel.nspname
+      AND s.relname = rel.relname AND s.key = _insert_deleted_later.key
+      AND spock._tombstone_time(s.deleted_at, s.deleted_xid) >= (change ->> 'remote_ts')::timestamptz) THEN
+    RETURN false;
+  END IF;
+  PERFORM spock._report_conflict(relation, change, 'insert_exists', 'skip', NULL, NULL, NULL,
+    NULL, ARRAY(SELECT jsonb_array_elements_text(change -> 'new_names')),
+    ARRAY(SELECT jsonb_array_elements_text(change -> 'new_values')));
+  RETURN true;
+END
+$fn$;
 `;
