@@ -193,6 +193,8 @@ export class TransactionApplier {
     const reserved = await sql.reserve();
     try {
       await reserved.unsafe("set session_replication_role = replica");
+      // Conflicts inside an INSERT's upsert are reported as notices.
+      await reserved.unsafe("set client_min_messages = notice");
       await reserved.unsafe(
         `set synchronous_commit = ${options.synchronousCommit ? "on" : "off"}`,
       );

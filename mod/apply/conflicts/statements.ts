@@ -113,6 +113,16 @@ const TARGET = { ts: "c.timestamp", origin: "c.roident" };
 
 /** {@link remoteWinsSql} on the row version `t`: one commit timestamp lookup per row. */
 function targetWins(relation: LocalRelation, context: ConflictContext, type: ConflictType): string {
+  if (context.settings.resolution === "last_update_wins") {
+    // The common case asks only for the commit time: a remote change newer
+    // than the row wins whoever wrote it (one origin's changes to one row
+    // commit in time order, so the origin matters only when it is not newer).
+    const ts = "pg_catalog.pg_xact_commit_timestamp(t.xmin)";
+    const origin = "(pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).roident";
+    return `(case when ${ts} is null or ${REMOTE_TS} > ${ts} then true ` +
+      `when ${origin} = ${context.sessionOrigin} then true when ${REMOTE_TS} < ${ts} then false ` +
+      `else spock._tiebreak_remote_wins(${origin}, ${context.remoteNodeId}) end)`;
+  }
   const wins = remoteWinsSql(relation, context, TARGET, type);
   if (wins === "true") return wins;
   return `(select ${wins} from pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) as c)`;
