@@ -313,29 +313,22 @@ function unchangedRow(
   change: { kind: "update" | "delete"; key: MappedColumn[]; keyOffset: number; passes: string },
   sent: MappedColumn[],
 ): string {
-  const names = (columns: MappedColumn[]) =>
-    `jsonb_build_array(${columns.map((column) => quoteLiteral(column.name)).join(", ")})`;
+  const settings = JSON.stringify({
+    kind: change.kind,
+    key_names: change.key.map((column) => column.name),
+    new_names: sent.map((column) => column.name),
+    remote_node: context.remoteNodeId,
+    session_origin: context.sessionOrigin,
+    update_missing: context.settings.updateMissing,
+    save: context.settings.saveResolutions,
+    node_name: context.localNodeName,
+    index: relation.keyIndex?.name ?? null,
+  });
   const values = (columns: MappedColumn[], offset: number) =>
-    `jsonb_build_array(${columns.map((_, i) => `$${offset + i + 1}::text`).join(", ")})`;
-  const fields = [
-    ["kind", quoteLiteral(change.kind)],
-    ["key_names", names(change.key)],
-    ["key_values", values(change.key, change.keyOffset)],
-    ["new_names", names(sent)],
-    ["new_values", values(sent, META_PARAMS)],
-    ["remote_ts", "$1::text"],
-    ["remote_xid", "$2::text"],
-    ["remote_lsn", "$3::text"],
-    ["remote_node", String(context.remoteNodeId)],
-    ["session_origin", String(context.sessionOrigin)],
-    ["update_missing", quoteLiteral(context.settings.updateMissing)],
-    ["save", String(context.settings.saveResolutions)],
-    ["node_name", quoteLiteral(context.localNodeName)],
-    ["index", relation.keyIndex === undefined ? "null" : quoteLiteral(relation.keyIndex.name)],
-    ["passes", change.passes],
-  ];
+    `array[${columns.map((_, i) => `$${offset + i + 1}::text`).join(", ")}]::text[]`;
   return `spock._row_not_changed(${quoteLiteral(relation.qualifiedName)}::regclass, ` +
-    `jsonb_build_object(${fields.map(([key, value]) => `'${key}', ${value}`).join(", ")}))`;
+    `${quoteLiteral(settings)}::jsonb, ${values(change.key, change.keyOffset)}, ` +
+    `${values(sent, META_PARAMS)}, ${REMOTE_TS}, $2::text, $3::text, ${change.passes})`;
 }
 
 /** A row filter's verdict on the sent row, as a boolean expression (`true` without one). */

@@ -111,20 +111,26 @@ END
 $fn$;
 
 -- Creates (or, with enable = false, drops) the tombstone trigger of a table,
--- keyed by its primary key or replica identity index; none without one.
+-- keyed by its primary key or replica identity index; none without one, and
+-- none of its own on a partition (its partitioned table's trigger covers it).
 CREATE OR REPLACE FUNCTION spock._tombstone_trigger(relation regclass, enable boolean)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   rel record;
   key_columns text[];
 BEGIN
+  SELECT n.nspname::text AS nspname, c.relname::text AS relname, c.relreplident,
+    c.relispartition INTO rel
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid = relation;
+  IF rel.relispartition THEN
+    -- A partitioned table's row trigger is cloned to its partitions.
+    RETURN;
+  END IF;
   EXECUTE format('DROP TRIGGER IF EXISTS spock_tombstone ON %s', relation);
   IF NOT enable THEN
     RETURN;
   END IF;
-  SELECT n.nspname::text AS nspname, c.relname::text AS relname, c.relreplident INTO rel
-  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.oid = relation;
   SELECT array_agg(a.attname::text ORDER BY k.ord) INTO key_columns
   FROM pg_catalog.pg_index i
   CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
@@ -184,20 +190,19 @@ $fn$;
 -- (a newer tombstone skips it; 'insert' inserts the sent columns; 'error'
 -- raises SP002), records the conflict in spock.resolutions when asked, and
 -- returns it. Nothing when the row is there and not a conflict (a row filter
--- or a concurrent change kept it, or the row filter). "change" carries what the statement knows:
--- kind (update|delete), key and new column names and values (text), remote
--- commit ts, xid, LSN and node, session origin, update_missing, save,
--- node_name and index.
-CREATE OR REPLACE FUNCTION spock._row_not_changed(relation regclass, change jsonb)
+-- or a concurrent change kept it, or the row filter). "change" is what the
+-- statement knows for good (kind update|delete, key and new column names,
+-- remote node, session origin, update_missing, save, node_name, index); the
+-- row's values and the remote commit come as the other arguments.
+CREATE OR REPLACE FUNCTION spock._row_not_changed(relation regclass, change jsonb,
+  key_values text[], new_values text[], remote_ts timestamptz, remote_xid text,
+  remote_lsn text, passes boolean)
 RETURNS TABLE (conflict_type text, resolution text, index_name text, recorded boolean,
   local_xid text, local_ts text, local_node int8)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   key_names text[] := ARRAY(SELECT jsonb_array_elements_text(change -> 'key_names'));
-  key_values text[] := ARRAY(SELECT jsonb_array_elements_text(change -> 'key_values'));
   new_names text[] := ARRAY(SELECT jsonb_array_elements_text(change -> 'new_names'));
-  new_values text[] := ARRAY(SELECT jsonb_array_elements_text(change -> 'new_values'));
-  remote_ts timestamptz := (change ->> 'remote_ts')::timestamptz;
   is_update boolean := change ->> 'kind' = 'update';
   rel record;
   found_row record;
@@ -205,7 +210,7 @@ DECLARE
   remote_json text;
   gone boolean := false;
 BEGIN
-  IF NOT (change ->> 'passes')::boolean THEN
+  IF NOT passes THEN
     RETURN;
   END IF;
   SELECT n.nspname::text AS nspname, c.relname::text AS relname INTO rel
@@ -267,8 +272,8 @@ BEGIN
       remote_tuple, remote_xid, remote_timestamp, remote_lsn)
     VALUES (change ->> 'node_name', now(), quote_ident(rel.nspname) || '.' || quote_ident(rel.relname),
       index_name, conflict_type, resolution, local_node::int, local_json, found_row.xid,
-      found_row.ts, (change ->> 'remote_node')::int, remote_json, (change ->> 'remote_xid')::xid,
-      remote_ts, (change ->> 'remote_lsn')::pg_lsn);
+      found_row.ts, (change ->> 'remote_node')::int, remote_json, remote_xid::xid,
+      remote_ts, remote_lsn::pg_lsn);
   END IF;
   RETURN NEXT;
 END
