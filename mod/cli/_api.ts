@@ -266,6 +266,16 @@ async function runQuery(
   const { text, params } = "query" in spec.call
     ? { text: spec.call.query, params: [] }
     : buildCall(fn, values, spec.returns);
+  return await cancellableQuery(sql, text, params, signal);
+}
+
+/** Runs one query, cancelling it on the server when `signal` aborts (Ctrl-C). */
+export async function cancellableQuery(
+  sql: CatalogSql,
+  text: string,
+  params: (string | number | boolean | null)[],
+  signal: AbortSignal,
+): Promise<Row[]> {
   const query = sql.unsafe(text, params);
   const cancel = () => query.cancel();
   signal.addEventListener("abort", cancel, { once: true });

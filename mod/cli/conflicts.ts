@@ -5,6 +5,7 @@
  * object per line for scripts. Every filter is a bind parameter.
  */
 import type { CatalogSql } from "../catalog/mod.ts";
+import { cancellableQuery } from "./_api.ts";
 import { type Row, writeOut } from "./_output.ts";
 import { connectTarget, describeFailure, TARGET_FLAGS, targetDsn } from "./_target.ts";
 import { type Command, type ParsedFlags, UsageError } from "./command.ts";
@@ -139,21 +140,6 @@ function jsonLines(rows: readonly Row[]): string {
   ).join("");
 }
 
-async function readConflicts(
-  sql: CatalogSql,
-  params: [number, string | null, number],
-  signal: AbortSignal,
-): Promise<Row[]> {
-  const query = sql.unsafe(QUERY, params);
-  const cancel = () => query.cancel();
-  signal.addEventListener("abort", cancel, { once: true });
-  try {
-    return [...await query] as Row[];
-  } finally {
-    signal.removeEventListener("abort", cancel);
-  }
-}
-
 /** `spock conflicts` */
 export const conflictsCommand: Command = {
   name: "conflicts",
@@ -196,7 +182,7 @@ export const conflictsCommand: Command = {
     const dsn = targetDsn(flags, context, conflictsCommand);
     const sql = connectTarget(dsn, context, conflictsCommand);
     try {
-      const rows = await readConflicts(sql, [seconds, table, max], context.signal);
+      const rows = await cancellableQuery(sql, QUERY, [seconds, table, max], context.signal);
       const text = flags.json
         ? jsonLines(rows)
         : rows.length === 0

@@ -7,18 +7,8 @@
 import type { CatalogSql } from "../catalog/mod.ts";
 import { formatTable, type Row, writeOut } from "./_output.ts";
 import { connectTarget, describeFailure, JSON_FLAG, TARGET_FLAGS, targetDsn } from "./_target.ts";
+import { CONFLICT_TYPES } from "../apply/mod.ts";
 import type { Command } from "./command.ts";
-
-/** The conflict types counted per table, as the view's `confl_<type>` columns name them. */
-const CONFLICT_TYPES = [
-  "insert_exists",
-  "update_origin_differs",
-  "update_exists",
-  "update_missing",
-  "delete_origin_differs",
-  "delete_missing",
-  "delete_exists",
-] as const;
 
 const NODE_QUERY = `
   SELECT n.node_name::text AS node FROM spock.local_node l JOIN spock.node n USING (node_id)`;
