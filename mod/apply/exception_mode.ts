@@ -243,9 +243,13 @@ export class ExceptionReplay {
   }
 }
 
+/** What a decoded message costs in memory beyond its bytes on the wire (objects, arrays, views). */
+const MESSAGE_OVERHEAD_BYTES = 256;
+
 /**
  * The messages of the current remote transaction, kept for a replay up to
- * `limit` bytes (Spock's exception_replay_queue_size); past that, none.
+ * `limit` bytes (Spock's exception_replay_queue_size, counted as wire bytes
+ * plus an estimate of each decoded message's overhead); past that, none.
  */
 export class ReplayQueue {
   #limit: number;
@@ -268,7 +272,8 @@ export class ReplayQueue {
       this.#bytes = 0;
     }
     if (this.#messages === undefined) return;
-    this.#bytes += size;
+    // A decoded message takes far more memory than its bytes on the wire.
+    this.#bytes += size + MESSAGE_OVERHEAD_BYTES;
     if (this.#bytes > this.#limit) {
       this.#messages = undefined;
       return;

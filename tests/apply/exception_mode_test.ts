@@ -41,7 +41,7 @@ Deno.test("describeFailure() puts the SQLSTATE of the innermost server error fir
 Deno.test("ReplayQueue keeps one transaction's messages up to its byte limit", () => {
   const begin = { type: "begin" } as PgoutputMessage;
   const insert = { type: "insert" } as PgoutputMessage;
-  const queue = new ReplayQueue(100);
+  const queue = new ReplayQueue(600); // each message also costs 256 bytes of overhead
   queue.note(begin, 10);
   queue.note(insert, 50);
   assert.deepEqual(queue.messages, [begin, insert]);
