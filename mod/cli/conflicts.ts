@@ -4,7 +4,6 @@
  * on). Prints each conflict with both row images for people, or one JSON
  * object per line for scripts. Every filter is a bind parameter.
  */
-import type { CatalogSql } from "../catalog/mod.ts";
 import { cancellableQuery } from "./_api.ts";
 import { type Row, writeOut } from "./_output.ts";
 import { connectTarget, describeFailure, TARGET_FLAGS, targetDsn } from "./_target.ts";
