@@ -88,6 +88,19 @@ export async function waitForSync(node: TestNode, subscription: string): Promise
   });
 }
 
+/** Waits until `table` on `node` has the row whose `column` is `value` (a trusted test table). */
+export async function waitForRow(
+  node: TestNode,
+  table: string,
+  column: string,
+  value: number,
+): Promise<void> {
+  await pollUntil(async () => {
+    const rows = await node.sql.unsafe(`select 1 from ${table} where ${column} = $1`, [value]);
+    return rows.length === 1 || undefined;
+  }, { what: `${table} row ${column} = ${value} on ${node.name}` });
+}
+
 /** An order-independent digest of a table's rows. */
 export async function tableDigest(sql: postgres.Sql, table: string): Promise<string> {
   const [row] = await sql.unsafe(

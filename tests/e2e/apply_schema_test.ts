@@ -6,23 +6,16 @@
  * locally) and a local extra column (its default).
  */
 import assert from "node:assert/strict";
-import { pgTest, pollUntil } from "../_harness/mod.ts";
+import { pgTest } from "../_harness/mod.ts";
 import {
   addAllTables,
   closeNodes,
   createNodes,
   runDaemon,
   subscribe,
-  type TestNode,
+  waitForRow,
   waitForSync,
 } from "./_mesh.ts";
-
-async function arrived(node: TestNode, table: string, id: number): Promise<void> {
-  await pollUntil(async () => {
-    const rows = await node.sql.unsafe(`select 1 from ${table} where id = $1`, [id]);
-    return rows.length === 1 || undefined;
-  }, { what: `${table} row ${id} on ${node.name}` });
-}
 
 pgTest(
   "a secondary unique index conflict: an exception, or insert_exists with check_all_uc_indexes",
@@ -40,7 +33,7 @@ pgTest(
         await waitForSync(subscriber, sub);
         await provider.sql`insert into u values (2, 'a@example.com', 'remote')`;
         await provider.sql`insert into u values (100, 'marker1', 'marker')`;
-        await arrived(subscriber, "u", 100);
+        await waitForRow(subscriber, "u", "id", 100);
         const [logged] = await subscriber.sql`
         select error_message from spock.exception_log where operation = 'INSERT'`;
         assert.match(logged.error_message, /^23505:/);
@@ -51,7 +44,7 @@ pgTest(
       try {
         await provider.sql`insert into u values (4, 'b@example.com', 'remote')`;
         await provider.sql`insert into u values (101, 'marker2', 'marker')`;
-        await arrived(subscriber, "u", 101);
+        await waitForRow(subscriber, "u", "id", 101);
         const rows = await subscriber.sql`select id, v from u where email = 'b@example.com'`;
         assert.deepEqual(rows.map((row) => [row.id, row.v]), [[4, "remote"]]);
         const [resolution] = await subscriber.sql`
@@ -99,7 +92,7 @@ pgTest(
       await provider.sql`insert into extra values (1, 'remote')`;
       await provider.sql`update extra set v = 'changed' where id = 1`;
       await provider.sql`insert into parent values (100)`;
-      await arrived(subscriber, "parent", 100);
+      await waitForRow(subscriber, "parent", "id", 100);
       const [child] = await subscriber.sql`select parent_id from child where id = 1`;
       assert.equal(child.parent_id, 42);
       const [generated] = await subscriber.sql`select a, b from g where id = 1`;

@@ -14,18 +14,13 @@ import {
   runDaemon,
   subscribe,
   type TestNode,
+  waitForRow,
   waitForSync,
 } from "./_mesh.ts";
 
 async function value(node: TestNode, k: number): Promise<string | undefined> {
   const [row] = await node.sql`select v from t where k = ${k}`;
   return row?.v;
-}
-
-async function arrived(node: TestNode, k: number): Promise<void> {
-  await pollUntil(async () => (await value(node, k)) !== undefined || undefined, {
-    what: `row ${k} on ${node.name}`,
-  });
 }
 
 pgTest("each conflict_resolution mode picks its winner", async (_t, cluster) => {
@@ -51,7 +46,7 @@ pgTest("each conflict_resolution mode picks its winner", async (_t, cluster) => 
     for (const [index, [mode, winner]] of expected.entries()) {
       const k = index + 1;
       await provider.sql`insert into t values (${k}, 'start')`;
-      await arrived(subscriber, k);
+      await waitForRow(subscriber, "t", "k", k);
       await subscriber.sql`select spock.sub_disable(${sub})`;
       await subscriber.sql`select spock.sub_alter_options(${sub},
         ${JSON.stringify({ conflict_resolution: mode })}::text::jsonb)`;
@@ -59,7 +54,7 @@ pgTest("each conflict_resolution mode picks its winner", async (_t, cluster) => 
       await subscriber.sql`update t set v = 'local' where k = ${k}`; // newer
       await provider.sql`insert into t values (${++marker}, 'marker')`;
       await subscriber.sql`select spock.sub_enable(${sub})`;
-      await arrived(subscriber, marker);
+      await waitForRow(subscriber, "t", "k", marker);
       assert.equal(await value(subscriber, k), winner, `winner under ${mode}`);
       if (mode === "error") {
         const [logged] = await subscriber.sql`
@@ -119,7 +114,7 @@ pgTest("equal commit timestamps go to the lower tiebreaker", async (_t, cluster)
         .sql`update spock.node set info = jsonb_build_object('tiebreaker', ${tqTiebreaker}::int)
         where node_name = 'tq'`;
       await p.sql`insert into t values (${k}, 'start')`;
-      await arrived(s, k);
+      await waitForRow(s, "t", "k", k);
       await s.sql`select spock.sub_disable(${sub})`;
       const [{ ts }] = await p.sql.begin(async (tx) => {
         await tx`update t set v = 'from tp' where k = ${k}`;
@@ -141,7 +136,7 @@ pgTest("equal commit timestamps go to the lower tiebreaker", async (_t, cluster)
       }
       await p.sql`insert into t values (${++marker}, 'marker')`;
       await s.sql`select spock.sub_enable(${sub})`;
-      await arrived(s, marker);
+      await waitForRow(s, "t", "k", marker);
       assert.equal(await value(s, k), winner, `round ${k}`);
     }
     const recorded = await s.sql`

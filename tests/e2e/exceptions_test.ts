@@ -15,18 +15,13 @@ import {
   runDaemon,
   subscribe,
   type TestNode,
+  waitForRow,
   waitForSync,
 } from "./_mesh.ts";
 
 async function keys(node: TestNode, from: number, to: number): Promise<number[]> {
   const rows = await node.sql`select k from t where k between ${from} and ${to} order by k`;
   return rows.map((row) => row.k);
-}
-
-async function arrived(node: TestNode, k: number): Promise<void> {
-  await pollUntil(async () => (await keys(node, k, k)).length === 1 || undefined, {
-    what: `row ${k} on ${node.name}`,
-  });
 }
 
 interface LogRow {
@@ -85,7 +80,7 @@ pgTest("exception_behaviour discards, keeps or disables as configured", async (_
         "insert into t values (1, 1); insert into t values (2, 500); insert into t values (3, 3)",
       );
       await provider.sql`insert into t values (10, 1)`;
-      await arrived(subscriber, 10);
+      await waitForRow(subscriber, "t", "k", 10);
       assert.deepEqual(await keys(subscriber, 1, 3), []);
       const logged = await exceptionLog(subscriber, xid);
       assert.deepEqual(logged.map((row) => [row.operation, row.error_message.slice(0, 6)]), [
@@ -108,7 +103,7 @@ pgTest("exception_behaviour discards, keeps or disables as configured", async (_
         "insert into t values (4, 4); insert into t values (5, 500); update t set v = v + 1 where k = 10",
       );
       await provider.sql`insert into t values (11, 1)`;
-      await arrived(subscriber, 11);
+      await waitForRow(subscriber, "t", "k", 11);
       assert.deepEqual(await keys(subscriber, 4, 5), [4]);
       const [row] = await subscriber.sql`select v from t where k = 10`;
       assert.equal(row.v, 2);
@@ -122,7 +117,7 @@ pgTest("exception_behaviour discards, keeps or disables as configured", async (_
       await subscriber.sql`delete from t where k = 4`;
       const xid = await remoteTransaction(provider, "update t set v = 40 where k = 4");
       await provider.sql`insert into t values (12, 1)`;
-      await arrived(subscriber, 12);
+      await waitForRow(subscriber, "t", "k", 12);
       const logged = await exceptionLog(subscriber, xid);
       assert.equal(logged.length, 1);
       assert.match(logged[0].error_message, /^SP002: logical replication did not find row/);
@@ -150,10 +145,10 @@ pgTest("exception_behaviour discards, keeps or disables as configured", async (_
 
       await subscriber.sql`select spock.sub_alter_skiplsn(${sub}, ${lsn}::pg_lsn)`;
       await subscriber.sql`select spock.sub_enable(${sub})`;
-      await arrived(subscriber, 13);
+      await waitForRow(subscriber, "t", "k", 13);
       assert.deepEqual(await keys(subscriber, 6, 7), []);
       await provider.sql`insert into t values (8, 8)`;
-      await arrived(subscriber, 8);
+      await waitForRow(subscriber, "t", "k", 8);
       const [cleared] = await subscriber.sql`
         select sub_skip_lsn::text as lsn from spock.subscription where sub_name = ${sub}`;
       assert.equal(cleared.lsn, "0/0");

@@ -14,7 +14,7 @@ import type { ConflictType } from "./settings.ts";
 const log = getLogger(["spock", "apply", "conflicts"]);
 
 /** A PostgreSQL message level (`conflict_log_level`) as a LogTape level. */
-export function conflictLogLevel(level: string): LogLevel {
+function conflictLogLevel(level: string): LogLevel {
   if (level.startsWith("debug")) return "debug";
   if (level === "warning") return "warning";
   if (level === "error") return "error";
@@ -22,7 +22,7 @@ export function conflictLogLevel(level: string): LogLevel {
 }
 
 /** What the log line says about one conflict. */
-export interface ConflictLogEntry {
+interface ConflictLogEntry {
   type: ConflictType;
   relation: string;
   indexName: string | null;
@@ -38,7 +38,7 @@ export interface ConflictLogEntry {
 }
 
 /** Logs one conflict: recorded ones at `level`, the others at debug. */
-export function logConflict(entry: ConflictLogEntry, level: LogLevel, logger: Logger = log): void {
+function logConflict(entry: ConflictLogEntry, level: LogLevel, logger: Logger = log): void {
   logger[entry.recorded ? level : "debug"](
     "Conflict {conflictType} on {relation} (index {index}), resolution {resolution}: " +
       "local row from node {localNode} committed {localCommitTime} (xid {localXid}); " +

@@ -24,7 +24,7 @@ import type { LocalRelation, MappedColumn } from "../relation_map.ts";
 import type { ConflictContext, ConflictType } from "./settings.ts";
 
 /** Parameters before the row values: remote commit ts, xid, commit LSN. */
-export const META_PARAMS = 3;
+const META_PARAMS = 3;
 
 const REMOTE_TS = "$1::text::timestamptz";
 /**
@@ -35,7 +35,7 @@ const META = "with spock_meta (commit_ts, xid, commit_lsn) as " +
   "(select $1::text, $2::text, $3::text), ";
 
 /** `$n::text::type`: a text parameter run through the local type's input function. */
-export function param(index: number, column: MappedColumn): string {
+function param(index: number, column: MappedColumn): string {
   return `$${index}::text::${column.localType}`;
 }
 
@@ -45,7 +45,7 @@ export function param(index: number, column: MappedColumn): string {
  * NULL (so a filter on a column the provider did not send is not true, as in
  * Spock, which sees only the key of a deleted row). Empty without a filter.
  */
-export function passesFilter(
+function passesFilter(
   relation: LocalRelation,
   sent: MappedColumn[],
   offset: number,
@@ -76,7 +76,7 @@ const COMMIT_TS_JOIN = "left join lateral pg_catalog.pg_xact_commit_timestamp_or
  * track_commit_timestamp off) or the same origin (stream order decides).
  * Otherwise the mode; equal timestamps go to the tiebreaker.
  */
-export function remoteWinsSql(
+function remoteWinsSql(
   relation: LocalRelation,
   context: ConflictContext,
   local: { ts: string; origin: string },
