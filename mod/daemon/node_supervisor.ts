@@ -4,7 +4,7 @@
  * `spock_catalog` (sent by every SQL API call that changes the catalog) and
  * re-reads the catalog on every notification and every few seconds as a
  * safety net; a subscription whose settings changed gets a fresh worker.
- * Beside that it deletes old conflict resolutions, at start and hourly.
+ * Beside that it deletes old conflict resolutions and tombstones, at start and hourly.
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
@@ -22,7 +22,7 @@ import { SubscriptionWorker } from "./subscription_worker.ts";
 const log = getLogger(["spock", "daemon"]);
 
 const REREAD_MS = 5_000;
-const RESOLUTIONS_CLEANUP_MS = 3_600_000;
+const CLEANUP_INTERVAL_MS = 3_600_000;
 
 /** A node this daemon serves. */
 export interface ServedNode {
@@ -119,7 +119,7 @@ async function cleanUpHistory(
         error: error instanceof Error ? error.message : String(error),
       });
     }
-    await sleep(RESOLUTIONS_CLEANUP_MS, signal);
+    await sleep(CLEANUP_INTERVAL_MS, signal);
   }
 }
 
