@@ -575,7 +575,7 @@ export class TransactionApplier {
     }
     const commitTime = formatPgTimestamp(commit.commitTime);
     const insertLsn = this.#lastWalEnd > commit.endLsn ? this.#lastWalEnd : commit.endLsn;
-    const counters = this.#statistics.takeIfDue();
+    const counters = this.#statistics.takeForCommit();
     if (counters !== undefined) await this.#writer.run(CHANNEL_STATS_SQL, counters, "commit");
     await this.#writer.run(PROGRESS_SQL, [
       String(this.#options.localNodeId),
@@ -598,11 +598,13 @@ export class TransactionApplier {
         ? this.#sqlError(failure.cause, failure.operation, failure.relation?.remoteName)
         : this.#sqlError(commitError, "commit");
       this.#begin = undefined;
+      this.#statistics.endTransaction(false);
       await this.#sql.unsafe("rollback").catch(() => {});
       await this.#restoreOrigin();
       throw error;
     }
     this.#begin = undefined;
+    this.#statistics.endTransaction(true);
     this.#appliedEndLsn = commit.endLsn;
     if (exceptions !== undefined) {
       this.#exceptions = undefined;
@@ -649,6 +651,7 @@ export class TransactionApplier {
     await this.#sql.unsafe("commit");
     this.#begin = undefined;
     this.#exceptions = undefined;
+    this.#statistics.endTransaction(false);
     throw this.#error(
       `Subscription "${name}" disabled: remote transaction ${begin.xid} failed (see spock.exception_log); to skip it run spock.sub_alter_skiplsn('${name}', '${lsn}') then spock.sub_enable('${name}')`,
       "ERR_APPLY_SUB_DISABLED",
@@ -724,6 +727,7 @@ export class TransactionApplier {
     this.#skipping = false;
     this.#exceptions = undefined;
     await this.#writer.drain();
+    this.#statistics.endTransaction(false);
     if (wasOpen) await this.#sql.unsafe("rollback").catch(() => {});
   }
 

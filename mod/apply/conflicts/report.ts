@@ -9,7 +9,7 @@ import type { Begin } from "../../pgoutput/mod.ts";
 import { formatLsn, formatPgTimestamp } from "../../pg/mod.ts";
 import type { LocalRelation } from "../relation_map.ts";
 import type { ConflictEvent } from "../sql_writer.ts";
-import type { ConflictType } from "./settings.ts";
+import { CONFLICT_TYPES, type ConflictType } from "./settings.ts";
 
 const log = getLogger(["spock", "apply", "conflicts"]);
 
@@ -126,13 +126,25 @@ class ApplyCounters {
     return entry.counters;
   }
 
-  /** True when nothing was counted since the last {@link take}. */
+  /** True when nothing was counted. */
   get empty(): boolean {
     return this.#tables.size === 0;
   }
 
-  /** The JSON parameter of {@link CHANNEL_STATS_SQL}, resetting every counter. */
-  take(): string {
+  /** Adds every counter of `other` to these. */
+  add(other: ApplyCounters): void {
+    for (const { nspname, relname, counters } of other.#tables.values()) {
+      const sum = this.table(nspname, relname);
+      sum.inserts += counters.inserts;
+      sum.updates += counters.updates;
+      sum.deletes += counters.deletes;
+      sum.deltaApplied += counters.deltaApplied;
+      for (const type of CONFLICT_TYPES) sum.conflicts[type] += counters.conflicts[type];
+    }
+  }
+
+  /** The JSON parameter of {@link CHANNEL_STATS_SQL}. */
+  toJson(): string {
     const rows = [...this.#tables.values()].map(({ nspname, relname, counters }) => ({
       nspname,
       relname,
@@ -148,7 +160,6 @@ class ApplyCounters {
       dm: counters.conflicts.delete_missing,
       de: counters.conflicts.delete_exists,
     }));
-    this.#tables.clear();
     return JSON.stringify(rows);
   }
 }
@@ -163,13 +174,25 @@ export interface ApplyStatisticsOptions {
   remoteNodeId: number;
   /** `conflict_log_level`. */
   logLevel: string;
+  /** Least time between two writes of the counters (default a second). */
+  intervalMs?: number;
 }
 
-/** One apply session's counters and conflict reports. */
+/**
+ * One apply session's counters and conflict reports. Counters of the open
+ * remote transaction count only once it commits: a transaction rolled back
+ * and applied again (a retry, an exception-mode replay) counts once, as its
+ * `spock.resolutions` rows do.
+ */
 export class ApplyStatistics {
   #options: ApplyStatisticsOptions;
   #level: LogLevel;
-  #counters = new ApplyCounters();
+  /** Counters of committed transactions, not written yet. */
+  #committed = new ApplyCounters();
+  /** Counters of the open transaction. */
+  #transaction = new ApplyCounters();
+  /** Committed counters written by the commit under way, restored if it fails. */
+  #writing: ApplyCounters | undefined;
   #flushedAt = Date.now();
 
   constructor(options: ApplyStatisticsOptions) {
@@ -177,10 +200,10 @@ export class ApplyStatistics {
     this.#level = conflictLogLevel(options.logLevel);
   }
 
-  /** The counters of a table. */
+  /** The open transaction's counters of a table. */
   count(relation: LocalRelation): TableCounters {
     const [nspname, relname] = relation.remoteNameParts;
-    return this.#counters.table(nspname, relname);
+    return this.#transaction.table(nspname, relname);
   }
 
   /** Counts and logs a conflict of the remote transaction `begin`. */
@@ -203,15 +226,49 @@ export class ApplyStatistics {
   }
 
   /**
-   * The parameters of {@link CHANNEL_STATS_SQL} when a write is due (something
-   * counted, and a second since the last write unless `now`), resetting the
-   * counters; else undefined.
+   * At a commit: the parameters of {@link CHANNEL_STATS_SQL} to run in it
+   * when a write is due (a second since the last one), covering the
+   * committed counters and the open transaction's; else undefined. Say
+   * how the commit ended with {@link endTransaction}.
+   */
+  takeForCommit(): string[] | undefined {
+    if (!this.#due(false, this.#committed.empty && this.#transaction.empty)) return undefined;
+    const all = new ApplyCounters();
+    all.add(this.#committed);
+    all.add(this.#transaction);
+    this.#writing = this.#committed;
+    this.#committed = new ApplyCounters();
+    // Conflicts reported after this point (notices of pipelined statements) are counted apart.
+    this.#transaction = new ApplyCounters();
+    return [String(this.#options.subscriptionId), all.toJson()];
+  }
+
+  /** The open transaction committed (its counters count) or rolled back (they do not). */
+  endTransaction(committed: boolean): void {
+    if (committed) this.#committed.add(this.#transaction);
+    else if (this.#writing !== undefined) this.#committed.add(this.#writing);
+    this.#writing = undefined;
+    this.#transaction = new ApplyCounters();
+  }
+
+  /**
+   * Between transactions: the parameters of {@link CHANNEL_STATS_SQL} for
+   * the committed counters when a write is due (something counted, and a
+   * second since the last write unless `now`), else undefined. The counters
+   * are taken: a failed write loses them.
    */
   takeIfDue(now = false): string[] | undefined {
-    const subscriptionId = this.#options.subscriptionId;
-    if (subscriptionId === undefined || this.#counters.empty) return undefined;
-    if (!now && Date.now() - this.#flushedAt < COUNTERS_INTERVAL_MS) return undefined;
+    if (!this.#due(now, this.#committed.empty)) return undefined;
+    const params = [String(this.#options.subscriptionId), this.#committed.toJson()];
+    this.#committed = new ApplyCounters();
+    return params;
+  }
+
+  #due(now: boolean, empty: boolean): boolean {
+    if (this.#options.subscriptionId === undefined || empty) return false;
+    const interval = this.#options.intervalMs ?? COUNTERS_INTERVAL_MS;
+    if (!now && Date.now() - this.#flushedAt < interval) return false;
     this.#flushedAt = Date.now();
-    return [String(subscriptionId), this.#counters.take()];
+    return true;
   }
 }
