@@ -16,6 +16,8 @@ export type ApplyErrorCode =
   | "ERR_APPLY_SQL"
   /** Exception handling must replay a transaction too big to keep: restart the stream. */
   | "ERR_APPLY_REPLAY_RESTART"
+  /** A conflict in a transaction too big to keep: restart the stream, apply it with conflict handling. */
+  | "ERR_APPLY_CAREFUL_RESTART"
   /** A replay found no failing operation: retry the transaction as a whole. */
   | "ERR_APPLY_RETRY"
   /** exception_behaviour sub_disable disabled the subscription. */

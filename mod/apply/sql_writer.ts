@@ -9,6 +9,7 @@ import type postgres from "postgres";
 import { type ColumnText, UNCHANGED_TOAST } from "../pgoutput/mod.ts";
 import {
   deleteStatement,
+  fastApplicable,
   insertAnyUniqueStatement,
   insertStatement,
   updateStatement,
@@ -57,6 +58,11 @@ export interface RemoteTransaction {
   xid: string;
   /** Commit LSN as X/Y. */
   commitLsn: string;
+  /**
+   * Apply it optimistically with fast statements (no conflict handling; a
+   * conflict fails the transaction, see {@link SqlWriter.expectedChanges}).
+   */
+  fast: boolean;
 }
 
 // postgres.js pipelines up to `max_pipeline` (100) queries; past that, or once
@@ -80,6 +86,8 @@ export class SqlWriter {
   #statements = new WeakMap<LocalRelation, Map<string, string>>();
   #inserts: { relation: LocalRelation; rows: ColumnText[][] } | undefined;
   #meta: (string | null)[] = [null, null, null];
+  #fast = false;
+  #expectedChanges = 0;
 
   constructor(sql: postgres.ReservedSql, context: ConflictContext, options: SqlWriterOptions = {}) {
     this.#sql = sql;
@@ -97,6 +105,17 @@ export class SqlWriter {
   /** Sets the remote transaction the next row statements belong to. */
   setTransaction(transaction: RemoteTransaction): void {
     this.#meta = [transaction.commitTime, transaction.xid, transaction.commitLsn];
+    this.#fast = transaction.fast;
+    this.#expectedChanges = 0;
+  }
+
+  /**
+   * Fast UPDATEs and DELETEs sent in this transaction: each must change its
+   * row (checked at the commit by `spock._check_applied()`), else the
+   * transaction has a conflict to handle.
+   */
+  get expectedChanges(): number {
+    return this.#expectedChanges;
   }
 
   /**
@@ -193,6 +212,10 @@ export class SqlWriter {
     }
   }
 
+  #fastFor(relation: LocalRelation): boolean {
+    return this.#fast && fastApplicable(relation);
+  }
+
   #anyUnique(relation: LocalRelation): boolean {
     return this.#context.settings.checkAllUcIndexes && relation.keyIndex !== undefined &&
       relation.uniqueIndexes.length > 0;
@@ -203,10 +226,11 @@ export class SqlWriter {
     if (batch === undefined) return;
     this.#inserts = undefined;
     const { relation, rows } = batch;
+    const fast = this.#fastFor(relation);
     const text = this.#statement(
       relation,
-      `i${rows.length}`,
-      () => insertStatement(relation, this.#context, rows.length),
+      `${fast ? "f" : ""}i${rows.length}`,
+      () => insertStatement(relation, this.#context, rows.length, fast),
     );
     const params: (string | null)[] = [...this.#meta];
     for (const values of rows) {
@@ -232,10 +256,12 @@ export class SqlWriter {
     const set = relation.columns.filter((column) => values[column.remoteIndex] !== UNCHANGED_TOAST);
     if (set.length === 0) return Promise.resolve();
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
+    const fast = this.#fastFor(relation);
+    if (fast) this.#expectedChanges++;
     const text = this.#statement(
       relation,
-      `u${mask(relation, set)}/${mask(relation, where)}`,
-      () => updateStatement(relation, this.#context, set, where),
+      `${fast ? "f" : ""}u${mask(relation, set)}/${mask(relation, where)}`,
+      () => updateStatement(relation, this.#context, set, where, fast),
     );
     const params: (string | null)[] = [...this.#meta];
     for (const column of set) params.push(values[column.remoteIndex] as string | null);
@@ -250,10 +276,12 @@ export class SqlWriter {
   /** DELETE locating the row by `identity` in the old tuple. */
   delete(relation: LocalRelation, identity: MappedColumn[], key: ColumnText[]): Promise<void> {
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
+    const fast = this.#fastFor(relation);
+    if (fast) this.#expectedChanges++;
     const text = this.#statement(
       relation,
-      `d${mask(relation, where)}`,
-      () => deleteStatement(relation, this.#context, where),
+      `${fast ? "f" : ""}d${mask(relation, where)}`,
+      () => deleteStatement(relation, this.#context, where, fast),
     );
     const params: (string | null)[] = [...this.#meta];
     for (const column of where) params.push(key[column.remoteIndex] as string | null);

@@ -96,7 +96,19 @@ export interface TransactionApplierOptions {
    * first operation: it failed before, too big to replay from memory.
    */
   exceptionModeAt?: Lsn;
+  /**
+   * Commit LSN of a remote transaction to apply with conflict handling from
+   * its first operation: it failed with fast statements, too big to apply
+   * again from memory.
+   */
+  carefulAt?: Lsn;
 }
+
+/**
+ * Bytes of a remote transaction kept in memory to apply it again (with
+ * conflict handling, or in exception mode) without exception settings.
+ */
+const DEFAULT_REPLAY_QUEUE_BYTES = 4 * 1024 * 1024;
 
 /** Failures that exception handling replays (others are thrown at once). */
 const REPLAYED_CODES: ReadonlySet<ApplyErrorCode> = new Set([
@@ -105,6 +117,14 @@ const REPLAYED_CODES: ReadonlySet<ApplyErrorCode> = new Set([
   "ERR_APPLY_MISSING_COLUMNS",
   "ERR_APPLY_NO_IDENTITY",
 ]);
+
+/**
+ * A failure of a transaction applied with fast statements that conflict
+ * handling may resolve: any server error but a transient one (those retry).
+ */
+function isConflictCandidate(error: unknown): boolean {
+  return error instanceof ApplyError && error.code === "ERR_APPLY_SQL" && !isTransientError(error);
+}
 
 const PROGRESS_SQL = `
 insert into spock.progress as p (node_id, remote_node_id, remote_commit_ts, remote_lsn,
@@ -123,9 +143,11 @@ on conflict (node_id, remote_node_id) do update set
  * record carries the origin, PG 14+): had the daemon died between the two,
  * the server would abort the transaction and yet record it as applied.
  */
-function commitWithOrigin(endLsn: Lsn, commitTime: string): string {
-  return `select pg_replication_origin_xact_setup(${quoteLiteral(formatLsn(endLsn))}::pg_lsn, ` +
-    `${quoteLiteral(commitTime)}::timestamptz); commit`;
+function commitWithOrigin(endLsn: Lsn, commitTime: string, expectedChanges: number): string {
+  const check = expectedChanges > 0 ? `select spock._check_applied(${expectedChanges}); ` : "";
+  return `${check}select pg_replication_origin_xact_setup(${
+    quoteLiteral(formatLsn(endLsn))
+  }::pg_lsn, ${quoteLiteral(commitTime)}::timestamptz); commit`;
 }
 
 /**
@@ -147,7 +169,11 @@ export class TransactionApplier {
   #closed = false;
   #statistics: ApplyStatistics;
   /** The current remote transaction's messages, kept for a replay. */
-  #replay: ReplayQueue | undefined;
+  #replay: ReplayQueue;
+  /** True while the current transaction is applied optimistically, by fast statements. */
+  #fast = false;
+  /** Commit LSN of a remote transaction to apply with conflict handling from the start. */
+  #carefulAt: Lsn | undefined;
   /** Set while a transaction is applied in exception mode. */
   #exceptions: ExceptionReplay | undefined;
   /** Relations that could not be mapped in exception mode, with why. */
@@ -166,8 +192,10 @@ export class TransactionApplier {
       remoteNodeId: Number(options.remoteNodeId),
       logLevel: conflicts.logLevel,
     });
-    const limit = options.exceptions?.replayQueueSize;
-    this.#replay = limit === undefined ? undefined : new ReplayQueue(limit);
+    this.#replay = new ReplayQueue(
+      options.exceptions?.replayQueueSize ?? DEFAULT_REPLAY_QUEUE_BYTES,
+    );
+    this.#carefulAt = options.carefulAt;
     this.#writer = new SqlWriter(sql, {
       settings: conflicts,
       sessionOrigin: session.originId,
@@ -276,26 +304,80 @@ export class TransactionApplier {
    * and the caller restarts from the origin's position.
    */
   async applyMessage(message: PgoutputMessage, size = 0): Promise<void> {
-    if (this.#exceptions === undefined) this.#replay?.note(message, size);
+    if (this.#exceptions === undefined) this.#replay.note(message, size);
     const begin = message.type === "begin" ? message : this.#begin;
     const inExceptionMode = this.#exceptions !== undefined;
+    const fast = this.#fast;
     try {
       await this.#dispatch(message);
     } catch (error) {
-      const replay = this.#replay?.messages;
+      const replay = this.#replay.messages;
       await this.#rollback();
-      if (begin === undefined || inExceptionMode || !this.#replays(error)) throw error;
-      if (replay === undefined) {
-        throw this.#error(
-          `Cannot replay remote transaction ${begin.xid} from memory (over exception_replay_queue_size); restarting to apply it in exception mode`,
-          "ERR_APPLY_REPLAY_RESTART",
-          message.type,
-          undefined,
-          error,
-          begin,
-        );
+      if (begin === undefined || inExceptionMode) throw error;
+      if (fast && isConflictCandidate(error)) {
+        if (replay === undefined) {
+          throw this.#error(
+            `Cannot apply remote transaction ${begin.xid} again from memory (over exception_replay_queue_size); restarting to apply it with conflict handling`,
+            "ERR_APPLY_CAREFUL_RESTART",
+            message.type,
+            undefined,
+            error,
+            begin,
+          );
+        }
+        await this.#replayCarefully(replay);
+        return;
       }
-      await this.#replayWithExceptions(replay, error);
+      await this.#recoverFromFailure(replay, begin, message.type, error);
+    }
+  }
+
+  /**
+   * A transaction failed with conflict handling: replays it with exception
+   * handling (from memory, or by a restart), or throws when it has none.
+   */
+  async #recoverFromFailure(
+    replay: PgoutputMessage[] | undefined,
+    begin: Begin,
+    operation: string,
+    error: unknown,
+  ): Promise<void> {
+    if (!this.#replays(error)) throw error;
+    if (replay === undefined) {
+      throw this.#error(
+        `Cannot replay remote transaction ${begin.xid} from memory (over exception_replay_queue_size); restarting to apply it in exception mode`,
+        "ERR_APPLY_REPLAY_RESTART",
+        operation,
+        undefined,
+        error,
+        begin,
+      );
+    }
+    await this.#replayWithExceptions(replay, error);
+  }
+
+  /**
+   * Applies the transaction's messages so far again with conflict handling:
+   * a fast statement met a conflict (or an error, which conflict handling may
+   * resolve). A failure now goes to exception handling.
+   */
+  async #replayCarefully(messages: PgoutputMessage[]): Promise<void> {
+    const begin = messages[0] as Begin;
+    log.debug(
+      "Remote transaction {xid} at {lsn} has a conflict: applying it again with conflict handling",
+      {
+        xid: begin.xid,
+        lsn: formatLsn(begin.finalLsn),
+      },
+    );
+    this.#carefulAt = begin.finalLsn;
+    const last = messages[messages.length - 1];
+    try {
+      for (const message of messages) await this.#dispatch(message);
+    } catch (error) {
+      const replay = this.#replay.messages;
+      await this.#rollback();
+      await this.#recoverFromFailure(replay, begin, last.type, error);
     }
   }
 
@@ -327,7 +409,7 @@ export class TransactionApplier {
   }
 
   #startExceptionMode(begin: Begin): void {
-    this.#replay?.clear();
+    this.#replay.clear();
     this.#exceptions = new ExceptionReplay(this.#sql, this.#writer, this.#options.exceptions!, {
       remoteNodeId: Number(this.#options.remoteNodeId),
       commitTime: formatPgTimestamp(begin.commitTime),
@@ -409,10 +491,12 @@ export class TransactionApplier {
       });
       this.#startExceptionMode(begin);
     }
+    this.#fast = this.#exceptions === undefined && begin.finalLsn !== this.#carefulAt;
     this.#writer.setTransaction({
       commitTime: formatPgTimestamp(begin.commitTime),
       xid: String(begin.xid),
       commitLsn: formatLsn(begin.finalLsn),
+      fast: this.#fast,
     });
     await this.#writer.run("begin", [], "begin");
   }
@@ -587,7 +671,8 @@ export class TransactionApplier {
     // Sent behind the pipelined statements, awaited with them: one round trip
     // per transaction. If a statement failed, the transaction is aborted and
     // the message's xact_setup fails before its COMMIT runs.
-    const committing = this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime)).then(
+    const expected = this.#fast ? this.#writer.expectedChanges : 0;
+    const committing = this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime, expected)).then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -725,6 +810,7 @@ export class TransactionApplier {
     const wasOpen = this.#begin !== undefined && !this.#skipping;
     this.#begin = undefined;
     this.#skipping = false;
+    this.#fast = false;
     this.#exceptions = undefined;
     await this.#writer.drain();
     this.#statistics.endTransaction(false);

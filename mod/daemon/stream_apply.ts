@@ -64,6 +64,8 @@ export interface StreamApplyOptions {
   exceptions: ExceptionSettings;
   /** Commit LSN of a transaction to apply in exception mode (it failed too big to replay). */
   exceptionModeAt?: Lsn;
+  /** Commit LSN of a transaction to apply with conflict handling (it conflicted too big to replay). */
+  carefulAt?: Lsn;
   signal: AbortSignal;
   /** Called once the stream is running. */
   onStreaming?: () => void | Promise<void>;
@@ -109,6 +111,7 @@ export async function streamAndApply(
     subscriptionName: sub.name,
     exceptions: options.exceptions,
     exceptionModeAt: options.exceptionModeAt,
+    carefulAt: options.carefulAt,
   });
   options.notices.sink = (notice) => applier.noteNotice(notice);
   const repl = await ReplicationConnection.open(options.providerOptions).catch(async (error) => {

@@ -57,6 +57,8 @@ export class SubscriptionWorker {
   #streaming = false;
   /** A remote transaction to apply in exception mode on the next attempt. */
   #exceptionModeAt: Lsn | undefined;
+  /** A transaction to apply with conflict handling from its start (see ERR_APPLY_CAREFUL_RESTART). */
+  #carefulAt: Lsn | undefined;
 
   constructor(record: SubscriptionRecord, options: SubscriptionWorkerOptions) {
     this.subscriptionId = record.id;
@@ -103,6 +105,11 @@ export class SubscriptionWorker {
         if (error instanceof ApplyError && error.code === "ERR_APPLY_REPLAY_RESTART") {
           this.#exceptionModeAt = error.remoteCommitLsn;
           wlog.warning("{error}", { error: error.summary });
+          continue;
+        }
+        if (error instanceof ApplyError && error.code === "ERR_APPLY_CAREFUL_RESTART") {
+          this.#carefulAt = error.remoteCommitLsn;
+          wlog.info("{error}", { error: error.summary });
           continue;
         }
         if (performance.now() - started > 60_000) this.#failures = 0;
@@ -239,6 +246,7 @@ export class SubscriptionWorker {
             replayQueueSize: engine.exception_replay_queue_size,
           },
           exceptionModeAt: this.#exceptionModeAt,
+          carefulAt: this.#carefulAt,
           signal,
           onStreaming: async () => {
             await seat!.setState("replicating");

@@ -18,6 +18,15 @@
  * $1–$3 are the remote commit timestamp, xid and commit LSN; row values follow
  * from $4, as text cast to the local column types. Every statement returns
  * one row per conflict, none in the common case.
+ *
+ * Each statement also comes in a fast form, for transactions applied
+ * optimistically: no conflict handling at all, only the resolution's
+ * decision. A fast UPDATE or DELETE counts the row it changed in the
+ * transaction's `spock_apply.rows` setting, and the commit checks the count
+ * (`spock._check_applied()`); a fast INSERT fails on an existing key. Either
+ * way the transaction is rolled back and applied again with the full
+ * statements, so a conflict costs a second attempt and no conflict costs
+ * nothing.
  */
 import { quoteIdent, quoteLiteral } from "../../pg/mod.ts";
 import type { LocalRelation, MappedColumn } from "../relation_map.ts";
@@ -33,6 +42,19 @@ const REMOTE_TS = "$1::text::timestamptz";
  */
 const META = "with spock_meta (commit_ts, xid, commit_lsn) as " +
   "(select $1::text, $2::text, $3::text), ";
+
+/**
+ * Counts one changed row in the transaction-local `spock_apply.rows` setting
+ * (a RETURNING item of fast statements).
+ */
+const COUNT_CHANGED_ROW = "pg_catalog.set_config('spock_apply.rows', " +
+  "(coalesce(nullif(pg_catalog.current_setting('spock_apply.rows', true), ''), '0')::int + 1)" +
+  "::text, true)";
+
+/** Whether a relation's changes may be applied by fast statements. */
+export function fastApplicable(relation: LocalRelation): boolean {
+  return relation.rowFilter === undefined && relation.deltaColumns.length === 0;
+}
 
 /** `$n::text::type`: a text parameter run through the local type's input function. */
 function param(index: number, column: MappedColumn): string {
@@ -216,6 +238,7 @@ export function insertStatement(
   relation: LocalRelation,
   context: ConflictContext,
   rows: number,
+  fast = false,
 ): string {
   const names = relation.columns.map((column) => quoteIdent(column.name)).join(", ");
   const tuples = Array.from({ length: rows }, (_, row) => {
@@ -249,8 +272,10 @@ export function insertStatement(
     `spock._insert_deleted_later(${regclass}, ${
       tombstoneKey(key.columns, (c) => `v.${quoteIdent(c.name)}`)
     }, ${insertChange(relation, context, "v")}) else false end`;
-  return `insert into ${relation.qualifiedName} as t (${names}) ` +
-    `select * from (${values}) as v (${names}) where ${filter} and not (${gone}) ` +
+  const insert = `insert into ${relation.qualifiedName} as t (${names}) ` +
+    `select * from (${values}) as v (${names}) where ${filter} and not (${gone})`;
+  if (fast) return insert;
+  return `${insert} ` +
     `on conflict (${keyNames.join(", ")}) do update set ${assignments.join(", ")} ` +
     // With delta columns the row always changes; the call still decides and reports.
     `where ${decide}${delta ? " or true" : ""}`;
@@ -352,6 +377,7 @@ export function updateStatement(
   context: ConflictContext,
   set: MappedColumn[],
   where: MappedColumn[],
+  fast = false,
 ): string {
   const keyOffset = META_PARAMS + set.length;
   const deltaOffset = keyOffset + where.length;
@@ -369,15 +395,17 @@ export function updateStatement(
     if (deltas.length > 0) return `${name} = case when ${wins} then ${value} else t.${name} end`;
     return `${name} = ${value}`;
   });
+  const update = `update ${relation.qualifiedName} as t set ${assignments.join(", ")} ` +
+    `where ${locate(relation, where, keyOffset)}${deltas.length > 0 ? "" : ` and ${wins}`}` +
+    filter;
+  if (fast) return `${update} returning ${COUNT_CHANGED_ROW}`;
   const slow = unchangedRow(relation, context, {
     kind: "update",
     key: where,
     keyOffset,
     passes: filterVerdict(relation, set, META_PARAMS),
   }, set);
-  return `with u as (update ${relation.qualifiedName} as t set ${assignments.join(", ")} ` +
-    `where ${locate(relation, where, keyOffset)}${deltas.length > 0 ? "" : ` and ${wins}`}` +
-    `${filter} returning 1) ` +
+  return `with u as (${update} returning 1) ` +
     `select r.* from ${slow} as r where not exists (select from u)`;
 }
 
@@ -391,6 +419,7 @@ export function deleteStatement(
   relation: LocalRelation,
   context: ConflictContext,
   where: MappedColumn[],
+  fast = false,
 ): string {
   const filter = passesFilter(relation, where, META_PARAMS);
   const wins = targetWins(relation, context, "delete_origin_differs");
@@ -403,15 +432,20 @@ export function deleteStatement(
     `on conflict (nspname, relname, key) do update set deleted_at = excluded.deleted_at, ` +
     `deleted_xid = null where coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) ` +
     `< excluded.deleted_at, true))`;
+  const remove = `delete from ${relation.qualifiedName} as t where ${
+    locate(relation, where, META_PARAMS)
+  } and ${wins}${filter}`;
+  if (fast) {
+    if (tombstone === "") return `${remove} returning ${COUNT_CHANGED_ROW}`;
+    return `with d as (${remove} returning ${COUNT_CHANGED_ROW})${tombstone} select from d`;
+  }
   const slow = unchangedRow(relation, context, {
     kind: "delete",
     key: where,
     keyOffset: META_PARAMS,
     passes: filterVerdict(relation, where, META_PARAMS),
   }, []);
-  return `with d as (delete from ${relation.qualifiedName} as t where ${
-    locate(relation, where, META_PARAMS)
-  } and ${wins}${filter} returning 1)${tombstone} ` +
+  return `with d as (${remove} returning 1)${tombstone} ` +
     `select r.* from ${slow} as r where not exists (select from d)`;
 }
 

@@ -42,6 +42,24 @@ BEGIN
 END
 $fn$;
 
+-- At the commit of a remote transaction applied with fast statements: every
+-- fast UPDATE and DELETE must have changed its row (each counts it in the
+-- transaction's spock_apply.rows setting). If one did not, there is a
+-- conflict to handle: SQLSTATE SP003 aborts the commit, and the daemon
+-- applies the transaction again with conflict handling.
+CREATE OR REPLACE FUNCTION spock._check_applied(expected integer)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  changed integer := coalesce(nullif(pg_catalog.current_setting('spock_apply.rows', true), ''),
+    '0')::integer;
+BEGIN
+  IF changed <> expected THEN
+    RAISE EXCEPTION 'remote transaction changed % of its % rows: applying it again with conflict handling',
+      changed, expected USING ERRCODE = 'SP003';
+  END IF;
+END
+$fn$;
+
 -- Equal commit timestamps: the tiebreaker of the node that wrote the local
 -- row against the remote node's; the lower wins, equal lets the remote win.
 CREATE OR REPLACE FUNCTION spock._tiebreak_remote_wins(local_origin oid, remote_node oid)
