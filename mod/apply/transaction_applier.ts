@@ -40,6 +40,7 @@ import { ApplyStatistics, CHANNEL_STATS_SQL } from "./conflicts/report.ts";
 import { type ConflictSettings, DEFAULT_CONFLICT_SETTINGS } from "./conflicts/settings.ts";
 import { ApplyError, type ApplyErrorCode } from "./errors.ts";
 import {
+  describeFailure,
   ExceptionReplay,
   type ExceptionSettings,
   type GuardedOperation,
@@ -174,6 +175,7 @@ export class TransactionApplier {
   #fast = false;
   /** Commit LSN of a remote transaction to apply with conflict handling from the start. */
   #carefulAt: Lsn | undefined;
+  #carefulReplays = 0;
   /** Set while a transaction is applied in exception mode. */
   #exceptions: ExceptionReplay | undefined;
   /** Relations that could not be mapped in exception mode, with why. */
@@ -262,6 +264,14 @@ export class TransactionApplier {
     return this.#begin !== undefined;
   }
 
+  /**
+   * Remote transactions this session applied a second time, with conflict
+   * handling, after their fast statements met a conflict or an error.
+   */
+  get carefulReplays(): number {
+    return this.#carefulReplays;
+  }
+
   /** End LSN of the last remote transaction committed locally by this session (or at open). */
   get appliedEndLsn(): Lsn {
     return this.#appliedEndLsn;
@@ -325,7 +335,7 @@ export class TransactionApplier {
             begin,
           );
         }
-        await this.#replayCarefully(replay);
+        await this.#replayCarefully(replay, error);
         return;
       }
       await this.#recoverFromFailure(replay, begin, message.type, error);
@@ -361,16 +371,14 @@ export class TransactionApplier {
    * a fast statement met a conflict (or an error, which conflict handling may
    * resolve). A failure now goes to exception handling.
    */
-  async #replayCarefully(messages: PgoutputMessage[]): Promise<void> {
+  async #replayCarefully(messages: PgoutputMessage[], cause: unknown): Promise<void> {
     const begin = messages[0] as Begin;
     log.debug(
-      "Remote transaction {xid} at {lsn} has a conflict: applying it again with conflict handling",
-      {
-        xid: begin.xid,
-        lsn: formatLsn(begin.finalLsn),
-      },
+      "Remote transaction {xid} at {lsn} failed with fast statements ({error}): applying it again with conflict handling",
+      { xid: begin.xid, lsn: formatLsn(begin.finalLsn), error: describeFailure(cause) },
     );
     this.#carefulAt = begin.finalLsn;
+    this.#carefulReplays++;
     const last = messages[messages.length - 1];
     try {
       for (const message of messages) await this.#dispatch(message);

@@ -59,6 +59,8 @@ export interface RunResult {
   error?: unknown;
   /** Milliseconds from the first Begin to the last Commit applied. */
   applyMs: number;
+  /** Transactions applied again with conflict handling (TransactionApplier.carefulReplays). */
+  carefulReplays: number;
 }
 
 /** Options for {@link runApply}. */
@@ -89,7 +91,7 @@ export async function runApply(pair: Pair, options: RunOptions): Promise<RunResu
   const tracker = new FlushTracker(pair.subscriber, pair.slot);
   const startLsn = await tracker.resumeLsn();
   const conn = await ReplicationConnection.open(resolveConnectOptions(pair.cluster.dsn()));
-  const result: RunResult = { startLsn, commits: 0, messages: [], applyMs: 0 };
+  const result: RunResult = { startLsn, commits: 0, messages: [], applyMs: 0, carefulReplays: 0 };
   let crashed = false;
   try {
     const chosen = choosePgoutputOptions(conn.serverVersionNum, { publications: ["p"] });
@@ -141,6 +143,7 @@ export async function runApply(pair: Pair, options: RunOptions): Promise<RunResu
       // An ApplyError leaves the session usable (rolled back); anything else is a crash.
       crashed = !(error instanceof ApplyError);
     } finally {
+      result.carefulReplays = applier.carefulReplays;
       if (!crashed) {
         stream.reportProgress(await tracker.confirmableLsn());
         await stream.stop();

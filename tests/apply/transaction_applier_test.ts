@@ -62,6 +62,11 @@ pgTest(
     const result = await runApply(pair, { until: () => caughtUp(pair) });
     assert.equal(result.error, undefined);
     assert.ok(await equal(pair));
+    assert.equal(
+      result.carefulReplays,
+      0,
+      "no conflict: every transaction applied by fast statements",
+    );
     const subT = await pair.subscriber.unsafe(
       "select id, v, n, ts::text, j::text, b from t order by id",
     );
@@ -177,6 +182,30 @@ pgTest(
     );
     assert.deepEqual([check.rows, check.ids, check.lo, check.hi], [total, total, 1, total]);
     assert.ok(await equal(pair));
+  },
+);
+
+pgTest(
+  "TransactionApplier applies a transaction with a conflict again, with conflict handling",
+  async (_t, cluster) => {
+    const pair = await setupPair(
+      cluster,
+      `${TABLES} insert into t (id, v) values (9, 'nine');`,
+      `${TABLES} insert into t (id, v) values (2, 'local');`,
+    );
+    const p = pair.provider;
+    await p.unsafe("insert into t (id, v) values (1, 'one'), (2, 'two'), (3, 'three')");
+    await p.unsafe("update t set v = 'uno' where id = 1");
+    await p.unsafe("delete from t where id = 9");
+    await p.unsafe("update t set v = 'dos' where id = 2");
+    const result = await runApply(pair, { until: () => caughtUp(pair) });
+    assert.equal(result.error, undefined);
+    assert.ok(await equal(pair));
+    // The INSERT meeting key 2 (insert_exists) and the DELETE of the missing key 9
+    // (delete_missing); the two UPDATEs went through the fast statements.
+    assert.equal(result.carefulReplays, 2);
+    const rows = await pair.subscriber.unsafe("select id, v from t order by id");
+    assert.deepEqual(rows.map((r) => [r.id, r.v]), [[1, "uno"], [2, "dos"], [3, "three"]]);
   },
 );
 

@@ -43,6 +43,9 @@ const REMOTE_TS = "$1::text::timestamptz";
 const META = "with spock_meta (commit_ts, xid, commit_lsn) as " +
   "(select $1::text, $2::text, $3::text), ";
 
+/** {@link META} alone, before a statement that is not a WITH query. */
+const META_ONLY = META.slice(0, -2);
+
 /**
  * Counts one changed row in the transaction-local `spock_apply.rows` setting
  * (a RETURNING item of fast statements).
@@ -249,7 +252,7 @@ export function insertStatement(
   const filter = relation.rowFilter === undefined ? "true" : relation.rowFilter;
   const key = relation.keyIndex;
   if (key === undefined) {
-    return `${META.slice(0, -2)} insert into ${relation.qualifiedName} (${names}) ` +
+    return `${META_ONLY} insert into ${relation.qualifiedName} (${names}) ` +
       `select * from (${values}) as v (${names}) where ${filter}`;
   }
   const regclass = `${quoteLiteral(relation.qualifiedName)}::regclass`;
@@ -398,7 +401,7 @@ export function updateStatement(
   const update = `update ${relation.qualifiedName} as t set ${assignments.join(", ")} ` +
     `where ${locate(relation, where, keyOffset)}${deltas.length > 0 ? "" : ` and ${wins}`}` +
     filter;
-  if (fast) return `${update} returning ${COUNT_CHANGED_ROW}`;
+  if (fast) return `${META_ONLY} ${update} returning ${COUNT_CHANGED_ROW}`;
   const slow = unchangedRow(relation, context, {
     kind: "update",
     key: where,
@@ -436,8 +439,8 @@ export function deleteStatement(
     locate(relation, where, META_PARAMS)
   } and ${wins}${filter}`;
   if (fast) {
-    if (tombstone === "") return `${remove} returning ${COUNT_CHANGED_ROW}`;
-    return `with d as (${remove} returning ${COUNT_CHANGED_ROW})${tombstone} select from d`;
+    if (tombstone === "") return `${META_ONLY} ${remove} returning ${COUNT_CHANGED_ROW}`;
+    return `${META}d as (${remove} returning ${COUNT_CHANGED_ROW})${tombstone} select from d`;
   }
   const slow = unchangedRow(relation, context, {
     kind: "delete",
