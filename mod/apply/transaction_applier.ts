@@ -127,11 +127,20 @@ function isConflictCandidate(error: unknown): boolean {
   return error instanceof ApplyError && error.code === "ERR_APPLY_SQL" && !isTransientError(error);
 }
 
+/**
+ * Upserts `spock.progress` at a commit: $1 local node, $2 remote node, $3
+ * remote commit time, $4 remote commit LSN, $5 provider insert LSN. $6 is
+ * the number of fast UPDATEs and DELETEs sent (0 otherwise): when fewer rows
+ * were counted, `spock._check_applied()` (called only then) fails the
+ * transaction with SQLSTATE SP003.
+ */
 const PROGRESS_SQL = `
 insert into spock.progress as p (node_id, remote_node_id, remote_commit_ts, remote_lsn,
   remote_insert_lsn, last_updated_ts, updated_by_decode)
-values ($1::text::oid, $2::text::oid, $3::text::timestamptz, $4::text::pg_lsn,
-  $5::text::pg_lsn, now(), true)
+select $1::text::oid, $2::text::oid, $3::text::timestamptz, $4::text::pg_lsn,
+  $5::text::pg_lsn, now(), true
+where case when coalesce(nullif(pg_catalog.current_setting('spock_apply.rows', true), ''), '0') = $6
+  then true else spock._check_applied($6::text::int) end
 on conflict (node_id, remote_node_id) do update set
   remote_commit_ts = excluded.remote_commit_ts, remote_lsn = excluded.remote_lsn,
   remote_insert_lsn = excluded.remote_insert_lsn, last_updated_ts = excluded.last_updated_ts,
@@ -144,11 +153,9 @@ on conflict (node_id, remote_node_id) do update set
  * record carries the origin, PG 14+): had the daemon died between the two,
  * the server would abort the transaction and yet record it as applied.
  */
-function commitWithOrigin(endLsn: Lsn, commitTime: string, expectedChanges: number): string {
-  const check = expectedChanges > 0 ? `select spock._check_applied(${expectedChanges}); ` : "";
-  return `${check}select pg_replication_origin_xact_setup(${
-    quoteLiteral(formatLsn(endLsn))
-  }::pg_lsn, ${quoteLiteral(commitTime)}::timestamptz); commit`;
+function commitWithOrigin(endLsn: Lsn, commitTime: string): string {
+  return `select pg_replication_origin_xact_setup(${quoteLiteral(formatLsn(endLsn))}::pg_lsn, ` +
+    `${quoteLiteral(commitTime)}::timestamptz); commit`;
 }
 
 /**
@@ -675,12 +682,12 @@ export class TransactionApplier {
       commitTime,
       formatLsn(commit.commitLsn),
       formatLsn(insertLsn),
+      String(this.#fast ? this.#writer.expectedChanges : 0),
     ], "commit");
     // Sent behind the pipelined statements, awaited with them: one round trip
     // per transaction. If a statement failed, the transaction is aborted and
     // the message's xact_setup fails before its COMMIT runs.
-    const expected = this.#fast ? this.#writer.expectedChanges : 0;
-    const committing = this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime, expected)).then(
+    const committing = this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime)).then(
       () => undefined,
       (error: unknown) => error,
     );

@@ -42,13 +42,14 @@ BEGIN
 END
 $fn$;
 
--- At the commit of a remote transaction applied with fast statements: every
--- fast UPDATE and DELETE must have changed its row (each counts it in the
--- transaction's spock_apply.rows setting). If one did not, there is a
--- conflict to handle: SQLSTATE SP003 aborts the commit, and the daemon
--- applies the transaction again with conflict handling.
+-- At the commit of a remote transaction applied with fast statements, when
+-- fewer rows were counted than expected: every fast UPDATE and DELETE must
+-- have changed its row (each counts it in the transaction's spock_apply.rows
+-- setting). If one did not, there is a conflict to handle: SQLSTATE SP003
+-- aborts the commit, and the daemon applies the transaction again with
+-- conflict handling. Returns true when the count is right.
 CREATE OR REPLACE FUNCTION spock._check_applied(expected integer)
-RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   changed integer := coalesce(nullif(pg_catalog.current_setting('spock_apply.rows', true), ''),
     '0')::integer;
@@ -57,6 +58,7 @@ BEGIN
     RAISE EXCEPTION 'remote transaction changed % of its % rows: applying it again with conflict handling',
       changed, expected USING ERRCODE = 'SP003';
   END IF;
+  RETURN true;
 END
 $fn$;
 
