@@ -4,7 +4,7 @@ import type { LocalRelation } from "../../mod/apply/relation_map.ts";
 
 const relation = { remoteName: "public.t", remoteNameParts: ["public", "t"] } as LocalRelation;
 
-/** Statistics of subscription 7 (or none), written whenever asked. */
+/** Statistics kept under `subscriptionId` (or not kept), written whenever asked. */
 function statistics(subscriptionId: number | undefined): ApplyStatistics {
   return new ApplyStatistics({ subscriptionId, remoteNodeId: 1, logLevel: "debug", intervalMs: 0 });
 }
