@@ -40,6 +40,7 @@ import { ApplyStatistics, CHANNEL_STATS_SQL } from "./conflicts/report.ts";
 import { type ConflictSettings, DEFAULT_CONFLICT_SETTINGS } from "./conflicts/settings.ts";
 import { ApplyError, type ApplyErrorCode } from "./errors.ts";
 import {
+  DEFAULT_EXCEPTION_SETTINGS,
   describeFailure,
   ExceptionReplay,
   type ExceptionSettings,
@@ -104,12 +105,6 @@ export interface TransactionApplierOptions {
    */
   carefulAt?: Lsn;
 }
-
-/**
- * Bytes of a remote transaction kept in memory to apply it again (with
- * conflict handling, or in exception mode) without exception settings.
- */
-const DEFAULT_REPLAY_QUEUE_BYTES = 4 * 1024 * 1024;
 
 /** Failures that exception handling replays (others are thrown at once). */
 const REPLAYED_CODES: ReadonlySet<ApplyErrorCode> = new Set([
@@ -202,7 +197,7 @@ export class TransactionApplier {
       logLevel: conflicts.logLevel,
     });
     this.#replay = new ReplayQueue(
-      options.exceptions?.replayQueueSize ?? DEFAULT_REPLAY_QUEUE_BYTES,
+      options.exceptions?.replayQueueSize ?? DEFAULT_EXCEPTION_SETTINGS.replayQueueSize,
     );
     this.#carefulAt = options.carefulAt;
     this.#writer = new SqlWriter(sql, {

@@ -11,7 +11,12 @@ import { installCatalog } from "../../mod/catalog/mod.ts";
 import { type Lsn, resolveConnectOptions } from "../../mod/pg/mod.ts";
 import { type PgoutputMessage, PgoutputStreamDecoder } from "../../mod/pgoutput/mod.ts";
 import { choosePgoutputOptions, ReplicationConnection } from "../../mod/transport/mod.ts";
-import { ApplyError, FlushTracker, TransactionApplier } from "../../mod/apply/mod.ts";
+import {
+  ApplyError,
+  FlushTracker,
+  TransactionApplier,
+  type TransactionApplierOptions,
+} from "../../mod/apply/mod.ts";
 
 /** The provider node's id as the subscriber knows it (no row needed in spock.node). */
 export const REMOTE_NODE_ID = 4242;
@@ -72,6 +77,8 @@ export interface RunOptions {
   /** Keep every decoded message in the result. */
   keepMessages?: boolean;
   timeoutMs?: number;
+  /** Applier options beyond the pair's. */
+  applier?: Pick<TransactionApplierOptions, "exceptions" | "carefulAt">;
 }
 
 /**
@@ -85,6 +92,7 @@ export async function runApply(pair: Pair, options: RunOptions): Promise<RunResu
         originName: pair.slot,
         localNodeId: pair.localNodeId,
         remoteNodeId: REMOTE_NODE_ID,
+        ...options.applier,
       }),
     { what: "the replication origin to be free" },
   );

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
-import { ApplyError, FlushTracker } from "../../mod/apply/mod.ts";
+import { ApplyError, DEFAULT_EXCEPTION_SETTINGS, FlushTracker } from "../../mod/apply/mod.ts";
 import { formatLsn, type Lsn } from "../../mod/pg/mod.ts";
 import type { PgoutputMessage } from "../../mod/pgoutput/mod.ts";
 import { crash, REMOTE_NODE_ID, runApply, setupPair, tableDigest } from "./_pair.ts";
@@ -206,6 +206,36 @@ pgTest(
     assert.equal(result.carefulReplays, 2);
     const rows = await pair.subscriber.unsafe("select id, v from t order by id");
     assert.deepEqual(rows.map((r) => [r.id, r.v]), [[1, "uno"], [2, "dos"], [3, "three"]]);
+  },
+);
+
+pgTest(
+  "TransactionApplier restarts a conflicting transaction too big to keep, with conflict handling",
+  async (_t, cluster) => {
+    const pair = await setupPair(
+      cluster,
+      TABLES,
+      `${TABLES} insert into t (id, v) values (150, 'local');`,
+    );
+    await pair.provider.unsafe(
+      "insert into t (id, v) select g, repeat('x', 100) from generate_series(1, 200) g",
+    );
+    const small = { ...DEFAULT_EXCEPTION_SETTINGS, replayQueueSize: 4096 };
+    const first = await runApply(pair, {
+      until: () => caughtUp(pair),
+      applier: { exceptions: small },
+    });
+    assert.ok(first.error instanceof ApplyError);
+    assert.equal(first.error.code, "ERR_APPLY_CAREFUL_RESTART");
+    const [count] = await pair.subscriber.unsafe("select count(*)::int as n from t");
+    assert.equal(count.n, 1, "nothing of the failed attempt was committed");
+    const second = await runApply(pair, {
+      until: () => caughtUp(pair),
+      applier: { exceptions: small, carefulAt: first.error.remoteCommitLsn },
+    });
+    assert.equal(second.error, undefined);
+    assert.ok(await equal(pair));
+    assert.equal(second.carefulReplays, 0, "applied with conflict handling from its first change");
   },
 );
 
