@@ -15,7 +15,7 @@ import {
   UsageError,
 } from "./command.ts";
 import { formatResult, maskDsnColumns, type ResultShape, type Row, writeOut } from "./_output.ts";
-import { connectTarget, describeFailure, JSON_FLAG, TARGET_FLAGS, targetDsn } from "./_target.ts";
+import { JSON_FLAG, TARGET_FLAGS, targetDsn, withTarget } from "./_target.ts";
 
 /** SQL types the API's arguments use. */
 export type SqlType =
@@ -241,19 +241,14 @@ async function runApi(
   const dsn = targetDsn(flags, context, command);
   let fn = "fn" in spec.call ? spec.call.fn : "";
   if (spec.prepare) ({ fn, values } = await spec.prepare(values, context, command));
-  const sql = connectTarget(dsn, context, command);
-  try {
+  return await withTarget(dsn, context, command, async (sql) => {
     const rows = await runQuery(sql, spec, fn, values, context.signal);
     await writeOut(
       context.stdout,
       formatResult(maskDsnColumns(rows), spec.returns, flags.json === true),
     );
     return 0;
-  } catch (error) {
-    throw describeFailure(error, dsn);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
+  });
 }
 
 async function runQuery(

@@ -74,6 +74,26 @@ export function connectTarget(
   }
 }
 
+/**
+ * Runs `work` with a catalog client on `dsn` and closes the client after it;
+ * a failure becomes the message the user reads ({@link describeFailure}).
+ */
+export async function withTarget<T>(
+  dsn: string,
+  context: CommandContext,
+  command: Command,
+  work: (sql: CatalogSql) => Promise<T>,
+): Promise<T> {
+  const sql = connectTarget(dsn, context, command);
+  try {
+    return await work(sql);
+  } catch (error) {
+    throw describeFailure(error, dsn);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 /** Fields of a postgres.js server error (read by shape: cli does not import postgres). */
 interface ServerErrorFields {
   severity?: string;

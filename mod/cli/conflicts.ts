@@ -6,7 +6,7 @@
  */
 import { cancellableQuery } from "./_api.ts";
 import { type Row, writeOut } from "./_output.ts";
-import { connectTarget, describeFailure, TARGET_FLAGS, targetDsn } from "./_target.ts";
+import { TARGET_FLAGS, targetDsn, withTarget } from "./_target.ts";
 import { type Command, type ParsedFlags, UsageError } from "./command.ts";
 
 const DEFAULT_SINCE = "1h";
@@ -179,8 +179,7 @@ export const conflictsCommand: Command = {
     const max = limit(flags);
     const table = typeof flags.table === "string" && flags.table !== "" ? flags.table : null;
     const dsn = targetDsn(flags, context, conflictsCommand);
-    const sql = connectTarget(dsn, context, conflictsCommand);
-    try {
+    return await withTarget(dsn, context, conflictsCommand, async (sql) => {
       const rows = await cancellableQuery(sql, QUERY, [seconds, table, max], context.signal);
       const text = flags.json
         ? jsonLines(rows)
@@ -189,10 +188,6 @@ export const conflictsCommand: Command = {
         : rows.map(describeConflict).join("\n");
       await writeOut(context.stdout, text);
       return 0;
-    } catch (error) {
-      throw describeFailure(error, dsn);
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    });
   },
 };

@@ -7,7 +7,7 @@ import { getLogger } from "@logtape/logtape";
 import { installCatalog, uninstallCatalog } from "../catalog/mod.ts";
 import { maskDsn } from "../pg/mod.ts";
 import { formatResult, writeOut } from "./_output.ts";
-import { connectTarget, describeFailure, JSON_FLAG, TARGET_FLAGS, targetDsn } from "./_target.ts";
+import { JSON_FLAG, TARGET_FLAGS, targetDsn, withTarget } from "./_target.ts";
 import type { Command } from "./command.ts";
 import { SPOCK_VERSION } from "./version.ts";
 
@@ -23,8 +23,7 @@ export const installCommand: Command = {
   flags: { ...TARGET_FLAGS, ...JSON_FLAG },
   async run(flags, _positionals, context) {
     const dsn = targetDsn(flags, context, installCommand);
-    const sql = connectTarget(dsn, context, installCommand);
-    try {
+    return await withTarget(dsn, context, installCommand, async (sql) => {
       const result = await installCatalog(sql, { programVersion: SPOCK_VERSION });
       for (const warning of result.warnings) log.warning("{warning}", { warning });
       const text = flags.json
@@ -35,11 +34,7 @@ export const installCommand: Command = {
         : `spock catalog version ${result.to} is already installed in ${maskDsn(dsn)}\n`;
       await writeOut(context.stdout, text);
       return 0;
-    } catch (error) {
-      throw describeFailure(error, dsn);
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    });
   },
 };
 
@@ -57,8 +52,7 @@ export const uninstallCommand: Command = {
   },
   async run(flags, _positionals, context) {
     const dsn = targetDsn(flags, context, uninstallCommand);
-    const sql = connectTarget(dsn, context, uninstallCommand);
-    try {
+    return await withTarget(dsn, context, uninstallCommand, async (sql) => {
       const result = await uninstallCatalog(sql, { force: flags.force === true });
       const text = flags.json
         ? formatResult([{ ...result }], "record", true)
@@ -70,10 +64,6 @@ export const uninstallCommand: Command = {
         : `spock is not installed in ${maskDsn(dsn)}\n`;
       await writeOut(context.stdout, text);
       return 0;
-    } catch (error) {
-      throw describeFailure(error, dsn);
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    });
   },
 };

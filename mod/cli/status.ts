@@ -6,7 +6,7 @@
  */
 import type { CatalogSql } from "../catalog/mod.ts";
 import { formatTable, type Row, writeOut } from "./_output.ts";
-import { connectTarget, describeFailure, JSON_FLAG, TARGET_FLAGS, targetDsn } from "./_target.ts";
+import { JSON_FLAG, TARGET_FLAGS, targetDsn, withTarget } from "./_target.ts";
 import { CONFLICT_TYPES } from "../apply/mod.ts";
 import type { Command } from "./command.ts";
 
@@ -111,18 +111,13 @@ export const statusCommand: Command = {
   flags: { ...TARGET_FLAGS, ...JSON_FLAG },
   async run(flags, _positionals, context) {
     const dsn = targetDsn(flags, context, statusCommand);
-    const sql = connectTarget(dsn, context, statusCommand);
-    try {
+    return await withTarget(dsn, context, statusCommand, async (sql) => {
       const status = await readStatus(sql);
       await writeOut(
         context.stdout,
         flags.json ? JSON.stringify(status) + "\n" : statusText(status),
       );
       return 0;
-    } catch (error) {
-      throw describeFailure(error, dsn);
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    });
   },
 };

@@ -5,7 +5,7 @@
 import denoJson from "../../deno.json" with { type: "json" };
 import { CATALOG_VERSION, installedVersion } from "../catalog/mod.ts";
 import { writeOut } from "./_output.ts";
-import { connectTarget, describeFailure, JSON_FLAG, TARGET_FLAGS, targetDsn } from "./_target.ts";
+import { JSON_FLAG, TARGET_FLAGS, targetDsn, withTarget } from "./_target.ts";
 import type { Command } from "./command.ts";
 
 /** The program's version, from deno.json. */
@@ -26,14 +26,12 @@ export const versionCommand: Command = {
     };
     if (flags.dsn !== undefined || flags.node !== undefined) {
       const dsn = targetDsn(flags, context, versionCommand);
-      const sql = connectTarget(dsn, context, versionCommand);
-      try {
-        report.installed_catalog_version = await installedVersion(sql);
-      } catch (error) {
-        throw describeFailure(error, dsn);
-      } finally {
-        await sql.end({ timeout: 5 });
-      }
+      report.installed_catalog_version = await withTarget(
+        dsn,
+        context,
+        versionCommand,
+        installedVersion,
+      );
     }
     let text = `spock ${SPOCK_VERSION} (deno ${Deno.version.deno}, v8 ${Deno.version.v8})\n`;
     if ("installed_catalog_version" in report) {
