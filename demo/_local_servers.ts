@@ -6,7 +6,7 @@
  * can leave them running after the demo exits. As root, initdb, pg_ctl and the
  * servers run as the `postgres` user, which is created if missing.
  */
-import { discoverInstalls, type PgInstall } from "../tests/_harness/mod.ts";
+import { discoverInstalls, freePorts, type PgInstall } from "../tests/_harness/mod.ts";
 
 const RUN_AS = "postgres";
 
@@ -75,17 +75,6 @@ async function ownedDir(path: string, mode: number): Promise<void> {
   await Deno.mkdir(path, { recursive: true, mode });
   await Deno.chmod(path, mode);
   if (isRoot()) await run(["chown", `${RUN_AS}:`, path]);
-}
-
-/** `count` distinct free TCP ports on 127.0.0.1 (held together, so they differ). */
-function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
-  for (const listener of listeners) listener.close();
-  return ports;
 }
 
 /** The embedded PostgreSQL (or, failing that, the newest server this machine has). */

@@ -21,7 +21,9 @@ export type ApplyErrorCode =
   /** A replay found no failing operation: retry the transaction as a whole. */
   | "ERR_APPLY_RETRY"
   /** exception_behaviour sub_disable disabled the subscription. */
-  | "ERR_APPLY_SUB_DISABLED";
+  | "ERR_APPLY_SUB_DISABLED"
+  /** The subscription's replication origin is gone: resuming would apply transactions twice. */
+  | "ERR_APPLY_NO_ORIGIN";
 
 /** Where an apply error happened. */
 export interface ApplyErrorOptions {

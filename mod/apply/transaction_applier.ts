@@ -154,6 +154,39 @@ function commitWithOrigin(endLsn: Lsn, commitTime: string): string {
 }
 
 /**
+ * The subscription's origin must exist before apply starts: the initial sync
+ * (or sub_create for a disabled subscription) creates it. A missing one was
+ * dropped behind spock's back; the error says how far `spock.progress` says
+ * the subscription had got and how to resume right after that.
+ */
+async function assertOriginExists(
+  session: postgres.ReservedSql,
+  options: TransactionApplierOptions,
+): Promise<void> {
+  const [row] = await session.unsafe(
+    `select exists (select 1 from pg_replication_origin where roname = $1) as present,
+       (select p.remote_lsn::text from spock.progress p
+        where p.node_id = $2::text::oid and p.remote_node_id = $3::text::oid) as applied_lsn`,
+    [options.originName, String(options.localNodeId), String(options.remoteNodeId)],
+  );
+  if (row.present) return;
+  const name = quoteLiteral(options.originName);
+  const applied = row.applied_lsn === null ? 0n : parseLsn(row.applied_lsn);
+  const resume = applied === 0n
+    ? "recreate the subscription (spock sub drop, then spock sub create) to synchronize it again"
+    : `resume right after it with SELECT pg_replication_origin_create(${name}); ` +
+      `SELECT pg_replication_origin_advance(${name}, '${formatLsn(applied + 1n)}')`;
+  throw new ApplyError(
+    `Cannot apply: replication origin ${name} is missing (dropped outside spock?)` +
+      (applied === 0n
+        ? ""
+        : `, while spock.progress says remote commit ${formatLsn(applied)} was applied`) +
+      `; starting from 0/0 would apply transactions twice, so the worker stops: ${resume}`,
+    { code: "ERR_APPLY_NO_ORIGIN", operation: "start", origin: options.originName },
+  );
+}
+
+/**
  * Applies decoded pgoutput messages to the local database, one local
  * transaction per remote one. Feed every message in stream order to
  * {@link applyMessage}; await each call.
@@ -180,8 +213,10 @@ export class TransactionApplier {
   #carefulReplays = 0;
   /** Set while a transaction is applied in exception mode. */
   #exceptions: ExceptionReplay | undefined;
-  /** Relations that could not be mapped in exception mode, with why. */
-  #broken = new Map<number, { relation: Relation; error: unknown }>();
+  /** Relations that could not be mapped, with why. */
+  #broken = new Map<number, { relation: Relation; error: ApplyError }>();
+  /** Broken relations whose mapping was tried again in this transaction. */
+  #remapped = new Set<number>();
 
   private constructor(
     sql: postgres.ReservedSql,
@@ -214,9 +249,11 @@ export class TransactionApplier {
   }
 
   /**
-   * Reserves a session of `sql`, sets `session_replication_role = replica`,
-   * creates the replication origin if missing and binds it to the session.
-   * Fails (SQLSTATE 55006) while another session still holds the origin.
+   * Reserves a session of `sql`, sets `session_replication_role = replica`
+   * and binds the replication origin to the session. Fails (SQLSTATE 55006)
+   * while another session still holds the origin, and with
+   * `ERR_APPLY_NO_ORIGIN` when the origin is missing: it is the record of
+   * what was applied, and starting over from 0/0 would apply it all again.
    */
   static async open(
     sql: postgres.Sql,
@@ -230,11 +267,7 @@ export class TransactionApplier {
       await reserved.unsafe(
         `set synchronous_commit = ${options.synchronousCommit ? "on" : "off"}`,
       );
-      await reserved.unsafe(
-        "select pg_replication_origin_create($1) where not exists " +
-          "(select 1 from pg_replication_origin where roname = $1)",
-        [options.originName],
-      );
+      await assertOriginExists(reserved, options);
       await reserved.unsafe("select pg_replication_origin_session_setup($1)", [
         options.originName,
       ]);
@@ -482,6 +515,7 @@ export class TransactionApplier {
     this.#begin = begin;
     this.#remoteOrigin = undefined;
     this.#rows = 0;
+    this.#remapped.clear();
     // Already applied (its commit ends at or before the origin's position): skip it.
     this.#skipping = begin.finalLsn < this.#appliedEndLsn;
     if (this.#skipping) {
@@ -516,31 +550,56 @@ export class TransactionApplier {
     this.#remoteOrigin = origin.originName;
   }
 
-  /** Relation: maps the remote table onto the local one (one catalog query). */
+  /**
+   * Relation: maps the remote table onto the local one (one catalog query).
+   * A table the subscriber cannot map (missing, or missing columns) fails
+   * this transaction, and every later change to it until it maps; exception
+   * handling then deals with those changes as with any failed operation.
+   */
   async applyRelation(relation: Relation): Promise<void> {
     await this.#throwFailure(await this.#writer.drain());
+    this.#relations.delete(relation.relationId);
+    const failure = await this.#map(relation);
+    if (failure !== undefined && this.#exceptions === undefined) throw failure;
+  }
+
+  /**
+   * Maps `relation`, or keeps it as broken and returns why it cannot be
+   * mapped. A transient error (the catalog query failed) is thrown.
+   */
+  async #map(relation: Relation): Promise<ApplyError | undefined> {
+    const name = `${relation.namespace}.${relation.relationName}`;
     try {
       const local = await mapRelation(this.#sql, relation);
-      const filters = this.#options.rowFilters?.get(
-        `${relation.namespace}.${relation.relationName}`,
-      );
+      const filters = this.#options.rowFilters?.get(name);
       if (filters !== undefined && filters.length > 0) {
         local.rowFilter = filters.map((filter) => `(${filter})`).join(" and ");
       }
       this.#relations.set(relation.relationId, local);
       this.#broken.delete(relation.relationId);
+      return undefined;
     } catch (error) {
-      if (this.#exceptions !== undefined && !isTransientError(error)) {
-        // Exception mode: every change to this table fails with this error.
-        this.#relations.delete(relation.relationId);
-        this.#broken.set(relation.relationId, { relation, error });
-        return;
-      }
-      if (error instanceof ApplyError) {
-        throw this.#error(error.summary, error.code, "relation", error.relation);
-      }
-      throw this.#sqlError(error, "relation", `${relation.namespace}.${relation.relationName}`);
+      if (!(error instanceof ApplyError)) throw this.#sqlError(error, "relation", name);
+      this.#broken.set(relation.relationId, { relation, error });
+      this.#remapped.add(relation.relationId);
+      return this.#error(error.summary, error.code, "relation", error.relation);
     }
+  }
+
+  /**
+   * The mapping of a relation that could not be mapped, tried once more per
+   * transaction (the subscriber may have been fixed since), or the failure.
+   */
+  async #retryBroken(relationId: number): Promise<ApplyError | undefined> {
+    const broken = this.#broken.get(relationId);
+    if (broken === undefined) return undefined;
+    if (this.#remapped.has(relationId)) {
+      const { summary, code, relation } = broken.error;
+      return this.#error(summary, code, "relation", relation);
+    }
+    this.#remapped.add(relationId);
+    await this.#throwFailure(await this.#writer.drain());
+    return await this.#map(broken.relation);
   }
 
   /** Insert: pipelined INSERT. */
@@ -602,10 +661,17 @@ export class TransactionApplier {
     apply: (relation: LocalRelation) => Promise<void>,
   ): Promise<void> {
     const exceptions = this.#exceptions;
-    const broken = exceptions === undefined ? undefined : this.#broken.get(relationId);
-    if (exceptions !== undefined && broken !== undefined && !this.#skipping) {
-      const operation = guardedOperation(kind, broken.relation, newTuple, oldTuple);
-      await exceptions.run(operation, undefined, broken.error);
+    const unmapped = this.#skipping ? undefined : await this.#retryBroken(relationId);
+    if (unmapped !== undefined) {
+      // Outside exception mode the transaction fails here, to be replayed in it.
+      if (exceptions === undefined) throw unmapped;
+      const operation = guardedOperation(
+        kind,
+        this.#broken.get(relationId)!.relation,
+        newTuple,
+        oldTuple,
+      );
+      await exceptions.run(operation, undefined, unmapped);
       return;
     }
     const relation = this.#rowTarget(relationId, kind.toLowerCase());

@@ -149,7 +149,8 @@ export interface UninstallResult {
 
 /**
  * Removes the spock schema, its publications and (with `force`) its
- * subscriptions' slots and origins.
+ * subscriptions' slots and origins: the origins of this database's
+ * subscriptions only, as other databases of the server keep theirs.
  *
  * @throws {CatalogError} when subscriptions or spock slots exist and `force` is not set.
  */
@@ -187,8 +188,11 @@ export async function uninstallCatalog(
       );
     }
     for (const slot of slots) await tx`SELECT pg_drop_replication_slot(${slot.slot_name})`;
-    await tx`SELECT pg_replication_origin_drop(roname) FROM pg_catalog.pg_replication_origin
-      WHERE roname LIKE 'spk\_%'`;
+    // Origins are server-wide: only this database's subscriptions' (and their
+    // data copies' \`<slot>_c<n>\`) are ours to drop, never another database's.
+    await tx`SELECT pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o
+      WHERE EXISTS (SELECT 1 FROM spock.subscription s
+        WHERE o.roname = s.sub_slot_name OR o.roname ~ ('^' || s.sub_slot_name || '_c[0-9]+$'))`;
     const publications = await tx`
       SELECT p.pubname FROM spock._set_publication p
       JOIN pg_catalog.pg_publication pp ON pp.pubname = p.pubname`.catch(() => []);

@@ -23,7 +23,7 @@ export const runCommand: Command = {
     "node": { ...TARGET_FLAGS.node, description: "Serve only this node of the config file" },
   },
   async run(flags, _positionals, context) {
-    let nodes: Array<{ name: string; dsn: string }>;
+    let nodes: Array<{ name?: string; dsn: string }>;
     if (flags.dsn !== undefined || flags.node !== undefined) {
       const dsn = targetDsn(flags, context, runCommand);
       try {
@@ -32,7 +32,8 @@ export const runCommand: Command = {
         if (error instanceof DsnError) throw new UsageError(error.message, runCommand);
         throw error;
       }
-      nodes = [{ name: typeof flags.node === "string" ? flags.node : "dsn", dsn }];
+      // With --dsn the node is named as its catalog names it.
+      nodes = [{ name: typeof flags.node === "string" ? flags.node : undefined, dsn }];
     } else if (context.config !== undefined && context.config.nodes.length > 0) {
       nodes = context.config.nodes.map((node) => ({ name: node.name, dsn: node.dsn }));
     } else {

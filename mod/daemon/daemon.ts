@@ -4,7 +4,6 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { EngineSettings } from "../config/mod.ts";
-import { maskDsn } from "../pg/mod.ts";
 import { NodeSupervisor, type ServedNode, type WorkerSummary } from "./node_supervisor.ts";
 
 const log = getLogger(["spock", "daemon"]);
@@ -25,7 +24,12 @@ export interface Daemon {
   summaries(): WorkerSummary[];
 }
 
-/** Starts serving `nodes` until `signal` aborts. */
+/**
+ * Starts serving `nodes` until `signal` aborts. `done` rejects with a
+ * {@link ServedNodeError} when a node cannot be served as configured (the
+ * other nodes are then stopped too): a configuration that cannot work ends
+ * the daemon at start rather than leaving it idle.
+ */
 export function startDaemon(options: DaemonOptions): Daemon {
   if (options.nodes.length === 0) {
     throw new RangeError("The daemon needs at least one node to serve");
@@ -34,10 +38,16 @@ export function startDaemon(options: DaemonOptions): Daemon {
   const supervisors = options.nodes.map((node) =>
     new NodeSupervisor(node, { engine: options.engine, daemon, env: options.env })
   );
-  for (const node of options.nodes) {
-    log.info("Serving node {node} at {dsn}", { node: node.name, dsn: maskDsn(node.dsn) });
-  }
-  const done = Promise.all(supervisors.map((s) => s.run(options.signal))).then(() => {
+  const failed = new AbortController();
+  const signal = AbortSignal.any([options.signal, failed.signal]);
+  let failure: unknown;
+  const done = Promise.all(supervisors.map((supervisor) =>
+    supervisor.run(signal).catch((error) => {
+      failure ??= error;
+      failed.abort(error);
+    })
+  )).then(() => {
+    if (failure !== undefined) throw failure;
     log.info("Daemon stopped");
   });
   return { done, summaries: () => supervisors.flatMap((s) => s.summaries()) };

@@ -25,6 +25,7 @@ export { type Daemon, type DaemonOptions, startDaemon } from "./daemon.ts";
 export { restartDelay } from "./backoff.ts";
 export { guardClosedSocketWrites, isClosedSocketWrite } from "./postgres_js_guard.ts";
 export type { ServedNode, WorkerSummary } from "./node_supervisor.ts";
+export { ServedNodeError } from "./served_node.ts";
 export {
   readSubscriptions,
   subscriptionFingerprint,

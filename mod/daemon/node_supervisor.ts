@@ -12,6 +12,8 @@ import { connectDatabase } from "../catalog/mod.ts";
 import type { EngineSettings } from "../config/mod.ts";
 import { maskDsn, resolveConnectOptions } from "../pg/mod.ts";
 import { sleep } from "./backoff.ts";
+import { CatalogListener } from "./catalog_listener.ts";
+import { waitForServedNode } from "./served_node.ts";
 import {
   readSubscriptions,
   subscriptionFingerprint,
@@ -22,11 +24,14 @@ import { SubscriptionWorker } from "./subscription_worker.ts";
 const log = getLogger(["spock", "daemon"]);
 
 const REREAD_MS = 5_000;
+/** While the node is unreachable, this often a log line says it still is. */
+const DOWN_LOG_INTERVAL_MS = 60_000;
 const CLEANUP_INTERVAL_MS = 3_600_000;
 
 /** A node this daemon serves. */
 export interface ServedNode {
-  name: string;
+  /** The name in the config file; without one (`--dsn`), the node's name in its catalog. */
+  name?: string;
   dsn: string;
 }
 
@@ -130,16 +135,18 @@ export class NodeSupervisor {
   #workers = new Map<number, { worker: SubscriptionWorker; fingerprint: string }>();
   #wake: (() => void) | undefined;
   #dirty = true;
+  #name: string;
 
   constructor(node: ServedNode, options: NodeSupervisorOptions) {
     this.node = node;
     this.#options = options;
+    this.#name = node.name ?? "";
   }
 
   /** The workers running now. */
   summaries(): WorkerSummary[] {
     return [...this.#workers.values()].map(({ worker }) => ({
-      node: this.node.name,
+      node: this.#name,
       subscription: worker.record.name,
       provider: worker.record.providerNodeName,
       transactions: worker.counters.transactions,
@@ -148,43 +155,84 @@ export class NodeSupervisor {
     }));
   }
 
-  /** Supervises until `signal` aborts, then stops every worker cleanly. */
+  /**
+   * Supervises until `signal` aborts, then stops every worker cleanly.
+   *
+   * @throws {ServedNodeError} at start, when the node cannot be served as
+   * configured (no catalog, no local node, a wrong password …).
+   */
   async run(signal: AbortSignal): Promise<void> {
     const localOptions = resolveConnectOptions(this.node.dsn, {
       env: this.#options.env,
       applicationName: "spock daemon",
     });
-    const nlog = log.with({ node: this.node.name });
     const sql = connectDatabase(localOptions, { max: 2 });
+    let identity;
+    try {
+      identity = await waitForServedNode(sql, {
+        node: this.node.name,
+        dsn: this.node.dsn,
+        signal,
+      });
+    } catch (error) {
+      await sql.end({ timeout: 2 }).catch(() => {});
+      throw error;
+    }
+    if (identity === undefined) {
+      await sql.end({ timeout: 2 }).catch(() => {});
+      return;
+    }
+    this.#name = this.node.name ?? identity.name;
+    log.info("Serving node {node} at {dsn}", { node: this.#name, dsn: maskDsn(this.node.dsn) });
+    await this.#supervise(sql, localOptions, signal);
+  }
+
+  async #supervise(
+    sql: postgres.Sql,
+    localOptions: ReturnType<typeof resolveConnectOptions>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const nlog = log.with({ node: this.#name });
     const wake = () => {
       this.#dirty = true;
       this.#wake?.();
     };
     signal.addEventListener("abort", wake, { once: true });
-    let listening: postgres.ListenMeta | undefined;
+    let listener: CatalogListener | undefined;
     let warnedDown = false;
+    let warnedAt = 0;
     const retentionDays = this.#options.engine.resolutions_retention_days;
     const stopRetention = new AbortController();
     const retention = cleanUpHistory(sql, retentionDays, {
-      node: this.node.name,
+      node: this.#name,
       signal: AbortSignal.any([signal, stopRetention.signal]),
     });
     try {
       while (!signal.aborted) {
         try {
-          listening ??= await sql.listen("spock_catalog", wake, wake);
+          if (listener === undefined || listener.lost) {
+            await listener?.close();
+            listener = undefined;
+            // Listening before reading: a change made in between is read now or notified.
+            listener = await CatalogListener.open(localOptions, "spock_catalog", wake);
+          }
           const records = await readSubscriptions(sql);
           await this.#reconcile(sql, records, localOptions);
-          if (warnedDown) nlog.info("Node {node} reachable again", { node: this.node.name });
+          if (warnedDown) nlog.info("Node {node} reachable again", { node: this.#name });
           warnedDown = false;
         } catch (error) {
-          if (!warnedDown) {
-            nlog.warning("Cannot read the catalog of node {node} at {dsn}: {error}", {
-              node: this.node.name,
-              dsn: maskDsn(this.node.dsn),
-              error: error instanceof Error ? error.message : String(error),
-            });
+          if (!warnedDown || performance.now() - warnedAt >= DOWN_LOG_INTERVAL_MS) {
+            nlog.warning(
+              "Cannot read the catalog of node {node} at {dsn}: {error}; trying again every {seconds} s",
+              {
+                node: this.#name,
+                dsn: maskDsn(this.node.dsn),
+                error: error instanceof Error ? error.message : String(error),
+                seconds: REREAD_MS / 1000,
+              },
+            );
             warnedDown = true;
+            warnedAt = performance.now();
           }
         }
         if (!this.#dirty) {
@@ -199,7 +247,7 @@ export class NodeSupervisor {
       signal.removeEventListener("abort", wake);
       await Promise.all([...this.#workers.values()].map(({ worker }) => worker.stop()));
       this.#workers.clear();
-      await listening?.unlisten().catch(() => {});
+      await listener?.close();
       stopRetention.abort();
       await sql.end({ timeout: 2 }).catch(() => {});
       await retention;
@@ -236,6 +284,7 @@ export class NodeSupervisor {
         engine: this.#options.engine,
         daemon: this.#options.daemon,
         env: this.#options.env,
+        catalog: sql,
       });
       this.#workers.set(id, { worker, fingerprint: subscriptionFingerprint(record) });
     }

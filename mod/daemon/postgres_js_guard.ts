@@ -2,7 +2,7 @@
  * A guard for one known postgres.js 3.4 fault: when the server closes a
  * connection while a small write is queued for the next tick, postgres.js
  * calls `socket.write` on the already-cleared socket and throws from a timer,
- * which would end the whole daemon. The connection is gone either way and its
+ * (or from a promise) which would end the whole daemon. The connection is gone either way and its
  * queries fail with CONNECTION_CLOSED, which the workers handle by restarting;
  * so this one error is logged and swallowed, and every other error still
  * ends the process.
@@ -25,6 +25,16 @@ export function guardClosedSocketWrites(): () => void {
     event.preventDefault();
     log.debug("Ignored a write to a closed server connection (postgres.js)");
   };
+  // The same fault also surfaces as a rejected promise (a write inside an async handler).
+  const onRejection = (event: PromiseRejectionEvent) => {
+    if (!isClosedSocketWrite(event.reason)) return;
+    event.preventDefault();
+    log.debug("Ignored a write to a closed server connection (postgres.js, in a promise)");
+  };
   globalThis.addEventListener("error", onError);
-  return () => globalThis.removeEventListener("error", onError);
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  return () => {
+    globalThis.removeEventListener("error", onError);
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+  };
 }

@@ -22,10 +22,10 @@ import {
   readTableSyncStates,
   StructureSyncError,
   type SubscriptionSyncOptions,
-  SyncError,
   synchronizeTables,
 } from "../sync/mod.ts";
 import { restartDelay, settleWithin, sleep } from "./backoff.ts";
+import { describeFailure, recordWorkerFailure, stopsWorker } from "./worker_failure.ts";
 import { readSubscriptions, type SubscriptionRecord } from "./subscription_record.ts";
 import { streamAndApply, type StreamCounters } from "./stream_apply.ts";
 import { WorkerSeat } from "./worker_seat.ts";
@@ -41,9 +41,13 @@ export interface SubscriptionWorkerOptions {
   daemon: string;
   /** Environment for libpq defaults of the provider DSN (PGPASSWORD, PGSSLMODE…). */
   env: Record<string, string | undefined>;
+  /** The supervisor's client of the served database: failures are recorded through it. */
+  catalog: postgres.Sql;
 }
 
 const BACKOFF_BASE_MS = 500;
+/** An attempt that streamed this long resets the backoff when it fails. */
+const HEALTHY_MS = 30_000;
 
 /** Runs one subscription until stopped. */
 export class SubscriptionWorker {
@@ -55,6 +59,8 @@ export class SubscriptionWorker {
   #done: Promise<void>;
   #failures = 0;
   #streaming = false;
+  /** When the current attempt started streaming (a healthy period resets the backoff). */
+  #streamingSince: number | undefined;
   /** A remote transaction to apply in exception mode on the next attempt. */
   #exceptionModeAt: Lsn | undefined;
   /** A transaction to apply with conflict handling from its start (see ERR_APPLY_CAREFUL_RESTART). */
@@ -92,16 +98,13 @@ export class SubscriptionWorker {
     const signal = this.#controller.signal;
     const wlog = log.with({ subscription: this.#record.name });
     while (!signal.aborted) {
-      const started = performance.now();
       try {
         const finished = await this.#attempt(signal);
         if (finished) return;
       } catch (error) {
-        if (signal.aborted) break;
-        if (error instanceof ApplyError && error.code === "ERR_APPLY_SUB_DISABLED") {
-          wlog.error("{error}", { error: error.summary });
-          return;
-        }
+        // A stop makes the attempt fail; but a subscription disabled by exception
+        // handling is stopped for that very reason, which must be recorded.
+        if (signal.aborted && !stopsWorker(error)) break;
         if (error instanceof ApplyError && error.code === "ERR_APPLY_REPLAY_RESTART") {
           this.#exceptionModeAt = error.remoteCommitLsn;
           wlog.warning("{error}", { error: error.summary });
@@ -112,34 +115,54 @@ export class SubscriptionWorker {
           wlog.info("{error}", { error: error.summary });
           continue;
         }
-        if (performance.now() - started > 60_000) this.#failures = 0;
-        this.#failures++;
-        const nonrecoverable = error instanceof SyncError;
-        const operatorMustAct = error instanceof ApplyError ||
-          error instanceof StructureSyncError ||
-          nonrecoverable;
-        const level = operatorMustAct ? "error" : "warning";
-        wlog[level]("Worker of subscription {subscription} failed: {error}", {
-          subscription: this.#record.name,
-          error: describe(error),
-          attempt: this.#failures,
-        });
-        if (nonrecoverable) return;
+        await this.#failed(error);
+        if (stopsWorker(error)) return;
+        continue;
       }
-      if (signal.aborted) break;
-      const delay = restartDelay(this.#failures, {
-        baseMs: BACKOFF_BASE_MS,
-        capMs: Math.max(BACKOFF_BASE_MS, this.#options.engine.restart_delay_default) * 6,
-      });
-      wlog.info("Restarting worker of subscription {subscription} in {delay} ms", {
-        subscription: this.#record.name,
-        delay,
-      });
-      await sleep(delay, signal);
     }
     wlog.info("Worker of subscription {subscription} stopped", {
       subscription: this.#record.name,
     });
+  }
+
+  /**
+   * After a failed attempt: counts it (the count starts over once an attempt
+   * has streamed for a healthy period), logs and records it, and waits the
+   * backoff delay, which doubles while failures repeat.
+   */
+  async #failed(error: unknown): Promise<void> {
+    const healthy = this.#streamingSince !== undefined &&
+      performance.now() - this.#streamingSince >= HEALTHY_MS;
+    this.#streamingSince = undefined;
+    if (healthy) this.#failures = 0;
+    this.#failures++;
+    const stops = stopsWorker(error);
+    const delay = stops ? undefined : restartDelay(this.#failures, {
+      baseMs: BACKOFF_BASE_MS,
+      capMs: Math.max(BACKOFF_BASE_MS, this.#options.engine.restart_delay_default),
+    });
+    const operatorMustAct = error instanceof ApplyError || error instanceof StructureSyncError;
+    const properties = {
+      subscription: this.#record.name,
+      error: describeFailure(error),
+      attempt: this.#failures,
+      delay,
+    };
+    if (stops) {
+      log.error("Worker of subscription {subscription} stopped: {error}", properties);
+    } else {
+      log[operatorMustAct ? "error" : "warning"](
+        "Worker of subscription {subscription} failed (attempt {attempt}): {error}; restarting in {delay} ms",
+        properties,
+      );
+    }
+    await recordWorkerFailure(this.#options.catalog, {
+      subscriptionId: this.subscriptionId,
+      error,
+      attempt: this.#failures,
+      retryInMs: delay,
+    });
+    if (delay !== undefined) await sleep(delay, this.#controller.signal);
   }
 
   /**
@@ -251,7 +274,7 @@ export class SubscriptionWorker {
           onStreaming: async () => {
             await seat!.setState("replicating");
             this.#streaming = true;
-            this.#failures = 0;
+            this.#streamingSince = performance.now();
           },
         }, this.counters);
         finalState = "stopped";
@@ -267,15 +290,6 @@ export class SubscriptionWorker {
       await settleWithin(local.end({ timeout: 2 }), 3_000);
     }
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof ApplyError) return error.message;
-  if (error instanceof Error) {
-    const code = (error as { code?: string }).code;
-    return code ? `${error.message} (${code})` : error.message;
-  }
-  return String(error);
 }
 
 /** The node's conflict settings with the subscription's overrides (`sub_alter_options`). */

@@ -17,7 +17,6 @@ export { StructureSyncError, type StructureSyncErrorCode } from "./errors.ts";
 export {
   initializeSubscription,
   type SubscriptionSyncOptions,
-  SyncError,
   synchronizeTables,
 } from "./subscription_sync.ts";
 export {

@@ -259,7 +259,12 @@ const ALREADY_EXISTS = new Set(["42P07", "42710", "42P06", "42723", "42P16", "42
 export async function restoreSchema(
   local: postgres.Sql,
   script: string,
-  options: { signal?: AbortSignal; section?: "pre-data" | "post-data" } = {},
+  options: {
+    signal?: AbortSignal;
+    section?: "pre-data" | "post-data";
+    /** Runs in the restore's transaction after the script: commits with it, or not at all. */
+    thenInTransaction?: (tx: postgres.TransactionSql) => Promise<void>;
+  } = {},
 ): Promise<void> {
   const { signal } = options;
   signal?.throwIfAborted();
@@ -276,6 +281,7 @@ export async function restoreSchema(
         signal?.removeEventListener("abort", cancel);
       }
       await tx.unsafe("RESET ALL");
+      await options.thenInTransaction?.(tx);
     });
   } catch (error) {
     signal?.throwIfAborted();

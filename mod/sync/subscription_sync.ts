@@ -12,8 +12,9 @@
  *   catchup (u, at C) ─ origin advanced to C; the stream starts at C
  *   ready (r) ─ set by the stream once it has caught up
  *
- * A failure during `d` starts over (a new slot, tables truncated). One during
- * `s` or `c` is not recoverable (objects half-created), as in Spock.
+ * Each restore commits with the status after it, so a failure anywhere
+ * resumes: before the pre-data restore committed, from the start; after it,
+ * from the data copy (a new slot, tables truncated), keeping the structure.
  *
  * Tables added later (`sub_alter_sync`, `sub_resync_table`) go through
  * {@link synchronizeTables}: a temporary slot's snapshot at T, the copy, and
@@ -58,74 +59,70 @@ export interface SubscriptionSyncOptions {
   signal?: AbortSignal;
 }
 
-/** Raised when a sync cannot go on without the user (Spock's nonrecoverable steps). */
-export class SyncError extends Error {
-  readonly code: "ERR_SYNC_NONRECOVERABLE";
-
-  constructor(message: string) {
-    super(message);
-    this.name = "SyncError";
-    this.code = "ERR_SYNC_NONRECOVERABLE";
-  }
-}
-
 /**
  * Runs the subscription's initial sync (its status is not `r`) and returns
  * the LSN the stream must start from. Leaves the status at `u`.
+ *
+ * Each step that changes the subscriber commits together with the status
+ * that records it, so an attempt interrupted anywhere (a crash, SIGKILL)
+ * resumes on the next one: at `i` or `s` nothing was restored yet and
+ * everything starts over; at `d` or `c` the provider's pre-data structure is
+ * in place and is kept, and the data is copied again (the tables truncated
+ * first) under a new slot's snapshot, then the post-data part follows.
  */
 export async function initializeSubscription(options: SubscriptionSyncOptions): Promise<Lsn> {
   const structure = options.syncKind === "s" || options.syncKind === "f";
   const data = options.syncKind === "d" || options.syncKind === "f";
-  if (structure && (options.syncStatus === "s" || options.syncStatus === "c")) {
-    throw new SyncError(
-      `subscriber ${options.subscriptionName} initialization failed during nonrecoverable step ` +
-        `(${options.syncStatus}), please try the setup again`,
-    );
-  }
-  const { local } = options;
+  const structureRestored = structure && (options.syncStatus === "d" || options.syncStatus === "c");
+  const { local, subscriptionId } = options;
   const provider = connectDatabase(options.providerOptions, { max: 1 });
   const repl = await ReplicationConnection.open(options.providerOptions);
   try {
     // Before anything changes: a structure sync needs a pg_dump for this provider.
     const tool = structure ? await findPgDump(repl.serverVersionNum) : undefined;
     await dropInactiveSlot(provider, options.slotName);
-    const retry = (await readTableSyncStates(local, options.subscriptionId)).length > 0;
-    await setSubscriptionSyncStatus(local, options.subscriptionId, { status: "i" });
+    const retry = options.syncStatus !== "i" ||
+      (await readTableSyncStates(local, subscriptionId)).length > 0;
+    if (!structureRestored) await setSubscriptionSyncStatus(local, subscriptionId, { status: "i" });
     const slot = await repl.createSlot(options.slotName, { snapshot: "export" });
     const consistent = slot.consistentPoint;
     log.info("Slot {slot} created on the provider at {lsn}", {
       slot: options.slotName,
       lsn: formatLsn(consistent),
     });
+    const dump = (section: "pre-data" | "post-data") =>
+      dumpSchema({
+        tool: tool!,
+        dsn: options.providerDsn,
+        snapshotName: slot.snapshotName!,
+        section,
+        excludeSchemas: options.skipSchemas,
+        signal: options.signal,
+      });
     let postData: string | undefined;
     if (tool !== undefined) {
-      await setSubscriptionSyncStatus(local, options.subscriptionId, { status: "s" });
-      const dump = (section: "pre-data" | "post-data") =>
-        dumpSchema({
-          tool,
-          dsn: options.providerDsn,
-          snapshotName: slot.snapshotName!,
-          section,
-          excludeSchemas: options.skipSchemas,
+      if (!structureRestored) {
+        await setSubscriptionSyncStatus(local, subscriptionId, { status: "s" });
+        const preData = await dump("pre-data");
+        await restoreSchema(local, preData, {
           signal: options.signal,
+          thenInTransaction: (tx) => setSubscriptionSyncStatus(tx, subscriptionId, { status: "d" }),
         });
-      const preData = await dump("pre-data");
+        log.info("Structure of the provider restored (pre-data)");
+      } else {
+        log.info(
+          "Structure of the provider restored by an earlier attempt: copying the data again",
+        );
+      }
       postData = await dump("post-data");
-      await restoreSchema(local, preData, { signal: options.signal });
-      log.info("Structure of the provider restored (pre-data)");
     }
     if (data) {
-      await setSubscriptionSyncStatus(local, options.subscriptionId, { status: "d" });
+      await setSubscriptionSyncStatus(local, subscriptionId, { status: "d" });
       const tables = await tablesInSnapshot(provider, slot.snapshotName!, options);
       for (const table of tables) {
-        await setTableSyncStatus(local, options.subscriptionId, { ...table, status: "d" });
+        await setTableSyncStatus(local, subscriptionId, { ...table, status: "d" });
       }
       await copyInto(options, slot.snapshotName!, tables, { truncate: retry, lsn: consistent });
-    }
-    if (postData !== undefined) {
-      await setSubscriptionSyncStatus(local, options.subscriptionId, { status: "c" });
-      await restoreSchema(local, postData, { signal: options.signal });
-      log.info("Constraints and indexes of the provider restored (post-data)");
     }
     await local.unsafe(
       `select pg_replication_origin_create($1) where not exists
@@ -136,10 +133,17 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
       options.slotName,
       formatLsn(consistent),
     ]);
-    await setSubscriptionSyncStatus(local, options.subscriptionId, {
-      status: "u",
-      lsn: consistent,
-    });
+    const caughtUp = { status: "u" as const, lsn: consistent };
+    if (postData !== undefined) {
+      await setSubscriptionSyncStatus(local, subscriptionId, { status: "c" });
+      await restoreSchema(local, postData, {
+        signal: options.signal,
+        thenInTransaction: (tx) => setSubscriptionSyncStatus(tx, subscriptionId, caughtUp),
+      });
+      log.info("Constraints and indexes of the provider restored (post-data)");
+    } else {
+      await setSubscriptionSyncStatus(local, subscriptionId, caughtUp);
+    }
     return consistent;
   } finally {
     await repl.close().catch(() => {});

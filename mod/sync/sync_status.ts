@@ -20,7 +20,7 @@ export interface TableSyncState {
   statusLsn: Lsn;
 }
 
-type Sql = postgres.Sql | postgres.ReservedSql;
+type Sql = postgres.Sql | postgres.ReservedSql | postgres.TransactionSql;
 
 /** Moves the subscription's own sync row to `status` (at `lsn`). */
 export async function setSubscriptionSyncStatus(

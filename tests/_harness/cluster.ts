@@ -8,6 +8,7 @@
 import postgres from "postgres";
 import type { PgInstall } from "./pg_install.ts";
 import { pollUntil } from "./poll.ts";
+import { freePorts } from "./ports.ts";
 
 const RUN_AS = "postgres";
 const BASE_DIR = "/tmp/spock-test";
@@ -94,13 +95,6 @@ async function ownedDir(path: string, mode: number): Promise<void> {
   await Deno.mkdir(path, { recursive: true, mode });
   await Deno.chmod(path, mode);
   if (isRoot()) await runRoot("chown", ["-R", `${RUN_AS}:`, path]);
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 const STALE_AFTER_MS = 6 * 60 * 60 * 1000;
@@ -195,7 +189,7 @@ export class Cluster {
     const template = await templateFor(install);
     const dir = await Deno.makeTempDir({ dir: BASE_DIR, prefix: `pg${install.major}-` });
     await Deno.chmod(dir, 0o755);
-    const cluster = new Cluster(install, dir, freePort());
+    const cluster = new Cluster(install, dir, freePorts(1)[0]);
     try {
       await runRoot("cp", ["-a", template, cluster.dataDir]);
       await ownedDir(cluster.socketDir, 0o755);

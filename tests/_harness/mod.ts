@@ -8,8 +8,18 @@ import { installsUnderTest, type PgInstall } from "./pg_install.ts";
 export { Cluster, type ClusterOptions, withCluster } from "./cluster.ts";
 export { discoverInstalls, installsUnderTest, type PgInstall } from "./pg_install.ts";
 export { type PollOptions, pollUntil } from "./poll.ts";
+export { freePorts } from "./ports.ts";
 
 const installs = await installsUnderTest();
+
+/** Options of {@link pgTest}: the cluster's, and which versions the test needs. */
+export interface PgTestOptions extends ClusterOptions {
+  /**
+   * True for an installation the test cannot run on here (a tool it needs is
+   * missing): the test is then reported as ignored, never as passed.
+   */
+  ignore?: (install: PgInstall) => boolean;
+}
 
 /**
  * Registers one `Deno.test` per PostgreSQL version under test, each with a
@@ -19,11 +29,12 @@ const installs = await installsUnderTest();
 export function pgTest(
   name: string,
   fn: (t: Deno.TestContext, cluster: Cluster) => Promise<void>,
-  options: ClusterOptions = {},
+  options: PgTestOptions = {},
 ): void {
   for (const install of installs) {
     Deno.test({
       name: `${name} [pg${install.major}]`,
+      ignore: options.ignore?.(install) ?? false,
       sanitizeResources: false,
       sanitizeOps: false,
       fn: async (t) => {
@@ -47,3 +58,18 @@ export function pgInstalls(): PgInstall[] {
   return installs;
 }
 export { COMPILE_PERMISSIONS, runSpock, spockCommand } from "./spawn.ts";
+export { TcpProxy } from "./tcp_proxy.ts";
+
+// SPOCK_TEST_LOG=debug (or info, warning…) prints the engine's logs of in-process daemons.
+const testLogLevel = Deno.env.get("SPOCK_TEST_LOG");
+if (testLogLevel) {
+  const { configure, getConsoleSink } = await import("@logtape/logtape");
+  await configure({
+    sinks: { console: getConsoleSink() },
+    loggers: [{
+      category: ["spock"],
+      lowestLevel: testLogLevel as "debug",
+      sinks: ["console"],
+    }],
+  });
+}

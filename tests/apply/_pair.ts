@@ -50,6 +50,8 @@ export async function setupPair(
   const conn = await ReplicationConnection.open(resolveConnectOptions(cluster.dsn()));
   await conn.createSlot(slot, { snapshot: "nothing" });
   await conn.close();
+  // The initial sync creates the subscription's origin; the applier only binds it.
+  await subscriber`select pg_replication_origin_create(${slot})`;
   return { cluster, provider, subscriber, slot, localNodeId: Number(node.id) };
 }
 

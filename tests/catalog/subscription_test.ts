@@ -99,6 +99,13 @@ pgTest("spock.sub_* functions record subscriptions as Spock does", async (t, clu
         ["sub2", cluster.dsn({ dbname: "postgres" }), "could not fetch remote node info: "],
         ["sub2", "host=127.0.0.1 port=1 dbname=x", "could not connect to the postgresql server: "],
       ];
+      for (const origins of ["{foo}", "{all,foo}", "{NULL}"]) {
+        const error = await errorOf(
+          sub`SELECT spock.sub_create('sub2', ${provider.dsn}, forward_origins := ${origins})`,
+        );
+        assert.equal(error.code, "22023");
+        assert.match(error.message, /^Only "all" is allowed in forward origin name list, not /);
+      }
       for (const [name, dsn, message] of cases) {
         const error = await errorOf(sub`SELECT spock.sub_create(${name}, ${dsn})`);
         assert.ok(error.message.includes(message), `${name}: ${error.message}`);

@@ -3,7 +3,7 @@
  * and how to fix it, exit code 1, nothing on stdout, and never a password.
  */
 import assert from "node:assert/strict";
-import { pgTest, runSpock } from "../_harness/mod.ts";
+import { freePorts, pgTest, runSpock } from "../_harness/mod.ts";
 
 const SECRET = "hunter2-Secret";
 
@@ -23,20 +23,13 @@ function stream(dsn: string, ...more: string[]): ReturnType<typeof runSpock> {
   return runSpock(["stream", "--dsn", dsn, ...more]);
 }
 
-function unusedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 Deno.test("spock stream rejects an invalid DSN on one line", async () => {
   const result = await stream("host=127.0.0.1 port=notaport", "--slot", "s", "--publication", "p");
   assertFailure(result, /^spock stream: Invalid DSN: port "notaport" is not a number\n$/);
 });
 
 Deno.test("spock stream reports a refused connection without the password", async (t) => {
-  const port = unusedPort();
+  const port = freePorts(1)[0];
   await t.step("key=value DSN", async () => {
     const result = await stream(
       `host=127.0.0.1 port=${port} user=postgres password=${SECRET}`,

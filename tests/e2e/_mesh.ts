@@ -7,7 +7,7 @@ import type postgres from "postgres";
 import { type Cluster, pollUntil } from "../_harness/mod.ts";
 import { installCatalog } from "../../mod/catalog/mod.ts";
 import { DEFAULT_ENGINE, type EngineSettings } from "../../mod/config/mod.ts";
-import { type Daemon, startDaemon } from "../../mod/daemon/mod.ts";
+import { type Daemon, guardClosedSocketWrites, startDaemon } from "../../mod/daemon/mod.ts";
 
 /** One node: a database of the test cluster. */
 export interface TestNode {
@@ -59,12 +59,16 @@ export async function subscribe(
   return name;
 }
 
-/** A daemon serving `nodes` in this process; `stop()` stops it cleanly. */
+/**
+ * A daemon serving `nodes` in this process, as `spock run` runs it (with its
+ * guard for postgres.js writes to dropped sockets); `stop()` stops it cleanly.
+ */
 export function runDaemon(
   nodes: TestNode[],
   engine: Partial<EngineSettings> = {},
 ): Daemon & { stop(): Promise<void> } {
   const controller = new AbortController();
+  const unguard = guardClosedSocketWrites();
   const daemon = startDaemon({
     nodes: nodes.map(({ name, dsn }) => ({ name, dsn })),
     engine: { ...DEFAULT_ENGINE, ...engine },
@@ -75,7 +79,11 @@ export function runDaemon(
     ...daemon,
     async stop() {
       controller.abort();
-      await daemon.done;
+      try {
+        await daemon.done;
+      } finally {
+        unguard();
+      }
     },
   };
 }

@@ -320,6 +320,28 @@ CREATE TABLE spock._tombstone (
 );
 `;
 
+const V4_OPERATIONS = String.raw`
+-- Private: each subscription's last failure, written by the worker that met it
+-- (sub_show_status and spock status show it). retry_at is when the worker tries
+-- again; NULL when it does not (an operator must act first).
+CREATE TABLE spock._sub_error (
+  sub_id oid PRIMARY KEY REFERENCES spock.subscription (sub_id) ON DELETE CASCADE,
+  error_message text NOT NULL,
+  sqlstate text,
+  remote_lsn pg_lsn,
+  errored_at timestamptz NOT NULL DEFAULT now(),
+  attempt integer NOT NULL DEFAULT 1,
+  retry_at timestamptz
+);
+
+-- Operations discarded by exception handling are counted apart from applied ones.
+ALTER TABLE spock._channel_stats ADD COLUMN n_discarded bigint NOT NULL DEFAULT 0;
+
+-- sub_show_status gains the last error's columns: its OUT parameters change.
+DROP FUNCTION IF EXISTS spock.sub_show_status(name);
+DROP FUNCTION IF EXISTS spock._sub_show_status(name);
+`;
+
 /** Every schema version in order. The last one is what `spock install` installs. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "Spock 5.0.0 catalog", sql: V1_SPOCK_500 },
@@ -333,6 +355,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 3,
     description: "Conflicts: subscription options, delta apply, channel counters, tombstones",
     sql: V3_CONFLICTS,
+  },
+  {
+    version: 4,
+    description: "Operations: last error per subscription, discarded-operation counters",
+    sql: V4_OPERATIONS,
   },
 ];
 

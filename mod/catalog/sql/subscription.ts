@@ -160,6 +160,12 @@ BEGIN
   END LOOP;
 
   PERFORM spock._sub_validate_name(subscription_name);
+  -- Spock's output plugin accepts only these two lists (checked here, before anything is written).
+  IF EXISTS (SELECT 1 FROM unnest(forward_origins) o WHERE o IS DISTINCT FROM 'all') THEN
+    RAISE EXCEPTION 'Only "all" is allowed in forward origin name list, not %', forward_origins
+      USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'Use forward_origins := ''{}'' to receive only the provider''s own changes, or ''{all}'' to receive every change it has.';
+  END IF;
   IF EXISTS (SELECT 1 FROM spock.subscription s WHERE s.sub_name = subscription_name) THEN
     RAISE EXCEPTION 'subscription % already exists', subscription_name USING ERRCODE = 'duplicate_object';
   END IF;
@@ -170,7 +176,8 @@ BEGIN
     sub_apply_delay, sub_force_text_transfer, sub_skip_lsn, sub_skip_schema, sub_created_at)
   VALUES (new_id, subscription_name, origin_if.if_nodeid, here.node_id, origin_if.if_id,
     here.node_local_interface, enabled, slot, nullif(replication_sets, '{}'),
-    nullif(forward_origins, '{}'), apply_delay, force_text_transfer, '0/0',
+    CASE WHEN cardinality(forward_origins) > 0 THEN '{all}'::text[] END, apply_delay,
+    force_text_transfer, '0/0',
     nullif(skip_schema, '{}'), created);
 
   INSERT INTO spock.progress (node_id, remote_node_id, remote_commit_ts, remote_lsn,

@@ -28,10 +28,14 @@ LANGUAGE sql VOLATILE STRICT AS $fn$
 $fn$;
 
 -- The body of sub_show_status (PL/pgSQL cannot name an input and an output
--- parameter alike, as Spock's signature does).
+-- parameter alike, as Spock's signature does). After Spock's columns come the
+-- subscription's last error, as its worker recorded it, and when the worker
+-- tries again (NULL when it does not: it waits for an operator).
 CREATE OR REPLACE FUNCTION spock._sub_show_status(wanted name)
 RETURNS TABLE (subscription_name text, status text, provider_node text, provider_dsn text,
-  slot_name text, replication_sets text[], forward_origins text[])
+  slot_name text, replication_sets text[], forward_origins text[], last_error text,
+  last_error_sqlstate text, last_error_at timestamptz, last_error_lsn pg_lsn,
+  next_retry_at timestamptz)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   here oid := spock._local_node_id();
@@ -50,12 +54,14 @@ BEGIN
       ELSE 'down'
     END,
     o.node_name::text, i.if_dsn, s.sub_slot_name::text, s.sub_replication_sets,
-    s.sub_forward_origins
+    s.sub_forward_origins, e.error_message, e.sqlstate, e.errored_at, e.remote_lsn,
+    CASE WHEN s.sub_enabled THEN e.retry_at END
   FROM spock.subscription s
   JOIN spock.node o ON o.node_id = s.sub_origin
   JOIN spock.node_interface i ON i.if_id = s.sub_origin_if
   LEFT JOIN spock.local_sync_status y
     ON y.sync_subid = s.sub_id AND y.sync_nspname IS NULL AND y.sync_relname IS NULL
+  LEFT JOIN spock._sub_error e ON e.sub_id = s.sub_id
   WHERE CASE WHEN wanted_id IS NULL THEN s.sub_target = here ELSE s.sub_id = wanted_id END
   ORDER BY s.sub_name;
 END
@@ -63,7 +69,9 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION spock.sub_show_status(subscription_name name DEFAULT NULL,
   OUT subscription_name text, OUT status text, OUT provider_node text, OUT provider_dsn text,
-  OUT slot_name text, OUT replication_sets text[], OUT forward_origins text[])
+  OUT slot_name text, OUT replication_sets text[], OUT forward_origins text[],
+  OUT last_error text, OUT last_error_sqlstate text, OUT last_error_at timestamptz,
+  OUT last_error_lsn pg_lsn, OUT next_retry_at timestamptz)
 RETURNS SETOF record LANGUAGE sql STABLE AS $fn$
   SELECT * FROM spock._sub_show_status($1)
 $fn$;

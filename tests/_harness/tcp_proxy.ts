@@ -1,0 +1,129 @@
+/**
+ * A TCP forwarder in front of a test server that notes when each client
+ * connection was opened: tests of reconnect storms count them per second,
+ * even while the server behind it is down. A client then gets what a server
+ * that is shutting down sends: a FATAL error (57P03) at startup. (Merely
+ * closing the socket would make postgres.js retry the startup at once, a
+ * loop no real server causes.)
+ */
+import { freePorts } from "./ports.ts";
+
+/** A running forwarder from 127.0.0.1:`port` to a target server. */
+export class TcpProxy {
+  readonly port: number;
+  /** `performance.now()` of every accepted connection, in order. */
+  readonly openedAt: number[] = [];
+  #listener: Deno.Listener;
+  #open = new Set<Deno.Conn>();
+  #done: Promise<void>;
+
+  private constructor(listener: Deno.Listener, target: { host: string; port: number }) {
+    this.#listener = listener;
+    this.port = (listener.addr as Deno.NetAddr).port;
+    this.#done = this.#accept(target);
+  }
+
+  /** Starts forwarding to `target`. */
+  static start(target: { host: string; port: number }): TcpProxy {
+    const port = freePorts(1)[0];
+    return new TcpProxy(Deno.listen({ hostname: "127.0.0.1", port }), target);
+  }
+
+  /** Connections opened in the window [from, to) of `performance.now()` times. */
+  openedBetween(from: number, to: number): number {
+    return this.openedAt.filter((at) => at >= from && at < to).length;
+  }
+
+  /** Stops accepting and closes every forwarded connection. */
+  async close(): Promise<void> {
+    this.#listener.close();
+    for (const conn of this.#open) closeQuietly(conn);
+    await this.#done;
+  }
+
+  async #accept(target: { host: string; port: number }): Promise<void> {
+    try {
+      for await (const client of this.#listener) {
+        this.openedAt.push(performance.now());
+        this.#forward(client, target);
+      }
+    } catch {
+      // The listener was closed.
+    }
+  }
+
+  async #forward(client: Deno.Conn, target: { host: string; port: number }): Promise<void> {
+    this.#open.add(client);
+    let server: Deno.Conn | undefined;
+    try {
+      server = await Deno.connect({ hostname: target.host, port: target.port }).catch(() =>
+        undefined
+      );
+      if (server === undefined) return await refuseStartup(client);
+      this.#open.add(server);
+      await Promise.race([
+        client.readable.pipeTo(server.writable),
+        server.readable.pipeTo(client.writable),
+      ]);
+    } catch {
+      // Refused, reset or closed: either side ends the pair.
+    } finally {
+      for (const conn of [client, server]) {
+        if (conn === undefined) continue;
+        closeQuietly(conn);
+        this.#open.delete(conn);
+      }
+    }
+  }
+}
+
+const SSL_REQUEST = 80877103;
+const GSSENC_REQUEST = 80877104;
+
+/** Answers the client's startup with the FATAL error of a server that is shutting down. */
+async function refuseStartup(client: Deno.Conn): Promise<void> {
+  const encoder = new TextEncoder();
+  for (;;) {
+    const header = await readExactly(client, 8);
+    if (header === undefined) return;
+    const view = new DataView(header.buffer);
+    const length = view.getInt32(0);
+    if (length === 8 && [SSL_REQUEST, GSSENC_REQUEST].includes(view.getInt32(4))) {
+      await client.write(encoder.encode("N"));
+      continue;
+    }
+    const rest = length > 8 ? await readExactly(client, length - 8) : new Uint8Array();
+    if (rest === undefined) return;
+    if (Deno.env.get("PROXY_DEBUG")) {
+      const params = new TextDecoder().decode(rest).split("\0");
+      console.error("refused", params[params.indexOf("application_name") + 1]);
+    }
+    const fields = ["SFATAL", "VFATAL", "C57P03", "Mthe database system is shutting down"];
+    const body = encoder.encode(fields.map((field) => `${field}\0`).join("") + "\0");
+    const message = new Uint8Array(5 + body.length);
+    message[0] = "E".charCodeAt(0);
+    new DataView(message.buffer).setInt32(1, 4 + body.length);
+    message.set(body, 5);
+    await client.write(message);
+    return;
+  }
+}
+
+async function readExactly(conn: Deno.Conn, size: number): Promise<Uint8Array | undefined> {
+  const buffer = new Uint8Array(size);
+  let filled = 0;
+  while (filled < size) {
+    const read = await conn.read(buffer.subarray(filled));
+    if (read === null) return undefined;
+    filled += read;
+  }
+  return buffer;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed by pipeTo.
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * `spock run` fails fast on a configuration that cannot work (no catalog, no
+ * local node, a wrong password: exit 1 with the reason), waits for a server
+ * that is down (saying so on every try), and names a `--dsn` node as its
+ * catalog does.
+ */
+import assert from "node:assert/strict";
+import { freePorts, pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
+import { installCatalog } from "../../mod/catalog/mod.ts";
+import { SpockProcess } from "./_spock_process.ts";
+
+pgTest("spock run exits 1 at start when a node cannot be served", async (_t, cluster) => {
+  const admin = cluster.connect();
+  await admin.unsafe("create database nocat");
+  await admin.unsafe("create database nonode");
+  await admin.unsafe("create role runner login password 'right'");
+  await admin.end();
+  const nonode = cluster.connect({ database: "nonode" });
+  await installCatalog(nonode, { programVersion: "test" });
+  const cases: Array<[string, RegExp]> = [
+    [cluster.dsn({ dbname: "nocat" }), /spock is not installed there; run 'spock install/],
+    [cluster.dsn({ dbname: "nonode" }), /it is not a spock node; create one with/],
+    [
+      cluster.dsn({ dbname: "nonode", user: "runner", password: "wrong" }),
+      /password authentication failed for user "runner" \(28P01\)/,
+    ],
+    [cluster.dsn({ dbname: "missing" }), /database "missing" does not exist \(3D000\)/],
+  ];
+  for (const [dsn, expected] of cases) {
+    const started = performance.now();
+    const result = await runSpock(["run", "--dsn", dsn]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /^spock run: Cannot serve /m);
+    assert.match(result.stderr, expected);
+    assert.doesNotMatch(result.stderr, /wrong/);
+    assert.ok(performance.now() - started < 20_000, "it fails at start");
+  }
+}, { hba: ["host all runner 127.0.0.1/32 scram-sha-256"] });
+
+pgTest("spock run waits for a server that is down and names the node", async (_t, cluster) => {
+  const port = freePorts(1)[0];
+  const down = new SpockProcess([
+    "run",
+    "--dsn",
+    `host=127.0.0.1 port=${port} dbname=app user=postgres`,
+  ]);
+  try {
+    await pollUntil(
+      () => (down.stderr.match(/Cannot reach the served database at /g) ?? []).length >= 2,
+      {
+        what: "two tries at the server that is down",
+      },
+    );
+    assert.match(down.stderr, /\(attempt 2\).*trying again in 1000 ms/);
+  } finally {
+    const result = await down.interrupt("SIGTERM");
+    assert.equal(result.code, 0);
+  }
+
+  const sql = cluster.connect();
+  await installCatalog(sql, { programVersion: "test" });
+  await sql`select spock.node_create('n_named', ${cluster.dsn()})`;
+  const up = new SpockProcess(["run", "--dsn", cluster.dsn(), "--log-format", "json"]);
+  try {
+    await pollUntil(() => /Serving node/.test(up.stderr), { what: "the daemon to start" });
+    const serving = up.stderr.split("\n").filter((line) => line.includes("Serving node"))
+      .map((line) => JSON.parse(line));
+    assert.equal(serving[0].properties.node, "n_named");
+  } finally {
+    assert.equal((await up.interrupt("SIGTERM")).code, 0);
+  }
+});

@@ -1,0 +1,153 @@
+/**
+ * A table or a column the subscriber lacks goes to exception handling like
+ * any other failure: under transdiscard and discard the operations are
+ * logged in spock.exception_log and the transactions after them arrive (also
+ * later transactions on the same table, whose Relation message came earlier);
+ * under sub_disable the subscription is disabled at the first one, with its
+ * skip LSN logged. Creating the missing column lets the next change apply.
+ */
+import assert from "node:assert/strict";
+import { pgTest, pollUntil } from "../_harness/mod.ts";
+import type { EngineSettings } from "../../mod/config/mod.ts";
+import {
+  addAllTables,
+  closeNodes,
+  createNodes,
+  runDaemon,
+  subscribe,
+  type TestNode,
+  waitForRow,
+  waitForSync,
+} from "./_mesh.ts";
+
+const PROVIDER_DDL = `
+create table t (k int primary key);
+create table gone (k int primary key);
+create table narrow (k int primary key, extra int)`;
+const SUBSCRIBER_DDL = `
+create table t (k int primary key);
+create table narrow (k int primary key)`;
+
+async function keys(node: TestNode): Promise<number[]> {
+  return (await node.sql`select k from t order by k`).map((row) => row.k);
+}
+
+/** Runs `writes` on the provider in one transaction; returns its xid. */
+async function remoteTransaction(node: TestNode, writes: string): Promise<string> {
+  return await node.sql.begin(async (tx) => {
+    await tx.unsafe(writes);
+    const [row] = await tx`select pg_current_xact_id()::text as xid`;
+    return row.xid as string;
+  });
+}
+
+async function logged(node: TestNode, xid: string): Promise<string[]> {
+  const rows = await node.sql`select table_name, operation, error_message from spock.exception_log
+    where remote_xid = ${xid}::int8 order by command_counter`;
+  return rows.map((row) => `${row.operation} ${row.table_name ?? "-"}: ${row.error_message}`);
+}
+
+async function withDaemon(
+  node: TestNode,
+  engine: Partial<EngineSettings>,
+  body: () => Promise<void>,
+): Promise<void> {
+  const daemon = runDaemon([node], engine);
+  try {
+    await body();
+  } finally {
+    await daemon.stop();
+  }
+}
+
+pgTest("a missing table or column goes to exception handling", async (_t, cluster) => {
+  const nodes = await createNodes(cluster, ["mp", "ms"], "");
+  const [provider, subscriber] = nodes;
+  await provider.sql.unsafe(PROVIDER_DDL);
+  await subscriber.sql.unsafe(SUBSCRIBER_DDL);
+  await addAllTables([provider]);
+  const sub = await subscribe(subscriber, provider);
+  try {
+    await withDaemon(subscriber, {}, async () => {
+      await waitForSync(subscriber, sub);
+      const missingTable = await remoteTransaction(
+        provider,
+        "insert into t values (1); insert into gone values (1)",
+      );
+      const missingColumn = await remoteTransaction(
+        provider,
+        "insert into t values (2); insert into narrow values (1, 1)",
+      );
+      // The Relation messages came with the first transactions: these find them broken.
+      const again = await remoteTransaction(
+        provider,
+        "insert into t values (3); insert into gone values (2); insert into narrow values (2, 2)",
+      );
+      await provider.sql`insert into t values (4)`;
+      await waitForRow(subscriber, "t", "k", 4);
+      assert.deepEqual(await keys(subscriber), [4], "transdiscard discards them whole");
+      const [discarded, gone] = await logged(subscriber, missingTable);
+      assert.equal(discarded, "INSERT t: discarded with its transaction");
+      assert.match(
+        gone,
+        /^INSERT gone: Cannot map remote relation "public\.gone": no local table "public\.gone"; create it on the subscriber/,
+      );
+      const [, narrow] = await logged(subscriber, missingColumn);
+      assert.match(
+        narrow,
+        /^INSERT narrow: Cannot map remote relation "public\.narrow": local table is missing column "extra"/,
+      );
+      assert.equal((await logged(subscriber, again)).length, 3);
+      const [row] = await subscriber.sql`select status, last_error from spock.sub_show_status()`;
+      assert.equal(row.status, "replicating");
+    });
+
+    await withDaemon(subscriber, { exception_behaviour: "discard" }, async () => {
+      const xid = await remoteTransaction(
+        provider,
+        "insert into t values (5); insert into gone values (3); insert into narrow values (3, 3)",
+      );
+      const later = await remoteTransaction(
+        provider,
+        "insert into narrow values (4, 4); insert into t values (6)",
+      );
+      await provider.sql`insert into t values (7)`;
+      await waitForRow(subscriber, "t", "k", 7);
+      assert.deepEqual(await keys(subscriber), [4, 5, 6, 7], "discard keeps what applies");
+      assert.deepEqual((await logged(subscriber, xid)).map((entry) => entry.split(":")[0]), [
+        "INSERT t", // applied, and logged: exception_logging is "all"
+        "INSERT gone",
+        "INSERT narrow",
+      ]);
+      assert.match((await logged(subscriber, later))[0], /^INSERT narrow: Cannot map/);
+
+      // The column is added: the next change to the table applies.
+      await subscriber.sql`alter table narrow add column extra int`;
+      await provider.sql`insert into narrow values (5, 5)`;
+      await waitForRow(subscriber, "narrow", "k", 5);
+    });
+
+    await withDaemon(subscriber, { exception_behaviour: "sub_disable" }, async () => {
+      const xid = await remoteTransaction(
+        provider,
+        "insert into t values (8); insert into gone values (4)",
+      );
+      await provider.sql`insert into t values (9)`;
+      const disabled = await pollUntil(async () => {
+        const [row] = await subscriber.sql`select error_message from spock.exception_log
+          where remote_xid = ${xid}::int8 and operation = 'SUB_DISABLE'`;
+        return row?.error_message as string | undefined;
+      }, { what: "the SUB_DISABLE entry" });
+      assert.match(disabled, /skip_lsn = \S+$/);
+      const status = await pollUntil(async () => {
+        const [row] = await subscriber.sql`select * from spock.sub_show_status(${sub})`;
+        return row.status === "disabled" && row.last_error !== null ? row : undefined;
+      }, { what: "the subscription to be disabled, with its error" });
+      assert.match(status.last_error, /disabled: remote transaction \d+ failed/);
+      assert.match(status.last_error, /sub_alter_skiplsn\('sub_ms_mp', '[0-9A-F]+\/[0-9A-F]+'\)/);
+      assert.deepEqual(await keys(subscriber), [4, 5, 6, 7]);
+    });
+  } finally {
+    await closeNodes(nodes);
+  }
+});
