@@ -1,33 +1,30 @@
 /**
  * The demo's closing summary: rows and checksum per node, then per
  * subscription the transactions its worker applied and its lag, read from
- * the subscriber's `spock.lag_tracker` and `spock.progress`.
+ * the subscriber's `spock.lag_tracker` (as `spock status` reads it).
  */
 import type { WorkerSummary } from "../mod/daemon/mod.ts";
 import type { MeshSubscription } from "./_mesh.ts";
 import type { TableChecksum } from "./_workload.ts";
 
-/** A subscription's lag as its subscriber records it. */
+/** A subscription's lag as its subscriber's `spock.lag_tracker` reports it. */
 export interface SubscriptionLag {
   subscription: string;
-  /** `lag_tracker.replication_lag_bytes`: provider WAL not yet received. */
+  /** `replication_lag_bytes`: provider WAL not yet applied. */
   bytes: number;
-  /** Remote commit to local apply of the last transaction received (`spock.progress`). */
-  applyMs: number;
+  /** `replication_lag`: how old the oldest unapplied work may be (near 0 when caught up). */
+  lagMs: number;
 }
 
 /** Reads the lag of every subscription from its subscriber. */
 export function readLags(subscriptions: MeshSubscription[]): Promise<SubscriptionLag[]> {
   return Promise.all(subscriptions.map(async ({ name, node, provider }) => {
     const [row] = await node.sql`
-      select t.replication_lag_bytes::bigint as bytes,
-        round(extract(epoch from p.last_updated_ts - p.remote_commit_ts) * 1000)::int as apply_ms
-      from spock.lag_tracker t
-      join spock.node o on o.node_name = t.origin_name
-      join spock.local_node l on true
-      join spock.progress p on p.node_id = l.node_id and p.remote_node_id = o.node_id
-      where t.origin_name = ${provider.name} and t.receiver_name = ${node.name}`;
-    return { subscription: name, bytes: Number(row?.bytes ?? 0), applyMs: row?.apply_ms ?? 0 };
+      select replication_lag_bytes::bigint as bytes,
+        round(extract(epoch from replication_lag) * 1000)::int as lag_ms
+      from spock.lag_tracker
+      where origin_name = ${provider.name} and receiver_name = ${node.name}`;
+    return { subscription: name, bytes: Number(row?.bytes ?? 0), lagMs: row?.lag_ms ?? 0 };
   }));
 }
 
@@ -62,12 +59,11 @@ export function formatSummary(options: {
         name,
         `${provider.name} → ${node.name}`,
         worker?.transactions ?? 0,
-        lag ? `${lag.applyMs} ms` : "?",
+        lag ? `${lag.lagMs} ms` : "?",
         lag ? `${lag.bytes} B` : "?",
       ];
     }),
   );
-  const legend = "lag: provider commit to local apply, last transaction; " +
-    "behind: spock.lag_tracker.replication_lag_bytes";
+  const legend = "lag and behind: spock.lag_tracker's replication_lag and replication_lag_bytes";
   return `${nodes}\n\n${subscriptions}\n${legend}\n`;
 }

@@ -113,6 +113,7 @@ export class ExceptionReplay {
   #counter = 0;
   #failures = 0;
   #discarded = 0;
+  #kept = false;
 
   constructor(
     sql: postgres.ReservedSql,
@@ -141,6 +142,11 @@ export class ExceptionReplay {
     return this.#counter;
   }
 
+  /** Whether the last operation run was kept (applied) rather than rolled back. */
+  get kept(): boolean {
+    return this.#kept;
+  }
+
   /**
    * Runs `apply` in a savepoint (or records `failure` without running
    * anything); keeps or rolls back its effect and logs it. A transient
@@ -165,6 +171,7 @@ export class ExceptionReplay {
     }
     if (error !== undefined && isTransientError(error)) throw error;
     const keep = error === undefined && this.#settings.behaviour === "discard";
+    this.#kept = keep;
     await this.#sql.unsafe(
       keep ? "release savepoint spock_operation" : "rollback to savepoint spock_operation",
     );

@@ -141,6 +141,12 @@ on conflict (node_id, remote_node_id) do update set
   remote_insert_lsn = excluded.remote_insert_lsn, last_updated_ts = excluded.last_updated_ts,
   updated_by_decode = true`;
 
+/** Marks the link caught up at the provider's WAL position $3 (see `noteCaughtUp`). */
+const CAUGHT_UP_SQL = `
+update spock.progress set last_updated_ts = now(), updated_by_decode = false,
+  remote_insert_lsn = greatest(remote_insert_lsn, $3::text::pg_lsn)
+where node_id = $1::text::oid and remote_node_id = $2::text::oid`;
+
 /**
  * The origin's position is set and the transaction committed in ONE simple
  * query message. An aborted transaction that had called
@@ -665,26 +671,35 @@ export class TransactionApplier {
     if (unmapped !== undefined) {
       // Outside exception mode the transaction fails here, to be replayed in it.
       if (exceptions === undefined) throw unmapped;
-      const operation = guardedOperation(
-        kind,
-        this.#broken.get(relationId)!.relation,
-        newTuple,
-        oldTuple,
+      const { relation } = this.#broken.get(relationId)!;
+      await exceptions.run(
+        guardedOperation(kind, relation, newTuple, oldTuple),
+        undefined,
+        unmapped,
       );
-      await exceptions.run(operation, undefined, unmapped);
+      this.#statistics.countTable(relation.namespace, relation.relationName).discarded++;
       return;
     }
     const relation = this.#rowTarget(relationId, kind.toLowerCase());
     if (relation === undefined) return;
     if (exceptions === undefined) return apply(relation);
+    const counters = this.#statistics.count(relation);
+    const before = { ...counters };
     const error = await exceptions.run(
       guardedOperation(kind, relation, newTuple, oldTuple),
       () => apply(relation),
     );
+    if (!exceptions.kept) {
+      // Counted as applied by `apply`, but rolled back: counted as discarded instead.
+      counters.inserts = before.inserts;
+      counters.updates = before.updates;
+      counters.deletes = before.deletes;
+      counters.deltaApplied = before.deltaApplied;
+      counters.discarded = before.discarded + 1;
+    }
     const state = (error as { sqlState?: string } | undefined)?.sqlState;
-    const conflicts = this.#statistics.count(relation).conflicts;
-    if (state === "SP002") conflicts.update_missing++;
-    if (state === "23505" && kind === "UPDATE") conflicts.update_exists++;
+    if (state === "SP002") counters.conflicts.update_missing++;
+    if (state === "23505" && kind === "UPDATE") counters.conflicts.update_exists++;
   }
 
   /** Truncate: one TRUNCATE of every listed relation; RESTART IDENTITY if flagged, never CASCADE. */
@@ -791,6 +806,22 @@ export class TransactionApplier {
   }
 
   /**
+   * Between transactions, on a keepalive from the provider: everything it
+   * sent is applied, up to its WAL position `walEnd`. Recorded in
+   * `spock.progress` as Spock does (`updated_by_decode` false), so
+   * `lag_tracker` reports the time since the link was last known to be
+   * caught up rather than the age of the last transaction.
+   */
+  async noteCaughtUp(walEnd: Lsn): Promise<void> {
+    if (this.#begin !== undefined) return;
+    await this.#sql.unsafe(CAUGHT_UP_SQL, [
+      String(this.#options.localNodeId),
+      String(this.#options.remoteNodeId),
+      formatLsn(walEnd),
+    ]);
+  }
+
+  /**
    * Between transactions: writes the counters gathered since the last write,
    * at most once a second unless `now` (a commit writes them in its own
    * transaction).
@@ -814,7 +845,7 @@ export class TransactionApplier {
     this.#exceptions = undefined;
     this.#statistics.endTransaction(false);
     throw this.#error(
-      `Subscription "${name}" disabled: remote transaction ${begin.xid} failed (see spock.exception_log); to skip it run spock.sub_alter_skiplsn('${name}', '${lsn}') then spock.sub_enable('${name}')`,
+      `Subscription "${name}" disabled by exception_behaviour sub_disable: remote transaction ${begin.xid} failed (skip_lsn = ${lsn}, see spock.exception_log); fix the cause and run SELECT spock.sub_enable('${name}'), or skip the transaction with SELECT spock.sub_alter_skiplsn('${name}', '${lsn}'); SELECT spock.sub_enable('${name}')`,
       "ERR_APPLY_SUB_DISABLED",
       "commit",
       undefined,

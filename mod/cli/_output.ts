@@ -79,3 +79,8 @@ export function maskDsnColumns(rows: Row[]): Row[] {
     )
   );
 }
+
+/** A time read from the catalog as ISO 8601, or the value as it came. */
+export function formatTime(value: unknown): string {
+  return value instanceof Date ? value.toISOString() : String(value);
+}

@@ -5,13 +5,10 @@
  * object per line for scripts. Every filter is a bind parameter.
  */
 import { cancellableQuery } from "./_api.ts";
-import { type Row, writeOut } from "./_output.ts";
+import { formatTime, type Row, writeOut } from "./_output.ts";
 import { TARGET_FLAGS, targetDsn, withTarget } from "./_target.ts";
-import { type Command, type ParsedFlags, UsageError } from "./command.ts";
-
-const DEFAULT_SINCE = "1h";
-const DEFAULT_LIMIT = 100;
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+import type { Command } from "./command.ts";
+import { listingFlags, parseListing, wantedTableSql } from "./_listing.ts";
 
 /**
  * The newest `$3` resolutions logged in the last `$1` seconds, oldest first.
@@ -19,11 +16,10 @@ const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 
  * matched against relname, which holds quote_ident(schema).quote_ident(table).
  */
 const QUERY = `
-  WITH wanted AS (SELECT CASE WHEN $2::text IS NULL THEN NULL
-                    ELSE (SELECT array_agg(quote_ident(p)) FROM unnest(parse_ident($2::text)) p)
-                  END AS parts),
+  WITH ${wantedTableSql(2)},
+  quoted AS (SELECT (SELECT array_agg(quote_ident(p)) FROM unnest(w.parts) p) AS parts FROM wanted w),
   newest AS (
-    SELECT r.* FROM spock.resolutions r, wanted w
+    SELECT r.* FROM spock.resolutions r, quoted w
     WHERE r.log_time >= now() - make_interval(secs => $1::bigint)
       AND (w.parts IS NULL
         OR (cardinality(w.parts) = 2 AND r.relname = w.parts[1] || '.' || w.parts[2])
@@ -34,37 +30,6 @@ const QUERY = `
     local_origin, local_tuple, local_xid::text, local_timestamp, remote_origin, remote_tuple,
     remote_xid::text, remote_timestamp, remote_lsn::text
   FROM newest ORDER BY log_time, id`;
-
-/** `30s`, `15m`, `1h30m`, `2d` → seconds; undefined when `text` is not such a duration. */
-function parseDuration(text: string): number | undefined {
-  if (!/^(\d+[smhd])+$/.test(text)) return undefined;
-  let seconds = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+)([smhd])/g)) {
-    seconds += Number(amount) * UNIT_SECONDS[unit];
-  }
-  return Number.isSafeInteger(seconds) ? seconds : undefined;
-}
-
-function sinceSeconds(flags: ParsedFlags): number {
-  const raw = String(flags.since);
-  const seconds = parseDuration(raw);
-  if (seconds === undefined) {
-    throw new UsageError(
-      `Invalid --since "${raw}": expected a duration such as 30s, 15m, 1h or 2d`,
-      conflictsCommand,
-    );
-  }
-  return seconds;
-}
-
-function limit(flags: ParsedFlags): number {
-  const raw = String(flags.limit);
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1) {
-    throw new UsageError(`Invalid --limit "${raw}": expected a positive integer`, conflictsCommand);
-  }
-  return value;
-}
 
 /** Which row a resolution kept, when it says so. */
 function winner(resolution: unknown): string | undefined {
@@ -90,14 +55,10 @@ function tuple(text: unknown): unknown {
   }
 }
 
-function time(value: unknown): string {
-  return value instanceof Date ? value.toISOString() : String(value);
-}
-
 /** The text block of one conflict: a header line, then the local and the remote row. */
 function describeConflict(row: Row): string {
   const header = [
-    time(row.log_time),
+    formatTime(row.log_time),
     row.relname ?? "(unknown table)",
     row.conflict_type ?? "(unknown type)",
     `resolution ${row.conflict_resolution ?? "unknown"}`,
@@ -108,7 +69,7 @@ function describeConflict(row: Row): string {
   const side = (name: string, image: unknown, details: [string, unknown][]) => {
     const parts = [`  ${name.padEnd(6)} ${image == null ? "(no row)" : String(image)}`];
     for (const [label, value] of details) {
-      if (value !== null && value !== undefined) parts.push(`${label} ${time(value)}`);
+      if (value !== null && value !== undefined) parts.push(`${label} ${formatTime(value)}`);
     }
     return parts.join("  ");
   };
@@ -150,37 +111,12 @@ export const conflictsCommand: Command = {
     "remote row with their origins, commit times, xids and the remote commit LSN.\n" +
     "Conflicts are logged in spock.resolutions only while engine.save_resolutions is on, and " +
     "kept for engine.resolutions_retention_days.",
-  flags: {
-    ...TARGET_FLAGS,
-    "since": {
-      type: "string",
-      value: "DURATION",
-      default: DEFAULT_SINCE,
-      description: `How far back to look: 30s, 15m, 1h, 2d or 1h30m (default ${DEFAULT_SINCE})`,
-    },
-    "table": {
-      type: "string",
-      value: "TABLE",
-      description: "Only this table: schema.table, or table in any schema",
-    },
-    "limit": {
-      type: "string",
-      value: "N",
-      default: String(DEFAULT_LIMIT),
-      description: `Show at most the N newest conflicts (default ${DEFAULT_LIMIT})`,
-    },
-    "json": {
-      type: "boolean",
-      description: "Print one JSON object per conflict and line, with every column",
-    },
-  },
+  flags: { ...TARGET_FLAGS, ...listingFlags("conflicts") },
   async run(flags, _positionals, context) {
-    const seconds = sinceSeconds(flags);
-    const max = limit(flags);
-    const table = typeof flags.table === "string" && flags.table !== "" ? flags.table : null;
+    const { seconds, limit, table } = parseListing(flags, conflictsCommand);
     const dsn = targetDsn(flags, context, conflictsCommand);
     return await withTarget(dsn, context, conflictsCommand, async (sql) => {
-      const rows = await cancellableQuery(sql, QUERY, [seconds, table, max], context.signal);
+      const rows = await cancellableQuery(sql, QUERY, [seconds, table, limit], context.signal);
       const text = flags.json
         ? jsonLines(rows)
         : rows.length === 0

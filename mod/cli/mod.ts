@@ -10,6 +10,7 @@
  */
 import type { Command } from "./command.ts";
 import { conflictsCommand } from "./conflicts.ts";
+import { exceptionsCommand } from "./exceptions.ts";
 import { findSubcommand } from "./group.ts";
 import { installCommand, uninstallCommand } from "./install.ts";
 import { nodeCommand } from "./node.ts";
@@ -41,6 +42,7 @@ export const COMMANDS: readonly Command[] = [
   subCommand,
   statusCommand,
   conflictsCommand,
+  exceptionsCommand,
   runCommand,
   streamCommand,
   versionCommand,

@@ -36,9 +36,12 @@ import {
 } from "../transport/mod.ts";
 import { settleWithin, sleep, untilAborted } from "./backoff.ts";
 
+import type { SubscriptionRecord } from "./subscription_record.ts";
+
 /** Cleanup on a local session that may be dead waits no longer than this. */
 const CLEANUP_MS = 2_000;
-import type { SubscriptionRecord } from "./subscription_record.ts";
+/** At most this often, an idle keepalive records the link as caught up (lag_tracker). */
+const CAUGHT_UP_INTERVAL_MS = 1_000;
 
 const log = getLogger(["spock", "daemon"]);
 
@@ -130,6 +133,7 @@ export async function streamAndApply(
       startLsn,
       pluginOptions: chosen.options,
       statusIntervalMs: options.statusIntervalMs,
+      requestReplyWhenIdle: true,
     });
     log.info("Streaming {subscription} from slot {slot} at {lsn} (publications {publications})", {
       subscription: sub.name,
@@ -192,6 +196,8 @@ class StreamSession {
   #parts: StreamParts;
   #caughtUp: boolean;
   #lastStatus = performance.now();
+  #lastCaughtUp = 0;
+  #lastDataAt = 0;
 
   constructor(options: StreamApplyOptions, counters: StreamCounters, parts: StreamParts) {
     this.#options = options;
@@ -216,6 +222,7 @@ class StreamSession {
         await this.#keepalive(item);
         continue;
       }
+      this.#lastDataAt = performance.now();
       const message = decoder.decode(item.data);
       applier.noteWalEnd(item.walEnd);
       for (const passed of filter.filter(message)) {
@@ -247,6 +254,16 @@ class StreamSession {
     // Confirm at once: a server shutting down waits for this before it stops.
     stream.reportProgress(tracker.confirmableNow(applier.appliedEndLsn));
     if (keepalive.replyRequested) stream.sendStatus(false);
+    // Idle for a while and everything sent is applied: the link is caught up.
+    // (A keepalive in the middle of a backlog says only how far the provider has sent.)
+    const now = performance.now();
+    if (
+      now - this.#lastDataAt >= CAUGHT_UP_INTERVAL_MS &&
+      now - this.#lastCaughtUp >= CAUGHT_UP_INTERVAL_MS
+    ) {
+      this.#lastCaughtUp = now;
+      await applier.noteCaughtUp(keepalive.walEnd);
+    }
   }
 
   async #afterCommit(commit: Commit, outcome: FilterOutcome): Promise<void> {

@@ -20,6 +20,12 @@ export interface ReplicationStreamOptions {
   statusIntervalMs?: number;
   /** Received bytes waiting for the consumer before the socket is paused; default 8 MiB. */
   maxBufferedBytes?: number;
+  /**
+   * Ask for a reply in the timed status update when nothing arrived since the
+   * last one: the server answers with a keepalive carrying its WAL position,
+   * so an idle consumer learns every interval that it is caught up.
+   */
+  requestReplyWhenIdle?: boolean;
 }
 
 const DEFAULT_STATUS_INTERVAL_MS = 10_000;
@@ -53,6 +59,7 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
   #timer: ReturnType<typeof setInterval>;
   #endedPromise: Promise<void>;
   #statusMessagesSent = 0;
+  #dataSinceStatus = false;
 
   constructor(duplex: Duplex, options: ReplicationStreamOptions = {}) {
     this.#duplex = duplex;
@@ -73,10 +80,10 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
         resolve();
       });
     });
-    this.#timer = setInterval(
-      () => this.sendStatus(false),
-      options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS,
-    );
+    this.#timer = setInterval(() => {
+      this.sendStatus(options.requestReplyWhenIdle === true && !this.#dataSinceStatus);
+      this.#dataSinceStatus = false;
+    }, options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS);
   }
 
   #onData(chunk: Uint8Array): void {
@@ -90,6 +97,7 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
       return;
     }
     if (message.type === "xlogdata") {
+      this.#dataSinceStatus = true;
       if (message.walEnd > this.#received) this.#received = message.walEnd;
       if (message.walStart > this.#received) this.#received = message.walStart;
     } else {

@@ -7,7 +7,7 @@
  * skip LSN logged. Creating the missing column lets the next change apply.
  */
 import assert from "node:assert/strict";
-import { pgTest, pollUntil } from "../_harness/mod.ts";
+import { pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
 import type { EngineSettings } from "../../mod/config/mod.ts";
 import {
   addAllTables,
@@ -101,6 +101,14 @@ pgTest("a missing table or column goes to exception handling", async (_t, cluste
       const [row] = await subscriber.sql`select status, last_error from spock.sub_show_status()`;
       assert.equal(row.status, "replicating");
     });
+    // Applied rows and discarded operations are counted apart (written when the worker stops).
+    const counters = await subscriber.sql`select table_name, n_tup_ins::int, n_discarded::int
+      from spock.channel_table_stats order by table_name`;
+    assert.deepEqual(counters.map((row) => ({ ...row })), [
+      { table_name: "public.gone", n_tup_ins: 0, n_discarded: 2 },
+      { table_name: "public.narrow", n_tup_ins: 0, n_discarded: 2 },
+      { table_name: "public.t", n_tup_ins: 1, n_discarded: 3 },
+    ]);
 
     await withDaemon(subscriber, { exception_behaviour: "discard" }, async () => {
       const xid = await remoteTransaction(
@@ -143,9 +151,26 @@ pgTest("a missing table or column goes to exception handling", async (_t, cluste
         const [row] = await subscriber.sql`select * from spock.sub_show_status(${sub})`;
         return row.status === "disabled" && row.last_error !== null ? row : undefined;
       }, { what: "the subscription to be disabled, with its error" });
-      assert.match(status.last_error, /disabled: remote transaction \d+ failed/);
+      assert.match(
+        status.last_error,
+        /disabled by exception_behaviour sub_disable: remote transaction \d+ failed \(skip_lsn = /,
+      );
       assert.match(status.last_error, /sub_alter_skiplsn\('sub_ms_mp', '[0-9A-F]+\/[0-9A-F]+'\)/);
       assert.deepEqual(await keys(subscriber), [4, 5, 6, 7]);
+
+      const health = await runSpock(["status", "--dsn", subscriber.dsn]);
+      assert.equal(health.code, 1, "a subscription stopped by an error fails the health check");
+      assert.match(health.stdout, /^sub_ms_mp +disabled by an error +mp/m);
+      assert.match(health.stdout, /not retrying: an operator must act/);
+      const listed = await runSpock(["exceptions", "--dsn", subscriber.dsn, "--table", "gone"]);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.equal(listed.stdout.match(/ INSERT +public\.gone\n/g)?.length, 4);
+      assert.match(listed.stdout, /^ {2}error {3}Cannot map remote relation "public\.gone"/m);
+      assert.match(listed.stdout, /^ {2}new {5}\{"k":"4"\}$/m);
+      const json = await runSpock(["exceptions", "--dsn", subscriber.dsn, "--json"]);
+      const entries = json.stdout.trim().split("\n").map((line) => JSON.parse(line));
+      assert.ok(entries.some((entry) => entry.operation === "SUB_DISABLE"));
+      assert.ok(entries.every((entry) => entry.origin_node === "mp"));
     });
   } finally {
     await closeNodes(nodes);

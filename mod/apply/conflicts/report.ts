@@ -62,10 +62,13 @@ function logConflict(entry: ConflictLogEntry, level: LogLevel, logger: Logger = 
 
 /** Counters of one remote table. */
 export interface TableCounters {
+  /** Rows applied: inserted, updated, deleted. */
   inserts: number;
   updates: number;
   deletes: number;
   deltaApplied: number;
+  /** Operations that exception handling discarded (not applied, so not counted above). */
+  discarded: number;
   conflicts: Record<ConflictType, number>;
 }
 
@@ -75,6 +78,7 @@ function emptyCounters(): TableCounters {
     updates: 0,
     deletes: 0,
     deltaApplied: 0,
+    discarded: 0,
     conflicts: {
       insert_exists: 0,
       update_origin_differs: 0,
@@ -93,15 +97,16 @@ function emptyCounters(): TableCounters {
  */
 export const CHANNEL_STATS_SQL = `
 insert into spock._channel_stats as s (sub_id, nspname, relname, n_tup_ins, n_tup_upd, n_tup_del,
-  n_dca, confl_insert_exists, confl_update_origin_differs, confl_update_exists,
+  n_dca, n_discarded, confl_insert_exists, confl_update_origin_differs, confl_update_exists,
   confl_update_missing, confl_delete_origin_differs, confl_delete_missing, confl_delete_exists)
-select $1::text::oid, x.nspname, x.relname, x.ins, x.upd, x.del, x.dca, x.ie, x.uod, x.ue, x.um,
-  x.dod, x.dm, x.de
+select $1::text::oid, x.nspname, x.relname, x.ins, x.upd, x.del, x.dca, x.dis, x.ie, x.uod, x.ue,
+  x.um, x.dod, x.dm, x.de
 from jsonb_to_recordset($2::text::jsonb) as x (nspname name, relname name, ins int8, upd int8,
-  del int8, dca int8, ie int8, uod int8, ue int8, um int8, dod int8, dm int8, de int8)
+  del int8, dca int8, dis int8, ie int8, uod int8, ue int8, um int8, dod int8, dm int8, de int8)
 on conflict (sub_id, nspname, relname) do update set
   n_tup_ins = s.n_tup_ins + excluded.n_tup_ins, n_tup_upd = s.n_tup_upd + excluded.n_tup_upd,
   n_tup_del = s.n_tup_del + excluded.n_tup_del, n_dca = s.n_dca + excluded.n_dca,
+  n_discarded = s.n_discarded + excluded.n_discarded,
   confl_insert_exists = s.confl_insert_exists + excluded.confl_insert_exists,
   confl_update_origin_differs = s.confl_update_origin_differs + excluded.confl_update_origin_differs,
   confl_update_exists = s.confl_update_exists + excluded.confl_update_exists,
@@ -139,6 +144,7 @@ class ApplyCounters {
       sum.updates += counters.updates;
       sum.deletes += counters.deletes;
       sum.deltaApplied += counters.deltaApplied;
+      sum.discarded += counters.discarded;
       for (const type of CONFLICT_TYPES) sum.conflicts[type] += counters.conflicts[type];
     }
   }
@@ -152,6 +158,7 @@ class ApplyCounters {
       upd: counters.updates,
       del: counters.deletes,
       dca: counters.deltaApplied,
+      dis: counters.discarded,
       ie: counters.conflicts.insert_exists,
       uod: counters.conflicts.update_origin_differs,
       ue: counters.conflicts.update_exists,
@@ -203,6 +210,11 @@ export class ApplyStatistics {
   /** The open transaction's counters of a table. */
   count(relation: LocalRelation): TableCounters {
     const [nspname, relname] = relation.remoteNameParts;
+    return this.countTable(nspname, relname);
+  }
+
+  /** The open transaction's counters of a remote table, by name (one that may not map). */
+  countTable(nspname: string, relname: string): TableCounters {
     return this.#transaction.table(nspname, relname);
   }
 

@@ -122,7 +122,7 @@ CREATE OR REPLACE VIEW spock.channel_table_stats AS
     c.n_dca,
     c.confl_insert_exists, c.confl_update_origin_differs, c.confl_update_exists,
     c.confl_update_missing, c.confl_delete_origin_differs, c.confl_delete_missing,
-    c.confl_delete_exists
+    c.confl_delete_exists, c.n_discarded
   FROM spock._channel_stats c
   JOIN spock.subscription s ON s.sub_id = c.sub_id;
 
@@ -130,7 +130,7 @@ CREATE OR REPLACE VIEW spock.channel_summary_stats AS
   SELECT t.subid, t.sub_name,
     sum(t.n_tup_ins)::bigint AS n_tup_ins, sum(t.n_tup_upd)::bigint AS n_tup_upd,
     sum(t.n_tup_del)::bigint AS n_tup_del, sum(t.n_conflict)::bigint AS n_conflict,
-    sum(t.n_dca)::bigint AS n_dca
+    sum(t.n_dca)::bigint AS n_dca, sum(t.n_discarded)::bigint AS n_discarded
   FROM spock.channel_table_stats t
   GROUP BY t.subid, t.sub_name;
 
