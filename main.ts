@@ -116,6 +116,7 @@ export async function main(args: string[]): Promise<number> {
     return await command.run(flags, positionals, {
       signal: controller.signal,
       stdout: Deno.stdout.writable,
+      warn: (line) => writeStderr(`${line}\n`),
       env,
       config,
     });

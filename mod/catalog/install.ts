@@ -62,6 +62,8 @@ export async function installCatalog(
   }
   return await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtext(${INSTALL_LOCK}))`;
+    // The scripts' own notices ("does not exist, skipping") are noise; warnings still show.
+    await tx`SET LOCAL client_min_messages = warning`;
     const [state] = await tx`
       SELECT to_regnamespace('spock') IS NOT NULL AS has_schema,
              to_regclass('spock._catalog') IS NOT NULL AS has_catalog,

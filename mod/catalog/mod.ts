@@ -25,4 +25,5 @@ export {
   type UninstallResult,
 } from "./install.ts";
 export { checkServer, type PreflightReport } from "./preflight.ts";
+export { dropProviderSlot } from "./provider_slot.ts";
 export { CATALOG_VERSION, type Migration, MIGRATIONS } from "./sql/schema.ts";

@@ -63,6 +63,11 @@ export interface ApiSpec {
     context: CommandContext,
     command: Command,
   ): Promise<{ fn: string; values: ApiValues }>;
+  /**
+   * Finishes the job after the call succeeded (sub drop drops the provider's
+   * slot) and returns the rows to print.
+   */
+  finish?(rows: Row[], context: CommandContext, command: Command): Promise<Row[]>;
 }
 
 const PLACEHOLDER: Record<SqlType, string> = {
@@ -242,7 +247,8 @@ async function runApi(
   let fn = "fn" in spec.call ? spec.call.fn : "";
   if (spec.prepare) ({ fn, values } = await spec.prepare(values, context, command));
   return await withTarget(dsn, context, command, async (sql) => {
-    const rows = await runQuery(sql, spec, fn, values, context.signal);
+    let rows = await runQuery(sql, spec, fn, values, context.signal);
+    if (spec.finish) rows = await spec.finish(rows, context, command);
     await writeOut(
       context.stdout,
       formatResult(maskDsnColumns(rows), spec.returns, flags.json === true),

@@ -57,17 +57,29 @@ export function targetDsn(flags: ParsedFlags, context: CommandContext, command: 
   return dsn;
 }
 
-/** Opens a catalog client on `dsn`; a DSN that does not parse is a usage error. */
+/** What a server notice says, as psql prints it: `WARNING:  message`, then DETAIL and HINT. */
+function noticeText(notice: ServerErrorFields & { message?: string }): string {
+  const lines = [`${notice.severity ?? "NOTICE"}:  ${notice.message ?? ""}`];
+  if (notice.detail) lines.push(`DETAIL:  ${notice.detail}`);
+  if (notice.hint) lines.push(`HINT:  ${notice.hint}`);
+  return lines.join("\n");
+}
+
+/**
+ * Opens a catalog client on `dsn`; a DSN that does not parse is a usage
+ * error. The server's notices and warnings go to standard error, as psql
+ * shows them: a warning that a slot was left behind must not be lost.
+ */
 export function connectTarget(
   dsn: string,
   context: CommandContext,
   command: Command,
 ): CatalogSql {
   try {
-    return connectDatabase(resolveConnectOptions(dsn, {
-      env: context.env,
-      applicationName: `spock ${command.name}`,
-    }));
+    return connectDatabase(
+      resolveConnectOptions(dsn, { env: context.env, applicationName: `spock ${command.name}` }),
+      { onnotice: (notice) => context.warn(noticeText(notice)) },
+    );
   } catch (error) {
     if (error instanceof DsnError) throw new UsageError(error.message, command);
     throw error;

@@ -48,6 +48,8 @@ export interface CommandContext {
   signal: AbortSignal;
   /** Writes to standard output (commands never call console.log). */
   stdout: WritableStream<Uint8Array>;
+  /** Writes one line to standard error at once: server notices and warnings. */
+  warn(line: string): void;
   env: Record<string, string | undefined>;
   /** The config file in effect (see `findConfigFile`), if any. */
   config?: Config;

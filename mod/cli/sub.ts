@@ -6,7 +6,9 @@
  */
 import { maskDsn } from "../pg/mod.ts";
 import { type ApiArg, apiCommand, type ApiSpec, type ApiValues } from "./_api.ts";
-import { connectTarget, describeFailure } from "./_target.ts";
+import { connectTarget, describeFailure, withTarget } from "./_target.ts";
+import { dropProviderSlot } from "../catalog/mod.ts";
+import type { Row } from "./_output.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { groupCommand } from "./group.ts";
 
@@ -74,6 +76,45 @@ async function prepareSubCreate(
   return { fn: "_sub_create_local", values: local };
 }
 
+/** _sub_drop_local takes both its arguments (sub_drop defaults ifexists to false). */
+function withIfExists(values: ApiValues): ApiValues {
+  const all: ApiValues = new Map(values);
+  if (!all.has("ifexists")) all.set("ifexists", { type: "boolean", value: false });
+  return all;
+}
+
+/**
+ * After `_sub_drop_local`: drops the subscription's slot on its provider, as
+ * Spock's sub_drop does; prints what sub_drop returns.
+ */
+async function dropSlotOnProvider(
+  rows: Row[],
+  context: CommandContext,
+  command: Command,
+): Promise<Row[]> {
+  const [{ dropped, slot_name: slot, provider_dsn: dsn }] = rows;
+  const result = [{ sub_drop: dropped }];
+  if (typeof slot !== "string" || typeof dsn !== "string") return result;
+  const subscription = String(rows[0].sub_name);
+  try {
+    await withTarget(
+      dsn,
+      context,
+      command,
+      (provider) => dropProviderSlot(provider, { slotName: slot, subscriptionName: subscription }),
+    );
+  } catch (error) {
+    throw new Error(
+      `The subscription is dropped, but its slot "${slot}" on the provider at ${
+        maskDsn(dsn)
+      } is not: ${(error as Error).message}; it keeps the provider's WAL until it is dropped ` +
+        `there: SELECT pg_drop_replication_slot('${slot}')`,
+      { cause: error },
+    );
+  }
+  return result;
+}
+
 /** The sub subcommands. */
 export const SUB_SPECS: readonly ApiSpec[] = [
   {
@@ -137,7 +178,12 @@ export const SUB_SPECS: readonly ApiSpec[] = [
   {
     name: "sub drop",
     summary: "Drop a subscription (spock.sub_drop)",
+    description: "Drop a subscription: its catalog rows and replication origin here, then its " +
+      "slot on the provider, which spock reaches itself (no dblink needed). A slot that " +
+      "cannot be dropped is an error naming it: it would keep the provider's WAL.",
     returns: "scalar",
+    prepare: (values) => Promise.resolve({ fn: "_sub_drop_local", values: withIfExists(values) }),
+    finish: dropSlotOnProvider,
     call: {
       fn: "sub_drop",
       args: [SUB_NAME, {

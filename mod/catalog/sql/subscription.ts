@@ -315,17 +315,25 @@ $remote$, slot, sub_name);
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION spock.sub_drop(subscription_name name, ifexists boolean DEFAULT false)
-RETURNS oid LANGUAGE plpgsql VOLATILE STRICT AS $fn$
+-- Everything sub_drop does on this node: the catalog rows, the provider node
+-- when no other subscription uses it, and the local origin when no worker
+-- holds it (else the daemon drops it once its worker has stopped). Returns
+-- what sub_drop returns, and the provider's slot to drop (NULL when there is
+-- none to drop from here). The CLI calls it, then drops the slot itself.
+CREATE OR REPLACE FUNCTION spock._sub_drop_local(subscription_name name, ifexists boolean)
+RETURNS TABLE (dropped oid, slot_name name, provider_dsn text, sub_name name)
+LANGUAGE plpgsql VOLATILE STRICT AS $fn$
 DECLARE
   sub spock.subscription;
   here oid;
   origin_dsn text;
 BEGIN
-  SELECT * INTO sub FROM spock.subscription s WHERE s.sub_name = sub_drop.subscription_name FOR UPDATE;
+  SELECT * INTO sub FROM spock.subscription s
+  WHERE s.sub_name = _sub_drop_local.subscription_name FOR UPDATE;
   IF NOT FOUND THEN
     IF ifexists THEN
-      RETURN 0;
+      RETURN QUERY SELECT 0::oid, NULL::name, NULL::text, subscription_name;
+      RETURN;
     END IF;
     RAISE EXCEPTION 'subscriber % not found', subscription_name USING ERRCODE = 'undefined_object';
   END IF;
@@ -336,27 +344,40 @@ BEGIN
   PERFORM spock._notify('subscription', sub.sub_name, 'drop');
   -- A subscription row naming this node as origin is a provider-side record: nothing more to do.
   IF sub.sub_origin = here THEN
-    RETURN 1;
+    RETURN QUERY SELECT 1::oid, NULL::name, NULL::text, subscription_name;
+    RETURN;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM spock.subscription s WHERE s.sub_origin = sub.sub_origin) THEN
     DELETE FROM spock.node_interface WHERE if_nodeid = sub.sub_origin;
     DELETE FROM spock.node WHERE node_id = sub.sub_origin;
   END IF;
-  BEGIN
-    PERFORM spock._drop_remote_slot(origin_dsn, sub.sub_slot_name, sub.sub_name);
-  EXCEPTION WHEN OTHERS THEN
-    RAISE WARNING 'could not drop slot "%" on provider, you will probably have to drop it manually',
-      sub.sub_slot_name USING DETAIL = SQLERRM;
-  END;
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_replication_origin WHERE roname = sub.sub_slot_name) THEN
     BEGIN
       PERFORM pg_catalog.pg_replication_origin_drop(sub.sub_slot_name);
     EXCEPTION WHEN object_in_use THEN
-      RAISE WARNING 'could not drop replication origin "%": %', sub.sub_slot_name, SQLERRM
-        USING HINT = 'Stop the daemon serving this subscription, then drop it with pg_replication_origin_drop().';
+      RAISE NOTICE 'replication origin "%" is still in use: the daemon drops it once its worker has stopped',
+        sub.sub_slot_name;
     END;
   END IF;
-  RETURN 1;
+  RETURN QUERY SELECT 1::oid, sub.sub_slot_name, origin_dsn, subscription_name;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION spock.sub_drop(subscription_name name, ifexists boolean DEFAULT false)
+RETURNS oid LANGUAGE plpgsql VOLATILE STRICT AS $fn$
+DECLARE
+  result record;
+BEGIN
+  SELECT * INTO result FROM spock._sub_drop_local(subscription_name, ifexists);
+  IF result.slot_name IS NOT NULL THEN
+    BEGIN
+      PERFORM spock._drop_remote_slot(result.provider_dsn, result.slot_name, subscription_name);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'could not drop slot "%" on provider, you will probably have to drop it manually',
+        result.slot_name USING DETAIL = SQLERRM;
+    END;
+  END IF;
+  RETURN result.dropped;
 END
 $fn$;
 `;
