@@ -52,6 +52,13 @@ export {
 export { ApplyError, type ApplyErrorCode, type ApplyErrorOptions } from "./errors.ts";
 export { FlushTracker, type OriginPositions } from "./flush_tracker.ts";
 export { type LocalRelation, type MappedColumn, mapRelation } from "./relation_map.ts";
+export {
+  loadRowFilters,
+  ROW_FILTER_MESSAGE_PREFIX,
+  type RowFilterDocument,
+  RowFilterState,
+  saveRowFilters,
+} from "./row_filters.ts";
 export { SqlWriter, type SqlWriterOptions, type WriteFailure } from "./sql_writer.ts";
 export { TransactionApplier, type TransactionApplierOptions } from "./transaction_applier.ts";
 export {

@@ -27,6 +27,7 @@ import type {
   Commit,
   Delete,
   Insert,
+  Message,
   Origin,
   PgoutputMessage,
   Relation,
@@ -50,6 +51,7 @@ import {
   ReplayQueue,
 } from "./exception_mode.ts";
 import { type LocalRelation, mapRelation } from "./relation_map.ts";
+import { type RowFilterState, SAVE_ROW_FILTERS_SQL } from "./row_filters.ts";
 import { SqlWriter, type WriteFailure } from "./sql_writer.ts";
 
 const log = getLogger(["spock", "apply"]);
@@ -65,11 +67,12 @@ export interface TransactionApplierOptions {
   /** Row statements in flight before the applier waits; default 100. */
   maxInFlight?: number;
   /**
-   * Row filters of the subscribed replication sets by remote `schema.table`
-   * (the provider's catalog holds them; publications do not): a row is applied
-   * only when it passes every one of them.
+   * Row filters of the subscribed replication sets (the provider's catalog
+   * holds them; publications do not): a row is applied only when it passes
+   * every one of them. Announcements in the stream change them, and each
+   * change is saved with the commit of the transaction that carried it.
    */
-  rowFilters?: ReadonlyMap<string, readonly string[]>;
+  rowFilters?: RowFilterState;
   /**
    * Wait for the local WAL flush at each applied commit (Spock's
    * `synchronous_commit` setting; default false, as PostgreSQL's own apply
@@ -487,7 +490,7 @@ export class TransactionApplier {
       case "type":
         return; // Types come as text; the local type's input function parses them.
       case "message":
-        return; // TODO(#4): logical messages (Spock uses none for data).
+        return this.applyLogicalMessage(message);
       case "stream_start":
       case "stream_stop":
       case "stream_commit":
@@ -522,6 +525,7 @@ export class TransactionApplier {
     this.#remoteOrigin = undefined;
     this.#rows = 0;
     this.#remapped.clear();
+    this.#options.rowFilters?.discard();
     // Already applied (its commit ends at or before the origin's position): skip it.
     this.#skipping = begin.finalLsn < this.#appliedEndLsn;
     if (this.#skipping) {
@@ -551,6 +555,15 @@ export class TransactionApplier {
     await this.#writer.run("begin", [], "begin");
   }
 
+  /**
+   * Message: a row-filter announcement counts from this transaction's
+   * commit; other logical messages (other prefixes) are not applied.
+   */
+  applyLogicalMessage(message: Message): void {
+    if (this.#begin === undefined || this.#skipping) return;
+    this.#options.rowFilters?.note(message);
+  }
+
   /** Origin: the transaction came to the provider from another node. */
   applyOrigin(origin: Origin): void {
     this.#remoteOrigin = origin.originName;
@@ -577,10 +590,8 @@ export class TransactionApplier {
     const name = `${relation.namespace}.${relation.relationName}`;
     try {
       const local = await mapRelation(this.#sql, relation);
-      const filters = this.#options.rowFilters?.get(name);
-      if (filters !== undefined && filters.length > 0) {
-        local.rowFilter = filters.map((filter) => `(${filter})`).join(" and ");
-      }
+      const filter = this.#options.rowFilters?.filterOf(relation.namespace, relation.relationName);
+      if (filter !== undefined) local.rowFilter = filter;
       this.#relations.set(relation.relationId, local);
       this.#broken.delete(relation.relationId);
       return undefined;
@@ -752,6 +763,13 @@ export class TransactionApplier {
     const insertLsn = this.#lastWalEnd > commit.endLsn ? this.#lastWalEnd : commit.endLsn;
     const counters = this.#statistics.takeForCommit();
     if (counters !== undefined) await this.#writer.run(CHANNEL_STATS_SQL, counters, "commit");
+    const rowFilters = this.#options.rowFilters;
+    if (rowFilters?.pending && this.#options.subscriptionId !== undefined) {
+      await this.#writer.run(SAVE_ROW_FILTERS_SQL, [
+        String(this.#options.subscriptionId),
+        JSON.stringify(rowFilters.committedDocument()),
+      ], "commit");
+    }
     await this.#writer.run(PROGRESS_SQL, [
       String(this.#options.localNodeId),
       String(this.#options.remoteNodeId),
@@ -782,6 +800,7 @@ export class TransactionApplier {
     this.#begin = undefined;
     this.#statistics.endTransaction(true);
     this.#appliedEndLsn = commit.endLsn;
+    if (rowFilters?.pending) this.#refilter(rowFilters.commit());
     if (exceptions !== undefined) {
       this.#exceptions = undefined;
       log.warning(
@@ -829,6 +848,24 @@ export class TransactionApplier {
   async flushCounters(now = false): Promise<void> {
     const params = this.#begin === undefined ? this.#statistics.takeIfDue(now) : undefined;
     if (params !== undefined) await this.#sql.unsafe(CHANNEL_STATS_SQL, params);
+  }
+
+  /**
+   * After a commit that changed the row filters of `tables`: their mapped
+   * relations take the new filter (as new objects, so the writer builds
+   * their statements anew).
+   */
+  #refilter(tables: Array<[string, string]>): void {
+    for (const [id, relation] of this.#relations) {
+      const [schema, table] = relation.remoteNameParts;
+      if (!tables.some(([s, t]) => s === schema && t === table)) continue;
+      const rowFilter = this.#options.rowFilters!.filterOf(schema, table);
+      log.info("Row filter of {relation} is now {filter}", {
+        relation: relation.remoteName,
+        filter: rowFilter ?? "none",
+      });
+      this.#relations.set(id, { ...relation, rowFilter });
+    }
   }
 
   /**
@@ -914,6 +951,7 @@ export class TransactionApplier {
   }
 
   async #rollback(): Promise<void> {
+    this.#options.rowFilters?.discard();
     const wasOpen = this.#begin !== undefined && !this.#skipping;
     this.#begin = undefined;
     this.#skipping = false;

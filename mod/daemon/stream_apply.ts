@@ -15,13 +15,17 @@ import {
   type ExceptionSettings,
   type FilterOutcome,
   FlushTracker,
+  loadRowFilters,
+  type RowFilterDocument,
+  RowFilterState,
+  saveRowFilters,
   TransactionApplier,
   TransactionFilter,
 } from "../apply/mod.ts";
 import { formatLsn, type Lsn, type PgConnectOptions, pgTimestampNow } from "../pg/mod.ts";
 import { type Commit, PgoutputStreamDecoder } from "../pgoutput/mod.ts";
 import {
-  listSubscribedTables,
+  listRowFilters,
   readTableSyncStates,
   setSubscriptionSyncStatus,
   setTableSyncStatus,
@@ -96,17 +100,11 @@ export async function streamAndApply(
 ): Promise<void> {
   const { subscription: sub, local, signal } = options;
   const publications = await providerPublications(options.provider, sub.replicationSets);
-  const rowFilters = new Map<string, string[]>();
-  for (const table of await listSubscribedTables(options.provider, sub.replicationSets)) {
-    if (table.rowFilters.length > 0) {
-      rowFilters.set(`${table.nspname}.${table.relname}`, table.rowFilters);
-    }
-  }
   const applier = await TransactionApplier.open(local, {
     originName: sub.slotName,
     localNodeId: sub.localNodeId,
     remoteNodeId: sub.providerNodeId,
-    rowFilters,
+    rowFilters: new RowFilterState(await rowFiltersAtStart(options), sub.replicationSets),
     synchronousCommit: options.synchronousCommit,
     conflicts: options.conflicts,
     batchInserts: options.batchInserts,
@@ -127,6 +125,8 @@ export async function streamAndApply(
     const chosen = choosePgoutputOptions(repl.serverVersionNum, {
       publications,
       origin: serverFilters ? "none" : undefined,
+      // Row-filter announcements travel as logical messages.
+      messages: true,
     });
     const startLsn = applier.appliedEndLsn;
     const stream = await repl.startReplication(sub.slotName, {
@@ -292,6 +292,21 @@ class StreamSession {
     }
     await this.#parts.tables.passed(commit.endLsn);
   }
+}
+
+/**
+ * The row filters as of the position the stream starts from: saved by the
+ * initial sync and by every applied announcement since. A subscription
+ * synchronized by an older spock has none saved; the provider's current
+ * ones are then taken (and saved).
+ */
+async function rowFiltersAtStart(options: StreamApplyOptions): Promise<RowFilterDocument> {
+  const { local, subscription } = options;
+  const saved = await loadRowFilters(local, subscription.id);
+  if (saved !== undefined) return saved;
+  const current = await listRowFilters(options.provider);
+  await saveRowFilters(local, subscription.id, current);
+  return current;
 }
 
 /** The provider's publications serving `sets`, in the subscription's order. */

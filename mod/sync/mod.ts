@@ -5,7 +5,7 @@
  * daemon's; this folder copies.
  */
 export { copyTables, type CopyTablesOptions, type TableCopyResult } from "./data_copy.ts";
-export { listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
+export { listRowFilters, listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
 export {
   dumpSchema,
   type DumpSchemaOptions,

@@ -4,6 +4,7 @@
  * the provider's catalog — inside the slot's snapshot for the initial copy.
  */
 import type postgres from "postgres";
+import type { RowFilterDocument } from "../apply/mod.ts";
 
 /** One table of the subscribed replication sets, as the provider's catalog describes it. */
 export interface TableToCopy {
@@ -71,4 +72,29 @@ export async function listSubscribedTables(
     columns: row.columns === null ? null : [...(row.columns as string[])],
     rowFilters: [...(row.row_filters as string[])],
   }));
+}
+
+const ROW_FILTERS_SQL = `
+SELECT n.nspname::text AS nspname, c.relname::text AS relname, s.set_name::text AS set_name,
+  r.set_row_filter AS row_filter
+FROM spock.replication_set_table r
+JOIN spock.replication_set s ON s.set_id = r.set_id
+JOIN spock.local_node l ON l.node_id = s.set_nodeid
+JOIN pg_catalog.pg_class c ON c.oid = r.set_reloid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE r.set_row_filter IS NOT NULL
+ORDER BY 1, 2, 3`;
+
+/**
+ * The row filters of every replication set of the provider's node, by table
+ * (partitions too, as they are streamed under their own names): the state a
+ * subscription's stream starts from. Run it in the slot's snapshot.
+ */
+export async function listRowFilters(provider: ProviderSql): Promise<RowFilterDocument> {
+  const document: RowFilterDocument = {};
+  for (const row of await provider.unsafe(ROW_FILTERS_SQL)) {
+    const tables = document[row.nspname] ??= {};
+    (tables[row.relname] ??= {})[row.set_name] = row.row_filter;
+  }
+  return document;
 }

@@ -27,7 +27,8 @@ import { connectDatabase } from "../catalog/mod.ts";
 import { formatLsn, type Lsn, type PgConnectOptions, quoteLiteral } from "../pg/mod.ts";
 import { ReplicationConnection } from "../transport/mod.ts";
 import { copyTables } from "./data_copy.ts";
-import { listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
+import { saveRowFilters } from "../apply/mod.ts";
+import { listRowFilters, listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
 import { dumpSchema, findPgDump, restoreSchema } from "./structure_sync.ts";
 import {
   readTableSyncStates,
@@ -99,6 +100,7 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
         excludeSchemas: options.skipSchemas,
         signal: options.signal,
       });
+    const rowFilters = await inSnapshot(provider, slot.snapshotName!, listRowFilters);
     let postData: string | undefined;
     if (tool !== undefined) {
       if (!structureRestored) {
@@ -124,6 +126,8 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
       }
       await copyInto(options, slot.snapshotName!, tables, { truncate: retry, lsn: consistent });
     }
+    // The stream starts at the slot's consistent point, with the filters of that point.
+    await saveRowFilters(local, subscriptionId, rowFilters);
     await local.unsafe(
       `select pg_replication_origin_create($1) where not exists
          (select 1 from pg_replication_origin where roname = $1)`,
@@ -222,15 +226,28 @@ async function copyInto(
   });
 }
 
+/** Runs `read` on the provider inside the slot's exported snapshot. */
+async function inSnapshot<T>(
+  provider: postgres.Sql,
+  snapshotName: string,
+  read: (tx: postgres.TransactionSql) => Promise<T>,
+): Promise<T> {
+  return await provider.begin("isolation level repeatable read read only", async (tx) => {
+    await tx.unsafe(`set transaction snapshot ${quoteLiteral(snapshotName)}`);
+    return await read(tx);
+  }) as T;
+}
+
 async function tablesInSnapshot(
   provider: postgres.Sql,
   snapshotName: string,
   options: SubscriptionSyncOptions,
 ): Promise<TableToCopy[]> {
-  const tables = await provider.begin("isolation level repeatable read read only", async (tx) => {
-    await tx.unsafe(`set transaction snapshot ${quoteLiteral(snapshotName)}`);
-    return await listSubscribedTables(tx, options.replicationSets);
-  });
+  const tables = await inSnapshot(
+    provider,
+    snapshotName,
+    (tx) => listSubscribedTables(tx, options.replicationSets),
+  );
   return tables.filter((table) => !options.skipSchemas.includes(table.nspname));
 }
 

@@ -96,6 +96,7 @@ LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   pub name;
   seq regclass;
+  filtered regclass[];
 BEGIN
   SELECT p.pubname INTO pub FROM spock._set_publication p WHERE p.set_id = _repset_delete.set_id;
   IF FOUND THEN
@@ -105,8 +106,12 @@ BEGIN
              RETURNING r.set_seqoid LOOP
     PERFORM spock._sequence_state_forget(seq);
   END LOOP;
+  -- The set's filtered tables lose its filter: their subscribers are told.
+  filtered := ARRAY(SELECT r.set_reloid FROM spock.replication_set_table r
+    WHERE r.set_id = _repset_delete.set_id AND r.set_row_filter IS NOT NULL);
   DELETE FROM spock.replication_set_table r WHERE r.set_id = _repset_delete.set_id;
   DELETE FROM spock.replication_set s WHERE s.set_id = _repset_delete.set_id;
+  PERFORM spock._announce_row_filters(relation) FROM unnest(filtered) AS f(relation);
 END
 $fn$;
 

@@ -8,6 +8,25 @@
 
 /** SQL creating the table functions; part of REPSET_SQL. */
 export const REPSET_TABLE_SQL = String.raw`
+-- Announces a table's row filters, as they are after a change, to every
+-- subscriber: a transactional logical message, so each subscriber switches
+-- filters exactly between the provider transactions committed before and
+-- after this one. Carries the filters of every set of this node.
+CREATE OR REPLACE FUNCTION spock._announce_row_filters(relation regclass)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  PERFORM pg_catalog.pg_logical_emit_message(true, 'spock_row_filter',
+    json_build_object('schema', n.nspname, 'table', c.relname, 'filters',
+      coalesce((SELECT json_object_agg(s.set_name, r.set_row_filter ORDER BY s.set_name)
+        FROM spock.replication_set_table r
+        JOIN spock.replication_set s ON s.set_id = r.set_id
+        JOIN spock.local_node l ON l.node_id = s.set_nodeid
+        WHERE r.set_reloid = c.oid AND r.set_row_filter IS NOT NULL), '{}'::json))::text)
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid = relation;
+END
+$fn$;
+
 -- Adds one relation to a set with Spock's per-relation checks, then to the
 -- set's publication. Adding it twice violates the primary key, as in Spock.
 CREATE OR REPLACE FUNCTION spock._repset_add_rel(target spock.replication_set, relation regclass,
@@ -37,21 +56,30 @@ BEGIN
   PERFORM spock._pub_add_table(target.set_id, relation,
     CASE WHEN cardinality(att_list) > 0 THEN att_list END);
   PERFORM spock._tombstone_trigger(relation, true);
+  IF row_filter IS NOT NULL THEN
+    PERFORM spock._announce_row_filters(relation);
+  END IF;
 END
 $fn$;
 
 -- Removes one relation from a set and its publication; whether it was there.
 CREATE OR REPLACE FUNCTION spock._repset_remove_rel(set_id oid, relation regclass)
 RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  removed record;
 BEGIN
   DELETE FROM spock.replication_set_table r
-  WHERE r.set_id = _repset_remove_rel.set_id AND r.set_reloid = relation;
+  WHERE r.set_id = _repset_remove_rel.set_id AND r.set_reloid = relation
+  RETURNING r.set_row_filter INTO removed;
   IF NOT FOUND THEN
     RETURN false;
   END IF;
   PERFORM spock._pub_drop_table(set_id, relation);
   IF NOT EXISTS (SELECT 1 FROM spock.replication_set_table r WHERE r.set_reloid = relation) THEN
     PERFORM spock._tombstone_trigger(relation, false);
+  END IF;
+  IF removed.set_row_filter IS NOT NULL THEN
+    PERFORM spock._announce_row_filters(relation);
   END IF;
   RETURN true;
 END

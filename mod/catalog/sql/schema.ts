@@ -334,6 +334,14 @@ CREATE TABLE spock._sub_error (
   retry_at timestamptz
 );
 
+-- Private: the row filters each subscription applies, as of the stream position
+-- its origin records ({"schema": {"table": {"set": "filter"}}}): saved by the
+-- initial sync, then with each applied transaction that announced a change.
+CREATE TABLE spock._sub_filter_state (
+  sub_id oid PRIMARY KEY REFERENCES spock.subscription (sub_id) ON DELETE CASCADE,
+  filters jsonb NOT NULL
+);
+
 -- Operations discarded by exception handling are counted apart from applied ones.
 ALTER TABLE spock._channel_stats ADD COLUMN n_discarded bigint NOT NULL DEFAULT 0;
 
@@ -358,7 +366,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    description: "Operations: last error per subscription, discarded-operation counters",
+    description:
+      "Operations: last error per subscription, discarded-operation counters, row filters in stream order",
     sql: V4_OPERATIONS,
   },
 ];
