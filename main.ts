@@ -21,6 +21,7 @@ import {
   loadSettings,
   parseCommandArgs,
   rootHelp,
+  SPOCK_VERSION,
   UsageError,
 } from "./mod/cli/mod.ts";
 
@@ -63,6 +64,10 @@ function splitCommand(args: string[]): { name: string | undefined; rest: string[
 /** Runs the program with `args` and returns its exit code. */
 export async function main(args: string[]): Promise<number> {
   const { name, rest } = splitCommand(args);
+  if (name === undefined && (rest.includes("--version") || rest.includes("-V"))) {
+    await Deno.stdout.write(encoder.encode(`spock ${SPOCK_VERSION}\n`));
+    return 0;
+  }
   if (name === undefined || name === "help") {
     const topic = name === "help"
       ? findCommand(rest.filter((a) => !a.startsWith("-")).slice(0, 2).join(" "))

@@ -68,6 +68,25 @@ export interface ApiSpec {
    * slot) and returns the rows to print.
    */
   finish?(rows: Row[], context: CommandContext, command: Command): Promise<Row[]>;
+  /** Offer `--timeout SECONDS`: the call is cancelled after that long (waits). */
+  timeout?: boolean;
+}
+
+const TIMEOUT_FLAG: FlagSpec = {
+  type: "string",
+  value: "SECONDS",
+  description: "Give up after this many seconds, with exit code 1 (default: no limit)",
+};
+
+/** The --timeout in milliseconds, or undefined without one. */
+function timeoutMs(flags: ParsedFlags, command: Command): number | undefined {
+  if (flags.timeout === undefined) return undefined;
+  const raw = String(flags.timeout);
+  const seconds = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(seconds > 0) || seconds > 2_147_483) {
+    throw new UsageError(`Invalid --timeout "${raw}": expected a number of seconds`, command);
+  }
+  return Math.round(seconds * 1000);
 }
 
 const PLACEHOLDER: Record<SqlType, string> = {
@@ -198,6 +217,7 @@ export function apiCommand(spec: ApiSpec): Command {
   for (const [name, flag] of Object.entries({ ...TARGET_FLAGS, ...JSON_FLAG })) {
     if (!(name in flags)) flags[name] = flag;
   }
+  if (spec.timeout) flags.timeout = TIMEOUT_FLAG;
   const target = "fn" in spec.call
     ? `Calls spock.${spec.call.fn}() with the options given; the others take their SQL defaults.`
     : "Reads the spock catalog.";
@@ -244,10 +264,19 @@ async function runApi(
     }
   }
   const dsn = targetDsn(flags, context, command);
+  const limit = timeoutMs(flags, command);
   let fn = "fn" in spec.call ? spec.call.fn : "";
   if (spec.prepare) ({ fn, values } = await spec.prepare(values, context, command));
   return await withTarget(dsn, context, command, async (sql) => {
-    let rows = await runQuery(sql, spec, fn, values, context.signal);
+    const timedOut = limit === undefined ? undefined : AbortSignal.timeout(limit);
+    const signal = timedOut ? AbortSignal.any([context.signal, timedOut]) : context.signal;
+    let rows;
+    try {
+      rows = await runQuery(sql, spec, fn, values, signal);
+    } catch (error) {
+      if (!timedOut?.aborted) throw error;
+      throw new Error(`Timed out after ${flags.timeout} s (--timeout)`, { cause: error });
+    }
     if (spec.finish) rows = await spec.finish(rows, context, command);
     await writeOut(
       context.stdout,

@@ -11,6 +11,7 @@
 import type { Command } from "./command.ts";
 import { conflictsCommand } from "./conflicts.ts";
 import { exceptionsCommand } from "./exceptions.ts";
+import { FUNCTION_COMMANDS } from "./functions.ts";
 import { findSubcommand } from "./group.ts";
 import { installCommand, uninstallCommand } from "./install.ts";
 import { nodeCommand } from "./node.ts";
@@ -40,6 +41,7 @@ export const COMMANDS: readonly Command[] = [
   nodeCommand,
   repsetCommand,
   subCommand,
+  ...FUNCTION_COMMANDS,
   statusCommand,
   conflictsCommand,
   exceptionsCommand,
@@ -66,7 +68,7 @@ export function rootHelp(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     "",
-    "Run 'spock <command> --help' for the options of a command.",
+    "Run 'spock <command> --help' for the options of a command, 'spock --version' for the version.",
     "",
   ].join("\n");
 }

@@ -275,6 +275,19 @@ export const SUB_SPECS: readonly ApiSpec[] = [
     },
   },
   {
+    name: "sub alter-options",
+    summary: "Change a subscription's options (spock.sub_alter_options)",
+    description: "Change options of a subscription, given as one JSON object: " +
+      '{"forward_origins": ["all"]}, {"apply_delay": "5 minutes"}, {"skip_schema": ["s1"]}, ' +
+      'and the engine overrides {"conflict_resolution": "keep_local"} and ' +
+      '{"update_missing": "insert"} (null removes an override). The worker restarts with them.',
+    returns: "scalar",
+    call: {
+      fn: "sub_alter_options",
+      args: [SUB_NAME, { name: "options", type: "jsonb", description: "The options to set" }],
+    },
+  },
+  {
     name: "sub show-status",
     summary: "Show the status of subscriptions (spock.sub_show_status)",
     returns: "setof",
@@ -293,9 +306,11 @@ export const SUB_SPECS: readonly ApiSpec[] = [
     name: "sub wait-for-sync",
     summary: "Wait until a subscription has synchronized (spock.sub_wait_for_sync)",
     description: "Wait until a subscription and all its tables are synchronized, or with " +
-      "--relation only that table (spock.table_wait_for_sync). It waits without a timeout; " +
-      "Ctrl-C cancels.",
+      "--relation only that table (spock.table_wait_for_sync). The daemon (spock run) does " +
+      "the sync: the wait ends with an error when no daemon has served the subscription for " +
+      "10 s, or when its worker stopped on an error. --timeout gives up sooner; Ctrl-C cancels.",
     returns: "void",
+    timeout: true,
     call: {
       fn: "sub_wait_for_sync",
       args: [SUB_NAME, { ...RELATION, default: "NULL (every table)" }],

@@ -296,6 +296,27 @@ pgTest("spock.sub_* functions record subscriptions as Spock does", async (t, clu
     assert.equal(unknown.status, "unknown");
   });
 
+  await t.step("sub_wait_for_sync() does not wait for what cannot come", async () => {
+    const started = performance.now();
+    const none = await errorOf(sub`SELECT spock.sub_wait_for_sync('subscription1')`);
+    assert.equal(none.message, 'no spock daemon is serving subscription "subscription1"');
+    assert.match(none.hint!, /^Start one for this node \(spock run --dsn/);
+    assert.ok(performance.now() - started >= 10_000, "after 10 s without a daemon");
+    await sub`INSERT INTO spock._sub_error (sub_id, error_message, attempt)
+      VALUES (spock._sub_id('subscription1'), 'Cannot apply: replication origin is missing', 1)`;
+    const stopped = await errorOf(sub`SELECT spock.sub_wait_for_sync('subscription1')`);
+    assert.equal(
+      stopped.message,
+      'subscription "subscription1" stopped on an error: Cannot apply: replication origin is missing',
+    );
+    await sub`UPDATE spock.subscription SET sub_enabled = false WHERE sub_name = 'subscription1'`;
+    const disabled = await errorOf(sub`SELECT spock.table_wait_for_sync('subscription1', 't1')`);
+    assert.equal(disabled.message, 'subscription "subscription1" is disabled');
+    assert.equal(disabled.detail, "Last error: Cannot apply: replication origin is missing");
+    await sub`UPDATE spock.subscription SET sub_enabled = true WHERE sub_name = 'subscription1'`;
+    await sub`DELETE FROM spock._sub_error`;
+  });
+
   await t.step("sub_wait_for_sync() and table_wait_for_sync() wait for ready rows", async () => {
     await sub`SET statement_timeout = '500ms'`;
     const timedOut = await errorOf(sub`SELECT spock.sub_wait_for_sync('subscription1')`);

@@ -340,6 +340,14 @@ pgTest("spock node, repset and sub subcommands", async (t, cluster) => {
     await t.step("sub wait-for-sync waits in the server until Ctrl-C cancels it", async () => {
       const db2 = cluster.connect({ database: "db2" });
       const wait = ["sub", "wait-for-sync", "--dsn", dsn2, "--subscription-name", "sub_n1_n2"];
+      // A disabled subscription will not sync: the wait says so at once.
+      const disabled = await spock(wait, 1);
+      assert.match(
+        disabled.stderr,
+        /^spock sub wait-for-sync: subscription "sub_n1_n2" is disabled/,
+      );
+      assert.match(disabled.stderr, /^HINT: Enable it with spock\.sub_enable\('sub_n1_n2'\)\.$/m);
+      await spock(["sub", "enable", "--dsn", dsn2, "--subscription-name", "sub_n1_n2"]);
       await using whole = new SpockProcess(wait);
       await using table = new SpockProcess([...wait, "--relation", "public.t1"]);
       await pollUntil(async () => {

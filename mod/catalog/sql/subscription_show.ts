@@ -117,14 +117,27 @@ BEGIN
 END
 $fn$;
 
+-- Whether a daemon serves the subscription now: its worker's heartbeat is
+-- fresh, or the worker failed and retries soon.
+CREATE OR REPLACE FUNCTION spock._sub_served(sub_id oid) RETURNS boolean
+LANGUAGE sql VOLATILE STRICT AS $fn$
+  SELECT spock._sub_worker_running(sub_id) OR EXISTS (SELECT 1 FROM spock._sub_error e
+    WHERE e.sub_id = _sub_served.sub_id AND e.retry_at > clock_timestamp() - interval '5 seconds')
+$fn$;
+
 -- Polls every 200 ms; each poll is a new statement, so READ COMMITTED gives it
--- a fresh snapshot. No timeout: use statement_timeout.
+-- a fresh snapshot. It does not wait in vain: a subscription that is disabled,
+-- whose worker stopped on an error, or that no daemon has served for 10
+-- seconds ends the wait with an error saying so. Else no timeout: use
+-- statement_timeout.
 CREATE OR REPLACE FUNCTION spock._sub_wait_for_sync(sub_name name, relation regclass)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   sub spock.subscription;
   nsp text;
   rel text;
+  unserved_since timestamptz;
+  stopped spock._sub_error;
 BEGIN
   IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
     RAISE EXCEPTION 'cannot wait for sync in REPEATABLE READ or SERIALIZABLE isolation'
@@ -137,6 +150,33 @@ BEGIN
     WHERE c.oid = relation;
   END IF;
   WHILE NOT spock._sub_sync_done(sub.sub_id, nsp, rel) LOOP
+    IF NOT coalesce((SELECT s.sub_enabled FROM spock.subscription s WHERE s.sub_id = sub.sub_id),
+                    false) THEN
+      RAISE EXCEPTION 'subscription "%" is disabled', sub.sub_name
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+          DETAIL = coalesce('Last error: ' || (SELECT e.error_message FROM spock._sub_error e
+            WHERE e.sub_id = sub.sub_id), 'It was disabled with sub_disable.'),
+          HINT = format('Enable it with spock.sub_enable(%L).', sub.sub_name);
+    END IF;
+    IF spock._sub_served(sub.sub_id) THEN
+      unserved_since := NULL;
+    ELSE
+      unserved_since := coalesce(unserved_since, clock_timestamp());
+      -- A worker that stopped on an error after its last heartbeat waits for an operator.
+      SELECT e.* INTO stopped FROM spock._sub_error e
+      WHERE e.sub_id = sub.sub_id AND e.retry_at IS NULL
+        AND e.errored_at >= coalesce((SELECT w.heartbeat_at FROM spock._apply_worker w
+                                      WHERE w.sub_id = sub.sub_id), '-infinity');
+      IF FOUND AND clock_timestamp() - unserved_since > interval '2 seconds' THEN
+        RAISE EXCEPTION 'subscription "%" stopped on an error: %', sub.sub_name,
+          stopped.error_message USING ERRCODE = 'object_not_in_prerequisite_state';
+      END IF;
+      IF clock_timestamp() - unserved_since > interval '10 seconds' THEN
+        RAISE EXCEPTION 'no spock daemon is serving subscription "%"', sub.sub_name
+          USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Start one for this node (spock run --dsn ''...''): the subscription synchronizes once a daemon serves it.';
+      END IF;
+    END IF;
     PERFORM pg_sleep(0.2);
   END LOOP;
 END
