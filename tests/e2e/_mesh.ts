@@ -135,3 +135,26 @@ export async function waitConverged(
 export async function closeNodes(nodes: TestNode[]): Promise<void> {
   await Promise.all(nodes.map((node) => node.sql.end({ timeout: 2 })));
 }
+
+/** Runs `writes` on `node` in one transaction; returns its xid (as exception_log records it). */
+export async function remoteTransaction(node: TestNode, writes: string): Promise<string> {
+  return await node.sql.begin(async (tx) => {
+    await tx.unsafe(writes);
+    const [row] = await tx`select pg_current_xact_id()::text as xid`;
+    return row.xid as string;
+  });
+}
+
+/** Runs `body` while a daemon with `engine` serves `nodes`; stops it however `body` ends. */
+export async function withDaemon(
+  nodes: TestNode[],
+  engine: Partial<EngineSettings>,
+  body: () => Promise<void>,
+): Promise<void> {
+  const daemon = runDaemon(nodes, engine);
+  try {
+    await body();
+  } finally {
+    await daemon.stop();
+  }
+}

@@ -7,16 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
-import type { EngineSettings } from "../../mod/config/mod.ts";
 import {
   addAllTables,
   closeNodes,
   createNodes,
-  runDaemon,
+  remoteTransaction,
   subscribe,
   type TestNode,
   waitForRow,
   waitForSync,
+  withDaemon,
 } from "./_mesh.ts";
 
 async function keys(node: TestNode, from: number, to: number): Promise<number[]> {
@@ -37,28 +37,6 @@ async function exceptionLog(node: TestNode, xid: string): Promise<LogRow[]> {
     select table_name, operation, error_message, remote_new_tup, local_tup
     from spock.exception_log where remote_xid = ${xid}::int8
     order by command_counter` as unknown as LogRow[];
-}
-
-/** Runs `writes` on the provider in one transaction; returns its xid. */
-async function remoteTransaction(node: TestNode, writes: string): Promise<string> {
-  return await node.sql.begin(async (tx) => {
-    await tx.unsafe(writes);
-    const [row] = await tx`select pg_current_xact_id()::text as xid`;
-    return row.xid as string;
-  });
-}
-
-async function withDaemon(
-  nodes: TestNode[],
-  engine: Partial<EngineSettings>,
-  body: () => Promise<void>,
-): Promise<void> {
-  const daemon = runDaemon(nodes, engine);
-  try {
-    await body();
-  } finally {
-    await daemon.stop();
-  }
 }
 
 pgTest("exception_behaviour discards, keeps or disables as configured", async (_t, cluster) => {

@@ -8,16 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
-import type { EngineSettings } from "../../mod/config/mod.ts";
 import {
   addAllTables,
   closeNodes,
   createNodes,
-  runDaemon,
+  remoteTransaction,
   subscribe,
   type TestNode,
   waitForRow,
   waitForSync,
+  withDaemon,
 } from "./_mesh.ts";
 
 const PROVIDER_DDL = `
@@ -32,32 +32,10 @@ async function keys(node: TestNode): Promise<number[]> {
   return (await node.sql`select k from t order by k`).map((row) => row.k);
 }
 
-/** Runs `writes` on the provider in one transaction; returns its xid. */
-async function remoteTransaction(node: TestNode, writes: string): Promise<string> {
-  return await node.sql.begin(async (tx) => {
-    await tx.unsafe(writes);
-    const [row] = await tx`select pg_current_xact_id()::text as xid`;
-    return row.xid as string;
-  });
-}
-
 async function logged(node: TestNode, xid: string): Promise<string[]> {
   const rows = await node.sql`select table_name, operation, error_message from spock.exception_log
     where remote_xid = ${xid}::int8 order by command_counter`;
   return rows.map((row) => `${row.operation} ${row.table_name ?? "-"}: ${row.error_message}`);
-}
-
-async function withDaemon(
-  node: TestNode,
-  engine: Partial<EngineSettings>,
-  body: () => Promise<void>,
-): Promise<void> {
-  const daemon = runDaemon([node], engine);
-  try {
-    await body();
-  } finally {
-    await daemon.stop();
-  }
 }
 
 pgTest("a missing table or column goes to exception handling", async (_t, cluster) => {
@@ -68,7 +46,7 @@ pgTest("a missing table or column goes to exception handling", async (_t, cluste
   await addAllTables([provider]);
   const sub = await subscribe(subscriber, provider);
   try {
-    await withDaemon(subscriber, {}, async () => {
+    await withDaemon([subscriber], {}, async () => {
       await waitForSync(subscriber, sub);
       const missingTable = await remoteTransaction(
         provider,
@@ -110,7 +88,7 @@ pgTest("a missing table or column goes to exception handling", async (_t, cluste
       { table_name: "public.t", n_tup_ins: 1, n_discarded: 3 },
     ]);
 
-    await withDaemon(subscriber, { exception_behaviour: "discard" }, async () => {
+    await withDaemon([subscriber], { exception_behaviour: "discard" }, async () => {
       const xid = await remoteTransaction(
         provider,
         "insert into t values (5); insert into gone values (3); insert into narrow values (3, 3)",
@@ -135,7 +113,7 @@ pgTest("a missing table or column goes to exception handling", async (_t, cluste
       await waitForRow(subscriber, "narrow", "k", 5);
     });
 
-    await withDaemon(subscriber, { exception_behaviour: "sub_disable" }, async () => {
+    await withDaemon([subscriber], { exception_behaviour: "sub_disable" }, async () => {
       const xid = await remoteTransaction(
         provider,
         "insert into t values (8); insert into gone values (4)",
