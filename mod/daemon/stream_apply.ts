@@ -44,8 +44,11 @@ import type { SubscriptionRecord } from "./subscription_record.ts";
 
 /** Cleanup on a local session that may be dead waits no longer than this. */
 const CLEANUP_MS = 2_000;
-/** At most this often, an idle keepalive records the link as caught up (lag_tracker). */
-const CAUGHT_UP_INTERVAL_MS = 1_000;
+/**
+ * An idle keepalive records the link as caught up (lag_tracker) when no data came for this long,
+ * and at most this often: every reply to the stream's once-a-second request, when idle.
+ */
+const CAUGHT_UP_INTERVAL_MS = 500;
 
 const log = getLogger(["spock", "daemon"]);
 
