@@ -271,6 +271,9 @@ export class TransactionApplier {
     const reserved = await sql.reserve();
     try {
       await reserved.unsafe("set session_replication_role = replica");
+      // Text values arrive in ISO dates and postgres-style intervals: read them so.
+      await reserved.unsafe("set datestyle = 'ISO'");
+      await reserved.unsafe("set intervalstyle = 'postgres'");
       // Conflicts inside an INSERT's upsert are reported as notices.
       await reserved.unsafe("set client_min_messages = notice");
       await reserved.unsafe(

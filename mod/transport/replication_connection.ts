@@ -42,6 +42,13 @@ export interface CreatedSlot {
 
 const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
 
+/** Session settings under which text values are exact and unambiguous (the walreceiver's). */
+const TEXT_VALUE_SETTINGS = {
+  DateStyle: "ISO",
+  IntervalStyle: "postgres",
+  extra_float_digits: "3",
+};
+
 /** Checks a slot name the way the server does, with a clearer message. */
 export function assertSlotName(name: string): void {
   if (!SLOT_NAME.test(name)) {
@@ -62,12 +69,18 @@ export class ReplicationConnection {
     this.serverVersionNum = serverVersionNum;
   }
 
-  /** Opens a logical replication connection (`replication=database`). */
+  /**
+   * Opens a logical replication connection (`replication=database`). The
+   * walsender formats pgoutput's text values with its session's settings, so
+   * they are fixed at startup as PostgreSQL's walreceiver fixes them (above
+   * any database or role default): a provider database with `datestyle =
+   * 'SQL, DMY'` would otherwise send 2025-05-06 as 06/05/2025.
+   */
   static async open(options: PgConnectOptions): Promise<ReplicationConnection> {
     // postgres.js accepts host and port lists at run time; its types only show one.
     const sql = postgres({
       ...(options as unknown as postgres.Options<Record<string, never>>),
-      connection: { ...options.connection, replication: "database" },
+      connection: { ...options.connection, ...TEXT_VALUE_SETTINGS, replication: "database" },
       max: 1,
       fetch_types: false,
       prepare: false,
