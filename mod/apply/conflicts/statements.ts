@@ -221,8 +221,9 @@ function insertChange(relation: LocalRelation, context: ConflictContext, source:
     ["remote_lsn", "$3::text"],
     ["save", String(context.settings.saveResolutions)],
     ["node_name", quoteLiteral(context.localNodeName)],
-    ["new_names", `jsonb_build_array(${names})`],
-    ["new_values", `jsonb_build_array(${values})`],
+    // Arrays, not jsonb_build_array(): a function takes at most 100 arguments.
+    ["new_names", `to_jsonb(array[${names}]::text[])`],
+    ["new_values", `to_jsonb(array[${values}]::text[])`],
   ];
   return `jsonb_build_object(${fields.map(([key, value]) => `'${key}', ${value}`).join(", ")})`;
 }
