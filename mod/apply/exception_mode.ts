@@ -96,13 +96,29 @@ export interface ReplayedTransaction {
   xid: string;
 }
 
-const EXCEPTION_LOG_SQL = `
+/**
+ * Inserts one exception_log row: $1 origin, $2 commit time, $3 command
+ * counter, $4 xid, $5 schema, $6 table, $7 operation, $8 old and $9 new rows
+ * (JSON), $10 message; `local` (a lateral select of `tup`, `ts`, `origin`
+ * with its key from $11 on) finds the local row in the same statement.
+ */
+function exceptionLogSql(local: string | undefined): string {
+  const lookup = local === undefined
+    ? "select null::text as tup, null::text as ts, null::text as origin"
+    : local;
+  return `
 insert into spock.exception_log (remote_origin, remote_commit_ts, command_counter,
   retry_errored_at, remote_xid, local_origin, local_commit_ts, table_schema, table_name,
   operation, local_tup, remote_old_tup, remote_new_tup, error_message)
-values ($1::text::oid, $2::text::timestamptz, $3::text::int4, now(), $4::text::int8,
-  $5::text::oid, $6::text::timestamptz, $7, $8, $9, $10::text::jsonb, $11::text::jsonb,
-  $12::text::jsonb, $13)`;
+select $1::text::oid, $2::text::timestamptz, $3::text::int4, now(), $4::text::int8,
+  l.origin::oid, l.ts::timestamptz, $5, $6, $7, l.tup::jsonb, $8::text::jsonb, $9::text::jsonb, $10
+from (values (1)) as d left join lateral (${lookup}) as l on true`;
+}
+
+/** Parameters of an exception_log row before the local row's key. */
+const LOG_PARAMS = 10;
+const END_KEPT = "release savepoint spock_operation";
+const END_DISCARDED = "rollback to savepoint spock_operation; release savepoint spock_operation";
 
 /** Runs the operations of one replayed transaction, each in its own savepoint. */
 export class ExceptionReplay {
@@ -114,6 +130,10 @@ export class ExceptionReplay {
   #failures = 0;
   #discarded = 0;
   #kept = false;
+  /** The last operation was kept: its savepoint is released with the next one's. */
+  #releasePending = false;
+  /** The last discarded operation's rollback and log row, resolving to their failure if any. */
+  #inFlight: Promise<unknown> = Promise.resolve(undefined);
 
   constructor(
     sql: postgres.ReservedSql,
@@ -151,6 +171,12 @@ export class ExceptionReplay {
    * Runs `apply` in a savepoint (or records `failure` without running
    * anything); keeps or rolls back its effect and logs it. A transient
    * failure is thrown: the transaction must be retried, not discarded.
+   *
+   * Every savepoint is released, also after ROLLBACK TO (left in place, it
+   * would nest the next one inside it, and 50,000 nested subtransactions run
+   * out of lock memory). A kept operation's release travels with the next
+   * operation's savepoint, a discarded one's with its log row: one or two
+   * round trips per operation. Call {@link finish} before the commit.
    */
   async run(
     operation: GuardedOperation,
@@ -158,8 +184,12 @@ export class ExceptionReplay {
     failure?: unknown,
   ): Promise<unknown> {
     this.#counter++;
+    // Sent now (postgres.js sends a query when it is first awaited), ahead of the operation.
+    const savepoint = this.#sql.unsafe(
+      this.#releasePending ? `${END_KEPT}; savepoint spock_operation` : "savepoint spock_operation",
+    ).execute();
+    this.#releasePending = false;
     let error = failure;
-    await this.#sql.unsafe("savepoint spock_operation");
     if (apply !== undefined) {
       try {
         await apply();
@@ -169,16 +199,40 @@ export class ExceptionReplay {
         error = thrown;
       }
     }
+    await this.#settle();
+    await savepoint;
     if (error !== undefined && isTransientError(error)) throw error;
     const keep = error === undefined && this.#settings.behaviour === "discard";
     this.#kept = keep;
-    await this.#sql.unsafe(
-      keep ? "release savepoint spock_operation" : "rollback to savepoint spock_operation",
-    );
     if (error !== undefined) this.#failures++;
-    if (!keep) this.#discarded++;
-    if (this.#logs(error !== undefined)) await this.#log(operation, error, keep);
+    const logged = this.#logs(error !== undefined);
+    if (keep) {
+      this.#releasePending = true;
+      if (logged) await this.#log(operation, error, keep);
+      return error;
+    }
+    this.#discarded++;
+    // Logged after the rollback (sent behind it), so that the log row stays and
+    // sees the local row as it is; both are awaited with the next operation.
+    const end = this.#sql.unsafe(END_DISCARDED).execute();
+    const log = logged ? this.#log(operation, error, keep) : undefined;
+    this.#inFlight = Promise.all([end, log]).then(() => undefined, (failed) => failed);
     return error;
+  }
+
+  /** Waits for the previous operation's rollback and log row; throws their failure. */
+  async #settle(): Promise<void> {
+    const failed = await this.#inFlight;
+    this.#inFlight = Promise.resolve(undefined);
+    if (failed !== undefined) throw failed;
+  }
+
+  /** Completes the last operation (its release, or rollback and log row): call it before committing. */
+  async finish(): Promise<void> {
+    await this.#settle();
+    if (!this.#releasePending) return;
+    this.#releasePending = false;
+    await this.#sql.unsafe(END_KEPT);
   }
 
   /** Spock's should_log_exception(). */
@@ -189,33 +243,28 @@ export class ExceptionReplay {
   }
 
   async #log(operation: GuardedOperation, error: unknown, kept: boolean): Promise<void> {
-    let local: { tup: string | null; ts: string | null; origin: string | null } | undefined;
     const { relation, key } = operation;
-    if (relation !== undefined && key !== undefined && key.columns.length > 0) {
-      [local] = await this.#sql.unsafe(localRowStatement(relation, key.columns), key.values, {
-        prepare: true,
-      }) as unknown as typeof local[];
-    }
+    const lookup = relation !== undefined && key !== undefined && key.columns.length > 0
+      ? localRowStatement(relation, key.columns, LOG_PARAMS)
+      : undefined;
     const message = error !== undefined
       ? describeFailure(error)
       : kept
       ? "applied (exception_logging = all)"
       : "discarded with its transaction";
-    await this.#sql.unsafe(EXCEPTION_LOG_SQL, [
+    await this.#sql.unsafe(exceptionLogSql(lookup), [
       String(this.#transaction.remoteNodeId),
       this.#transaction.commitTime,
       String(this.#counter),
       this.#transaction.xid,
-      local?.origin ?? null,
-      local?.ts ?? null,
       operation.schema,
       operation.table,
       operation.operation,
-      local?.tup ?? null,
       operation.oldTuple === undefined ? null : JSON.stringify(operation.oldTuple),
       operation.newTuple === undefined ? null : JSON.stringify(operation.newTuple),
       message,
-    ]);
+      ...(lookup === undefined ? [] : key!.values),
+    ], { prepare: true });
   }
 
   /**

@@ -750,6 +750,7 @@ export class TransactionApplier {
     }
     const exceptions = this.#exceptions;
     if (exceptions !== undefined) {
+      await exceptions.finish();
       const behaviour = this.#options.exceptions!.behaviour;
       if (exceptions.failures === 0 && behaviour !== "discard") {
         throw this.#error(

@@ -454,11 +454,15 @@ export function deleteStatement(
 }
 
 /**
- * The local row located by `where` (parameters from $1): its JSON image,
+ * The local row located by `where` (parameters after `offset`): its JSON image,
  * commit timestamp and writing node, for `spock.exception_log`.
  */
-export function localRowStatement(relation: LocalRelation, where: MappedColumn[]): string {
+export function localRowStatement(
+  relation: LocalRelation,
+  where: MappedColumn[],
+  offset: number,
+): string {
   return `select row_to_json(t.*)::text as tup, c.timestamp::text as ts, ` +
     `spock._origin_node(c.roident)::int8::text as origin from ${relation.qualifiedName} as t ` +
-    `${COMMIT_TS_JOIN} where ${conditions(relation, where, 0)} limit 1`;
+    `${COMMIT_TS_JOIN} where ${conditions(relation, where, offset)} limit 1`;
 }
