@@ -61,6 +61,13 @@ export interface LocalRelation {
   /** Columns registered with `spock.delta_apply()`: remote updates add their delta. */
   deltaColumns: MappedColumn[];
   /**
+   * Statement-level INSERT/UPDATE/DELETE triggers that would fire in the
+   * apply session (`ENABLE ALWAYS` 'A' or `ENABLE REPLICA` 'R'). PostgreSQL's
+   * and Spock's apply fire row triggers only, so they are disabled for the
+   * span of each apply transaction that writes the table.
+   */
+  statementTriggers: Array<{ name: string; enabled: "A" | "R" }>;
+  /**
    * The replication sets' row filters, ANDed, each in parentheses (Spock's
    * semantics; publications would OR them): rows that fail are not applied.
    */
@@ -89,7 +96,12 @@ select c.oid::int8 as oid, c.relreplident::text as replident,
      where i.indrelid = c.oid and i.indisunique and i.indisvalid and i.indpred is null
        and i.indexprs is null and 0 <> all (i.indkey::int2[])), '[]') as indexes,
   coalesce((select array_agg(d.attname::text) from spock._delta_apply d
-     where d.nspname = n.nspname and d.relname = c.relname), '{}') as delta_columns
+     where d.nspname = n.nspname and d.relname = c.relname), '{}') as delta_columns,
+  coalesce((select json_agg(json_build_object('name', g.tgname::text,
+       'enabled', g.tgenabled::text) order by g.tgname)
+     from pg_trigger g
+     where g.tgrelid = c.oid and not g.tgisinternal and g.tgenabled in ('A', 'R')
+       and g.tgtype & 1 = 0 and g.tgtype & (4 | 8 | 16) <> 0), '[]') as statement_triggers
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')`;
 
@@ -182,5 +194,6 @@ export async function mapRelation(
     deltaColumns: (row.delta_columns as string[])
       .filter((name) => byName.has(name))
       .map((name) => byName.get(name)!),
+    statementTriggers: row.statement_triggers,
   };
 }

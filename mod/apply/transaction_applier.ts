@@ -36,7 +36,14 @@ import type {
   Update,
 } from "../pgoutput/mod.ts";
 import { tupleText } from "../pgoutput/mod.ts";
-import { formatLsn, formatPgTimestamp, type Lsn, parseLsn, quoteLiteral } from "../pg/mod.ts";
+import {
+  formatLsn,
+  formatPgTimestamp,
+  type Lsn,
+  parseLsn,
+  quoteIdent,
+  quoteLiteral,
+} from "../pg/mod.ts";
 import { ApplyStatistics, CHANNEL_STATS_SQL } from "./conflicts/report.ts";
 import { type ConflictSettings, DEFAULT_CONFLICT_SETTINGS } from "./conflicts/settings.ts";
 import { ApplyError, type ApplyErrorCode } from "./errors.ts";
@@ -144,6 +151,16 @@ on conflict (node_id, remote_node_id) do update set
   remote_insert_lsn = excluded.remote_insert_lsn, last_updated_ts = excluded.last_updated_ts,
   updated_by_decode = true`;
 
+/** ALTER TABLE disabling, or enabling again as they were, a relation's statement-level triggers. */
+function alterTriggers(relation: LocalRelation, action: "disable" | "enable"): string {
+  const clauses = relation.statementTriggers.map(({ name, enabled }) =>
+    action === "disable"
+      ? `disable trigger ${quoteIdent(name)}`
+      : `enable ${enabled === "A" ? "always" : "replica"} trigger ${quoteIdent(name)}`
+  );
+  return `alter table ${relation.qualifiedName} ${clauses.join(", ")}`;
+}
+
 /** Marks the link caught up at the provider's WAL position $3 (see `noteCaughtUp`). */
 const CAUGHT_UP_SQL = `
 update spock.progress set last_updated_ts = now(), updated_by_decode = false,
@@ -226,6 +243,8 @@ export class TransactionApplier {
   #broken = new Map<number, { relation: Relation; error: ApplyError }>();
   /** Broken relations whose mapping was tried again in this transaction. */
   #remapped = new Set<number>();
+  /** Relations whose statement-level triggers this transaction disabled (re-enabled at commit). */
+  #quieted = new Set<LocalRelation>();
 
   private constructor(
     sql: postgres.ReservedSql,
@@ -528,6 +547,7 @@ export class TransactionApplier {
     this.#remoteOrigin = undefined;
     this.#rows = 0;
     this.#remapped.clear();
+    this.#quieted.clear();
     this.#options.rowFilters?.discard();
     // Already applied (its commit ends at or before the origin's position): skip it.
     this.#skipping = begin.finalLsn < this.#appliedEndLsn;
@@ -696,6 +716,7 @@ export class TransactionApplier {
     }
     const relation = this.#rowTarget(relationId, kind.toLowerCase());
     if (relation === undefined) return;
+    await this.#quietStatementTriggers(relation);
     if (exceptions === undefined) return apply(relation);
     const counters = this.#statistics.count(relation);
     const before = { ...counters };
@@ -714,6 +735,18 @@ export class TransactionApplier {
     const state = (error as { sqlState?: string } | undefined)?.sqlState;
     if (state === "SP002") counters.conflicts.update_missing++;
     if (state === "23505" && kind === "UPDATE") counters.conflicts.update_exists++;
+  }
+
+  /**
+   * Disables the relation's statement-level triggers until this transaction
+   * commits (as PG's apply, which fires row triggers only); in the
+   * transaction, ahead of any operation's savepoint, so a rolled-back
+   * operation does not take it back.
+   */
+  async #quietStatementTriggers(relation: LocalRelation): Promise<void> {
+    if (relation.statementTriggers.length === 0 || this.#quieted.has(relation)) return;
+    this.#quieted.add(relation);
+    await this.#writer.run(alterTriggers(relation, "disable"), [], "trigger");
   }
 
   /** Truncate: one TRUNCATE of every listed relation; RESTART IDENTITY if flagged, never CASCADE. */
@@ -749,8 +782,13 @@ export class TransactionApplier {
       return;
     }
     const exceptions = this.#exceptions;
+    await exceptions?.finish();
+    // Before anything commits (sub_disable commits its log rows below).
+    for (const relation of this.#quieted) {
+      await this.#writer.run(alterTriggers(relation, "enable"), [], "commit");
+    }
+    this.#quieted.clear();
     if (exceptions !== undefined) {
-      await exceptions.finish();
       const behaviour = this.#options.exceptions!.behaviour;
       if (exceptions.failures === 0 && behaviour !== "discard") {
         throw this.#error(
@@ -956,6 +994,7 @@ export class TransactionApplier {
 
   async #rollback(): Promise<void> {
     this.#options.rowFilters?.discard();
+    this.#quieted.clear();
     const wasOpen = this.#begin !== undefined && !this.#skipping;
     this.#begin = undefined;
     this.#skipping = false;
