@@ -68,6 +68,11 @@ export interface LocalRelation {
    */
   statementTriggers: Array<{ name: string; enabled: "A" | "R" }>;
   /**
+   * The local table's stored generated columns, with their expressions (by
+   * column name): pgoutput does not send them, and a row filter may use them.
+   */
+  generated: Array<{ name: string; expression: string; localType: string }>;
+  /**
    * The replication sets' row filters, ANDed, each in parentheses (Spock's
    * semantics; publications would OR them): rows that fail are not applied.
    */
@@ -101,7 +106,12 @@ select c.oid::int8 as oid, c.relreplident::text as replident,
        'enabled', g.tgenabled::text) order by g.tgname)
      from pg_trigger g
      where g.tgrelid = c.oid and not g.tgisinternal and g.tgenabled in ('A', 'R')
-       and g.tgtype & 1 = 0 and g.tgtype & (4 | 8 | 16) <> 0), '[]') as statement_triggers
+       and g.tgtype & 1 = 0 and g.tgtype & (4 | 8 | 16) <> 0), '[]') as statement_triggers,
+  coalesce((select json_agg(json_build_object('name', a.attname::text,
+       'expression', pg_get_expr(d.adbin, d.adrelid),
+       'localType', format_type(a.atttypid, a.atttypmod)) order by a.attnum)
+     from pg_attribute a join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+     where a.attrelid = c.oid and a.attgenerated = 's' and not a.attisdropped), '[]') as generated
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')`;
 
@@ -195,5 +205,6 @@ export async function mapRelation(
       .filter((name) => byName.has(name))
       .map((name) => byName.get(name)!),
     statementTriggers: row.statement_triggers,
+    generated: row.generated,
   };
 }

@@ -217,6 +217,27 @@ pgTest(
       },
     );
 
+    await t.step(
+      "repset_add_table() refuses a filter that calls a function not built in",
+      async () => {
+        await sql`CREATE FUNCTION public.only_here(int) RETURNS boolean LANGUAGE sql AS 'SELECT $1 > 0'`;
+        const error = await rejection(
+          sql`SELECT spock.repset_add_table('ins_upd', 't_pk', row_filter := 'only_here(c)')`,
+        );
+        assert.equal(error.code, "0A000");
+        assert.equal(error.message, 'invalid row_filter expression "only_here(c)"');
+        assert.match(
+          error.detail!,
+          /^It uses function only_here\(integer\), which is not built in/,
+        );
+        assert.deepEqual(await members("ins_upd"), []);
+        const builtIn = "lower(b) <> 'x'";
+        await sql`SELECT spock.repset_add_table('ins_upd', 't_pk', row_filter := ${builtIn})`;
+        await sql`SELECT spock.repset_remove_table('ins_upd', 't_pk')`;
+        await sql`DROP FUNCTION public.only_here(int)`;
+      },
+    );
+
     await t.step("synchronize_data queues Spock's TABLESYNC message for the set", async () => {
       await sql`SELECT spock.repset_add_table('ins_upd', '"MixedCase"', synchronize_data := true)`;
       const queued = await sql`SELECT role::text, replication_sets, message_type, message::text

@@ -66,22 +66,53 @@ function param(index: number, column: MappedColumn): string {
 
 /**
  * The row filter as a condition on the row the provider sent: `sent` columns
- * are the statement's parameters from `offset + 1` on, every other column is
- * NULL (so a filter on a column the provider did not send is not true, as in
- * Spock, which sees only the key of a deleted row). Empty without a filter.
+ * are the statement's parameters from `offset + 1` on; every other column is
+ * `unsent(column)` (an UPDATE's unchanged TOAST value is the local row's) or
+ * else NULL (so a filter on a column the provider did not send is not true,
+ * as in Spock, which sees only the key of a deleted row). Empty without a
+ * filter.
  */
 function passesFilter(
   relation: LocalRelation,
   sent: MappedColumn[],
   offset: number,
+  unsent?: (column: MappedColumn) => string,
 ): string {
   if (relation.rowFilter === undefined) return "";
   const row = relation.columns.map((column) => {
     const index = sent.indexOf(column);
-    const value = index < 0 ? `null::${column.localType}` : param(offset + index + 1, column);
+    const value = index >= 0
+      ? param(offset + index + 1, column)
+      : unsent?.(column) ?? `null::${column.localType}`;
     return `${value} as ${quoteIdent(column.name)}`;
   });
-  return ` and exists (select from (select ${row.join(", ")}) as v where ${relation.rowFilter})`;
+  return ` and ${filterOver(relation, `select ${row.join(", ")}`)}`;
+}
+
+/**
+ * The row filter over the row `select` builds: with the local table's
+ * generated columns computed from it (the provider's filter sees them, and
+ * pgoutput does not send them).
+ */
+function filterOver(relation: LocalRelation, select: string): string {
+  if (relation.generated.length === 0) {
+    return `exists (select from (${select}) as v where ${relation.rowFilter})`;
+  }
+  const generated = relation.generated.map(({ name, expression, localType }) =>
+    `(${expression})::${localType} as ${quoteIdent(name)}`
+  );
+  return `exists (select from (select v.*, ${generated.join(", ")} from (${select}) as v) as v ` +
+    `where ${relation.rowFilter})`;
+}
+
+/**
+ * The row filter on the rows of a `values` list aliased `v` (INSERTs): the
+ * condition as it stands, or over `v` with generated columns added.
+ */
+function insertFilter(relation: LocalRelation): string | undefined {
+  if (relation.rowFilter === undefined) return undefined;
+  if (relation.generated.length === 0) return relation.rowFilter;
+  return filterOver(relation, "select v.*");
 }
 
 function conditions(relation: LocalRelation, where: MappedColumn[], offset: number): string {
@@ -250,7 +281,7 @@ export function insertStatement(
     return `(${relation.columns.map((column, i) => param(base + i + 1, column)).join(", ")})`;
   });
   const values = `values ${tuples.join(", ")}`;
-  const filter = relation.rowFilter === undefined ? "true" : relation.rowFilter;
+  const filter = insertFilter(relation) ?? "true";
   const key = relation.keyIndex;
   if (key === undefined) {
     return `${META_ONLY} insert into ${relation.qualifiedName} (${names}) ` +
@@ -297,7 +328,8 @@ export function insertAnyUniqueStatement(
 ): string {
   const names = relation.columns.map((column) => quoteIdent(column.name)).join(", ");
   const values = relation.columns.map((column, i) => param(META_PARAMS + i + 1, column));
-  const filter = relation.rowFilter === undefined ? "" : ` where ${relation.rowFilter}`;
+  const condition = insertFilter(relation);
+  const filter = condition === undefined ? "" : ` where ${condition}`;
   const indexes = [relation.keyIndex!, ...relation.uniqueIndexes];
   const probes = indexes.map((index, order) => {
     const join = index.columns.map((column) =>
@@ -361,8 +393,13 @@ function unchangedRow(
 }
 
 /** A row filter's verdict on the sent row, as a boolean expression (`true` without one). */
-function filterVerdict(relation: LocalRelation, sent: MappedColumn[], offset: number): string {
-  const filter = passesFilter(relation, sent, offset);
+function filterVerdict(
+  relation: LocalRelation,
+  sent: MappedColumn[],
+  offset: number,
+  unsent?: (column: MappedColumn) => string,
+): string {
+  const filter = passesFilter(relation, sent, offset, unsent);
   return filter === "" ? "true" : filter.replace(/^ and /, "");
 }
 
@@ -386,7 +423,8 @@ export function updateStatement(
   const keyOffset = META_PARAMS + set.length;
   const deltaOffset = keyOffset + where.length;
   const deltas = relation.deltaColumns.filter((column) => set.includes(column));
-  const filter = passesFilter(relation, set, META_PARAMS);
+  // A column the UPDATE leaves unchanged (TOAST) has the local row's value.
+  const filter = passesFilter(relation, set, META_PARAMS, (c) => `t.${quoteIdent(c.name)}`);
   const wins = targetWins(relation, context, "update_origin_differs");
   const assignments = set.map((column, i) => {
     const name = quoteIdent(column.name);
@@ -403,11 +441,15 @@ export function updateStatement(
     `where ${locate(relation, where, keyOffset)}${deltas.length > 0 ? "" : ` and ${wins}`}` +
     filter;
   if (fast) return `${META_ONLY} ${update} returning ${COUNT_CHANGED_ROW}`;
+  const localValue = (column: MappedColumn) =>
+    `(select t.${quoteIdent(column.name)} from ${relation.qualifiedName} as t where ${
+      conditions(relation, where, keyOffset)
+    } limit 1)`;
   const slow = unchangedRow(relation, context, {
     kind: "update",
     key: where,
     keyOffset,
-    passes: filterVerdict(relation, set, META_PARAMS),
+    passes: filterVerdict(relation, set, META_PARAMS, localValue),
   }, set);
   return `with u as (${update} returning 1) ` +
     `select r.* from ${slow} as r where not exists (select from u)`;

@@ -159,6 +159,7 @@ DECLARE
   deparsed text;
   failure text;
   failure_state text;
+  foreign_object text;
 BEGIN
   PERFORM spock._row_filter_lex(row_filter);
   SELECT c.relname INTO relname FROM pg_catalog.pg_class c WHERE c.oid = relation;
@@ -169,6 +170,21 @@ BEGIN
       probe, row_filter);
     SELECT pg_catalog.pg_get_expr(k.conbin, k.conrelid) INTO deparsed
     FROM pg_catalog.pg_constraint k WHERE k.conrelid = probe AND k.conname = 'spock_row_filter';
+    -- Subscribers evaluate filters (see _announce_row_filters): a function or
+    -- operator that is not built in may exist on this node only.
+    SELECT coalesce(
+        (SELECT 'function ' || d.refobjid::regprocedure::text FROM pg_catalog.pg_proc p
+         WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.refobjid
+           AND p.pronamespace <> 'pg_catalog'::regnamespace),
+        (SELECT 'operator ' || d.refobjid::regoperator::text FROM pg_catalog.pg_operator o
+         WHERE d.refclassid = 'pg_catalog.pg_operator'::regclass AND o.oid = d.refobjid
+           AND o.oprnamespace <> 'pg_catalog'::regnamespace))
+    INTO foreign_object
+    FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_constraint k ON k.oid = d.objid
+    WHERE d.classid = 'pg_catalog.pg_constraint'::regclass AND k.conrelid = probe
+      AND k.conname = 'spock_row_filter'
+      AND d.refclassid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_operator'::regclass)
+    ORDER BY 1 LIMIT 1;
     EXECUTE format('DROP TABLE %s', probe);
   EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT, failure_state = RETURNED_SQLSTATE;
@@ -176,6 +192,12 @@ BEGIN
   IF failure IS NOT NULL THEN
     RAISE EXCEPTION 'invalid row_filter expression "%"', row_filter
       USING ERRCODE = failure_state, DETAIL = failure;
+  END IF;
+  IF foreign_object IS NOT NULL THEN
+    RAISE EXCEPTION 'invalid row_filter expression "%"', row_filter
+      USING ERRCODE = 'feature_not_supported',
+        DETAIL = format('It uses %s, which is not built in: spock evaluates row filters on each subscriber, where it may not exist.', foreign_object),
+        HINT = 'Use built-in functions and operators only.';
   END IF;
   RETURN deparsed;
 END
