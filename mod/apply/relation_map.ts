@@ -18,6 +18,12 @@ export interface MappedColumn {
   remoteIndex: number;
   /** Local type as `format_type()` prints it, used for casts. */
   localType: string;
+  /**
+   * False for a column the provider sends only for a row filter (it is
+   * outside the subscription's column lists): the filter sees it, nothing
+   * writes it.
+   */
+  written: boolean;
 }
 
 /** A local unique index whose every key column is a plain column sent by the provider. */
@@ -130,6 +136,7 @@ interface IndexRow {
 export async function mapRelation(
   sql: postgres.Sql | postgres.ReservedSql,
   relation: Relation,
+  options: { written?: ReadonlySet<string> } = {},
 ): Promise<LocalRelation> {
   const remoteName = `${relation.namespace}.${relation.relationName}`;
   const rows = await sql.unsafe(LOCAL_RELATION_SQL, [relation.namespace, relation.relationName], {
@@ -158,9 +165,10 @@ export async function mapRelation(
     name: column.name,
     remoteIndex,
     localType: localTypes.get(column.name)!,
+    written: options.written?.has(column.name) ?? true,
   }));
   const byName = new Map(columns.map((column) => [column.name, column]));
-  const sent = (names: string[]) => names.every((name) => byName.has(name));
+  const sent = (names: string[]) => names.every((name) => byName.get(name)?.written);
   const indexes = row.indexes as IndexRow[];
   const key = indexes.find((index) => index.key);
   let identity: MappedColumn[] | undefined;
@@ -170,12 +178,12 @@ export async function mapRelation(
   if (key !== undefined && row.replident !== "n" && sent(key.columns)) {
     identity = key.columns.map((name) => byName.get(name)!);
   } else if (identityFull) {
-    identity = columns;
+    identity = columns.filter((column) => column.written);
     locateByAllColumns = true;
   } else if (key === undefined || row.replident === "n") {
     identityProblem = `local table "${remoteName}" has no primary key or replica identity index`;
   } else {
-    const absent = key.columns.filter((name) => !byName.has(name));
+    const absent = key.columns.filter((name) => !byName.get(name)?.written);
     identityProblem = `local identity columns ${
       absent.map((name) => `"${name}"`).join(", ")
     } of "${remoteName}" are not sent by the provider`;
@@ -202,7 +210,7 @@ export async function mapRelation(
       .filter((index) => index !== key && index.immediate && sent(index.columns))
       .map(mapIndex),
     deltaColumns: (row.delta_columns as string[])
-      .filter((name) => byName.has(name))
+      .filter((name) => byName.get(name)?.written)
       .map((name) => byName.get(name)!),
     statementTriggers: row.statement_triggers,
     generated: row.generated,

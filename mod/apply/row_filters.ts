@@ -7,6 +7,10 @@
  *
  *   provider:  T1 insert (5)   T2 repset_add_table(row_filter 'id > 10')   T3 insert (5), (20)
  *   stream:    B I C           B M(spock_row_filter) C                     B I I C
+ *
+ * The message carries the table's memberships in every set (filter and
+ * column list): a filter may use a column outside the column list, which the
+ * provider sends for the filter and the subscriber does not write.
  *   applied:   (5), old filter state saved with T2's commit, (20) only
  *
  * The state is saved with the local commit of the transaction that carried
@@ -20,34 +24,53 @@ import { ApplyError } from "./errors.ts";
 /** The prefix of the logical messages that announce a table's row filters. */
 export const ROW_FILTER_MESSAGE_PREFIX = "spock_row_filter";
 
-/** The provider's row filters: schema → table → replication set → filter expression. */
-export type RowFilterDocument = Record<string, Record<string, Record<string, string>>>;
+/** A table's membership in one replication set, as its filter needs it. */
+export interface SetMembership {
+  /** The set's row filter of the table, or null. */
+  row_filter: string | null;
+  /** The set's column list for the table, or null for all columns. */
+  columns: string[] | null;
+}
 
-/** A table's filters by set, as one announcement carries them. */
+/**
+ * The provider's memberships of the tables that have a row filter in some
+ * set: schema → table → replication set → membership.
+ */
+export type RowFilterDocument = Record<string, Record<string, Record<string, SetMembership>>>;
+
+/** A table's memberships, as one announcement carries them. */
 interface Announcement {
   schema: string;
   table: string;
-  filters: Record<string, string>;
+  sets: Record<string, SetMembership>;
 }
 
 const decoder = new TextDecoder();
 
+function isMembership(value: unknown): value is SetMembership {
+  const membership = value as SetMembership;
+  return typeof value === "object" && value !== null &&
+    (membership.row_filter === null || typeof membership.row_filter === "string") &&
+    (membership.columns === null ||
+      (Array.isArray(membership.columns) &&
+        membership.columns.every((column) => typeof column === "string")));
+}
+
 function parseAnnouncement(message: Message): Announcement {
   try {
     const parsed = JSON.parse(decoder.decode(message.content));
-    const filters = parsed?.filters;
+    const sets = parsed?.sets;
     if (
       typeof parsed?.schema === "string" && typeof parsed?.table === "string" &&
-      typeof filters === "object" && filters !== null &&
-      Object.values(filters).every((filter) => typeof filter === "string")
+      typeof sets === "object" && sets !== null && Object.values(sets).every(isMembership)
     ) {
-      return { schema: parsed.schema, table: parsed.table, filters };
+      return { schema: parsed.schema, table: parsed.table, sets };
     }
   } catch {
     // Reported below.
   }
   throw new ApplyError(
-    `Cannot read a "${ROW_FILTER_MESSAGE_PREFIX}" message: expected {"schema", "table", "filters"} as JSON`,
+    `Cannot read a "${ROW_FILTER_MESSAGE_PREFIX}" message: expected {"schema", "table", "sets"} as JSON`,
     { code: "ERR_APPLY_PROTOCOL_ORDER", operation: "message" },
   );
 }
@@ -72,10 +95,29 @@ export class RowFilterState {
    * filter in parentheses, joined by `and`; undefined when none filters it.
    */
   filterOf(schema: string, table: string): string | undefined {
-    const bySet = this.#document[schema]?.[table] ?? {};
-    const filters = Object.keys(bySet).sort().filter((set) => this.#sets.has(set))
-      .map((set) => `(${bySet[set]})`);
+    const filters = this.#subscribed(schema, table)
+      .filter(({ membership }) => membership.row_filter !== null)
+      .map(({ membership }) => `(${membership.row_filter})`);
     return filters.length === 0 ? undefined : filters.join(" and ");
+  }
+
+  /**
+   * The columns of `schema.table` to write, by Spock's rule for several sets
+   * (the union of their column lists; a set without one does not widen it),
+   * or undefined for every column the provider sends. The provider also
+   * sends the columns a filter uses: those are for the filter only.
+   */
+  writtenColumns(schema: string, table: string): Set<string> | undefined {
+    const lists = this.#subscribed(schema, table)
+      .map(({ membership }) => membership.columns)
+      .filter((columns) => columns !== null);
+    return lists.length === 0 ? undefined : new Set(lists.flat());
+  }
+
+  #subscribed(schema: string, table: string): Array<{ set: string; membership: SetMembership }> {
+    const bySet = this.#document[schema]?.[table] ?? {};
+    return Object.keys(bySet).sort().filter((set) => this.#sets.has(set))
+      .map((set) => ({ set, membership: bySet[set] }));
   }
 
   /**
@@ -96,10 +138,11 @@ export class RowFilterState {
   /** The document as it will be once the open transaction commits: what to save with it. */
   committedDocument(): RowFilterDocument {
     const document = structuredClone(this.#document);
-    for (const { schema, table, filters } of this.#pending) {
+    for (const { schema, table, sets } of this.#pending) {
       document[schema] ??= {};
-      if (Object.keys(filters).length === 0) delete document[schema][table];
-      else document[schema][table] = { ...filters };
+      const filtered = Object.values(sets).some((membership) => membership.row_filter !== null);
+      if (filtered) document[schema][table] = structuredClone(sets);
+      else delete document[schema][table];
       if (Object.keys(document[schema]).length === 0) delete document[schema];
     }
     return document;

@@ -254,7 +254,7 @@ export class SqlWriter {
     old: ColumnText[] | undefined,
   ): Promise<void> {
     const set = relation.columns.filter((column) => values[column.remoteIndex] !== UNCHANGED_TOAST);
-    if (set.length === 0) return Promise.resolve();
+    if (!set.some((column) => column.written)) return Promise.resolve();
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
     const fast = this.#fastFor(relation);
     if (fast) this.#expectedChanges++;

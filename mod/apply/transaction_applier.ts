@@ -243,6 +243,8 @@ export class TransactionApplier {
   #broken = new Map<number, { relation: Relation; error: ApplyError }>();
   /** Broken relations whose mapping was tried again in this transaction. */
   #remapped = new Set<number>();
+  /** The provider's description of each relation (Relation messages), to map it again. */
+  #described = new Map<number, Relation>();
   /** Relations whose statement-level triggers this transaction disabled (re-enabled at commit). */
   #quieted = new Set<LocalRelation>();
 
@@ -601,6 +603,7 @@ export class TransactionApplier {
   async applyRelation(relation: Relation): Promise<void> {
     await this.#throwFailure(await this.#writer.drain());
     this.#relations.delete(relation.relationId);
+    this.#described.set(relation.relationId, relation);
     const failure = await this.#map(relation);
     if (failure !== undefined && this.#exceptions === undefined) throw failure;
   }
@@ -612,8 +615,11 @@ export class TransactionApplier {
   async #map(relation: Relation): Promise<ApplyError | undefined> {
     const name = `${relation.namespace}.${relation.relationName}`;
     try {
-      const local = await mapRelation(this.#sql, relation);
-      const filter = this.#options.rowFilters?.filterOf(relation.namespace, relation.relationName);
+      const filters = this.#options.rowFilters;
+      const local = await mapRelation(this.#sql, relation, {
+        written: filters?.writtenColumns(relation.namespace, relation.relationName),
+      });
+      const filter = filters?.filterOf(relation.namespace, relation.relationName);
       if (filter !== undefined) local.rowFilter = filter;
       this.#relations.set(relation.relationId, local);
       this.#broken.delete(relation.relationId);
@@ -842,7 +848,7 @@ export class TransactionApplier {
     this.#begin = undefined;
     this.#statistics.endTransaction(true);
     this.#appliedEndLsn = commit.endLsn;
-    if (rowFilters?.pending) this.#refilter(rowFilters.commit());
+    if (rowFilters?.pending) await this.#refilter(rowFilters.commit());
     if (exceptions !== undefined) {
       this.#exceptions = undefined;
       log.warning(
@@ -871,15 +877,28 @@ export class TransactionApplier {
    * sent is applied, up to its WAL position `walEnd`. Recorded in
    * `spock.progress` as Spock does (`updated_by_decode` false), so
    * `lag_tracker` reports the time since the link was last known to be
-   * caught up rather than the age of the last transaction.
+   * caught up rather than the age of the last transaction, and in the
+   * replication origin.
    */
   async noteCaughtUp(walEnd: Lsn): Promise<void> {
     if (this.#begin !== undefined) return;
-    await this.#sql.unsafe(CAUGHT_UP_SQL, [
-      String(this.#options.localNodeId),
-      String(this.#options.remoteNodeId),
-      formatLsn(walEnd),
-    ]);
+    // The origin moves there too (nothing before walEnd is left to apply), so a
+    // restart starts from here and an idle link passes a channel switch point.
+    const position = walEnd > this.#appliedEndLsn ? walEnd : this.#appliedEndLsn;
+    await this.#sql.unsafe("begin");
+    try {
+      await this.#sql.unsafe(CAUGHT_UP_SQL, [
+        String(this.#options.localNodeId),
+        String(this.#options.remoteNodeId),
+        formatLsn(walEnd),
+      ]);
+      await this.#sql.unsafe(commitWithOrigin(position, new Date().toISOString()));
+    } catch (error) {
+      await this.#sql.unsafe("rollback").catch(() => {});
+      await this.#restoreOrigin();
+      throw error;
+    }
+    this.#appliedEndLsn = position;
   }
 
   /**
@@ -893,20 +912,20 @@ export class TransactionApplier {
   }
 
   /**
-   * After a commit that changed the row filters of `tables`: their mapped
-   * relations take the new filter (as new objects, so the writer builds
-   * their statements anew).
+   * After a commit that changed the row filters or column lists of
+   * `tables`: their relations are mapped again (a new object, so the writer
+   * builds their statements anew).
    */
-  #refilter(tables: Array<[string, string]>): void {
-    for (const [id, relation] of this.#relations) {
-      const [schema, table] = relation.remoteNameParts;
-      if (!tables.some(([s, t]) => s === schema && t === table)) continue;
-      const rowFilter = this.#options.rowFilters!.filterOf(schema, table);
+  async #refilter(tables: Array<[string, string]>): Promise<void> {
+    for (const [id, relation] of this.#described) {
+      if (!tables.some(([s, t]) => s === relation.namespace && t === relation.relationName)) {
+        continue;
+      }
+      await this.#map(relation);
       log.info("Row filter of {relation} is now {filter}", {
-        relation: relation.remoteName,
-        filter: rowFilter ?? "none",
+        relation: `${relation.namespace}.${relation.relationName}`,
+        filter: this.#relations.get(id)?.rowFilter ?? "none",
       });
-      this.#relations.set(id, { ...relation, rowFilter });
     }
   }
 

@@ -26,9 +26,14 @@ import { formatLsn, type Lsn, type PgConnectOptions, pgTimestampNow } from "../p
 import { type Commit, PgoutputStreamDecoder } from "../pgoutput/mod.ts";
 import {
   listRowFilters,
+  openChannel,
+  quietPoint,
+  readSubscriptionChannel,
   readTableSyncStates,
+  saveSubscriptionChannel,
   setSubscriptionSyncStatus,
   setTableSyncStatus,
+  type SubscriptionChannel,
   type TableSyncState,
 } from "../sync/mod.ts";
 import {
@@ -102,7 +107,7 @@ export async function streamAndApply(
   counters: StreamCounters,
 ): Promise<void> {
   const { subscription: sub, local, signal } = options;
-  const publications = await providerPublications(options.provider, sub.replicationSets);
+  const channel = await currentChannel(options);
   const applier = await TransactionApplier.open(local, {
     originName: sub.slotName,
     localNodeId: sub.localNodeId,
@@ -123,6 +128,10 @@ export async function streamAndApply(
     throw error;
   });
   try {
+    const startLsn = applier.appliedEndLsn;
+    // Before its channel may be streamed, the old publications, then a switch.
+    const switching = startLsn < channel.validFrom;
+    const publications = switching ? channel.previousPublications : channel.publications;
     const onlyLocal = sub.forwardOrigins.length === 0;
     const serverFilters = onlyLocal && repl.serverVersionNum >= 160000;
     const chosen = choosePgoutputOptions(repl.serverVersionNum, {
@@ -131,7 +140,6 @@ export async function streamAndApply(
       // Row-filter announcements travel as logical messages.
       messages: true,
     });
-    const startLsn = applier.appliedEndLsn;
     const stream = await repl.startReplication(sub.slotName, {
       startLsn,
       pluginOptions: chosen.options,
@@ -149,6 +157,7 @@ export async function streamAndApply(
     const decoder = new PgoutputStreamDecoder(chosen.protoVersion);
     const tables = new TableGate(local, sub.id, await readTableSyncStates(local, sub.id));
     const session = new StreamSession(options, counters, {
+      switchAt: switching ? channel.validFrom : undefined,
       applier,
       stream,
       decoder,
@@ -182,8 +191,21 @@ export async function streamAndApply(
   }
 }
 
+/**
+ * The stream has applied past the point from which the subscription's
+ * channel may be streamed: the worker starts again at once, streaming it.
+ */
+export class ChannelSwitch extends Error {
+  constructor() {
+    super("Switching to the subscription's channel");
+    this.name = "ChannelSwitch";
+  }
+}
+
 /** The parts of one running stream. */
 interface StreamParts {
+  /** While the old publications are streamed: where the channel may take over. */
+  switchAt: Lsn | undefined;
   applier: TransactionApplier;
   stream: ReplicationStream;
   decoder: PgoutputStreamDecoder;
@@ -241,6 +263,11 @@ class StreamSession {
       await this.confirm();
     }
     await applier.flushCounters();
+    const { switchAt } = this.#parts;
+    if (switchAt !== undefined && applier.appliedEndLsn >= switchAt && !applier.inTransaction) {
+      await this.confirm();
+      throw new ChannelSwitch();
+    }
   }
 
   async #keepalive(keepalive: PrimaryKeepalive): Promise<void> {
@@ -312,7 +339,37 @@ async function rowFiltersAtStart(options: StreamApplyOptions): Promise<RowFilter
   return current;
 }
 
-/** The provider's publications serving `sets`, in the subscription's order. */
+/**
+ * The channel the subscription streams: the one recorded, or, when it has
+ * none yet (synchronized by an older spock) or its sets have changed since,
+ * a new one for its sets, recorded with the point from which it may be
+ * streamed and the publications to stream until then.
+ */
+async function currentChannel(options: StreamApplyOptions): Promise<SubscriptionChannel> {
+  const { local, provider, subscription: sub, signal } = options;
+  const recorded = await readSubscriptionChannel(local, sub.id);
+  const sameSets = (sets: string[]) =>
+    JSON.stringify([...new Set(sets)].sort()) ===
+      JSON.stringify([...new Set(sub.replicationSets)].sort());
+  if (recorded !== undefined && sameSets(recorded.sets)) return recorded;
+  const previousPublications = recorded?.publications ??
+    await providerPublications(provider, sub.replicationSets);
+  const publications = await openChannel(provider, sub.replicationSets);
+  const channel: SubscriptionChannel = {
+    sets: sub.replicationSets,
+    publications,
+    validFrom: await quietPoint(provider, signal),
+    previousPublications,
+  };
+  await saveSubscriptionChannel(local, sub.id, channel);
+  log.info(
+    "Subscription {subscription} streams its sets' channel from {lsn} on (publications {publications})",
+    { subscription: sub.name, lsn: formatLsn(channel.validFrom), publications },
+  );
+  return channel;
+}
+
+/** The provider's own publications of `sets` (before channels), in the subscription's order. */
 async function providerPublications(provider: postgres.Sql, sets: string[]): Promise<string[]> {
   const rows = await provider.unsafe(PUBLICATIONS_SQL, [sets]);
   const found = new Set(rows.map((row) => row.set_name));

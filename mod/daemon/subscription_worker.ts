@@ -27,7 +27,7 @@ import {
 import { restartDelay, settleWithin, sleep } from "./backoff.ts";
 import { describeFailure, recordWorkerFailure, stopsWorker } from "./worker_failure.ts";
 import { readSubscriptions, type SubscriptionRecord } from "./subscription_record.ts";
-import { streamAndApply, type StreamCounters } from "./stream_apply.ts";
+import { ChannelSwitch, streamAndApply, type StreamCounters } from "./stream_apply.ts";
 import { WorkerSeat } from "./worker_seat.ts";
 
 const log = getLogger(["spock", "daemon"]);
@@ -108,6 +108,12 @@ export class SubscriptionWorker {
         if (error instanceof ApplyError && error.code === "ERR_APPLY_REPLAY_RESTART") {
           this.#exceptionModeAt = error.remoteCommitLsn;
           wlog.warning("{error}", { error: error.summary });
+          continue;
+        }
+        if (error instanceof ChannelSwitch) {
+          wlog.info("Subscription {subscription} now streams its channel", {
+            subscription: this.#record.name,
+          });
           continue;
         }
         if (error instanceof ApplyError && error.code === "ERR_APPLY_CAREFUL_RESTART") {

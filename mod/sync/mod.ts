@@ -4,6 +4,13 @@
  * slot's exported snapshot (`data_copy.ts`). Walking the sync states is the
  * daemon's; this folder copies.
  */
+export {
+  openChannel,
+  quietPoint,
+  readSubscriptionChannel,
+  saveSubscriptionChannel,
+  type SubscriptionChannel,
+} from "./channel.ts";
 export { copyTables, type CopyTablesOptions, type TableCopyResult } from "./data_copy.ts";
 export { listRowFilters, listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
 export {

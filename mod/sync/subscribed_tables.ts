@@ -10,7 +10,7 @@ import type { RowFilterDocument } from "../apply/mod.ts";
 export interface TableToCopy {
   nspname: string;
   relname: string;
-  /** Columns to copy (the sets' column lists, unioned) or null for all columns. */
+  /** Columns to copy (the sets' column lists, unioned as Spock does) or null for all columns. */
   columns: string[] | null;
   /** Row filter expressions of the sets that have one (text, already validated by the provider's catalog). */
   rowFilters: string[];
@@ -33,7 +33,7 @@ WITH members AS (
   WHERE s.set_name::text = ANY ($1::text[])
 )
 SELECT n.nspname::text AS nspname, c.relname::text AS relname,
-  CASE WHEN bool_or(m.set_att_list IS NULL) THEN NULL ELSE
+  CASE WHEN bool_and(m.set_att_list IS NULL) THEN NULL ELSE
     (SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')
      FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -55,8 +55,9 @@ ORDER BY n.nspname, c.relname`;
 
 /**
  * Reads from the provider's catalog which tables the replication sets
- * `setNames` of its local node hold, with their column lists unioned across
- * sets (null when any set takes all columns) and every set's row filter.
+ * `setNames` of its local node hold, with Spock's column list for several
+ * sets (the union of their lists: a set without one does not widen it; null
+ * when no set has one) and every set's row filter.
  * Ordinary tables and partitioned parents only; partitions come through their
  * parent. Unknown set names contribute nothing. Run it inside the transaction
  * that imported the slot's snapshot to see the sets as of the slot.
@@ -76,25 +77,30 @@ export async function listSubscribedTables(
 
 const ROW_FILTERS_SQL = `
 SELECT n.nspname::text AS nspname, c.relname::text AS relname, s.set_name::text AS set_name,
-  r.set_row_filter AS row_filter
+  r.set_row_filter AS row_filter, r.set_att_list AS columns
 FROM spock.replication_set_table r
 JOIN spock.replication_set s ON s.set_id = r.set_id
 JOIN spock.local_node l ON l.node_id = s.set_nodeid
 JOIN pg_catalog.pg_class c ON c.oid = r.set_reloid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE r.set_row_filter IS NOT NULL
+WHERE EXISTS (SELECT 1 FROM spock.replication_set_table f
+              WHERE f.set_reloid = r.set_reloid AND f.set_row_filter IS NOT NULL)
 ORDER BY 1, 2, 3`;
 
 /**
- * The row filters of every replication set of the provider's node, by table
- * (partitions too, as they are streamed under their own names): the state a
- * subscription's stream starts from. Run it in the slot's snapshot.
+ * The memberships of the provider's tables that have a row filter in some
+ * set, in every set of its node (partitions too, as they are streamed under
+ * their own names): the state a subscription's stream starts from. Run it in
+ * the slot's snapshot.
  */
 export async function listRowFilters(provider: ProviderSql): Promise<RowFilterDocument> {
   const document: RowFilterDocument = {};
   for (const row of await provider.unsafe(ROW_FILTERS_SQL)) {
     const tables = document[row.nspname] ??= {};
-    (tables[row.relname] ??= {})[row.set_name] = row.row_filter;
+    (tables[row.relname] ??= {})[row.set_name] = {
+      row_filter: row.row_filter ?? null,
+      columns: row.columns === null ? null : [...row.columns],
+    };
   }
   return document;
 }

@@ -28,6 +28,7 @@ import { formatLsn, type Lsn, type PgConnectOptions, quoteLiteral } from "../pg/
 import { ReplicationConnection } from "../transport/mod.ts";
 import { copyTables } from "./data_copy.ts";
 import { saveRowFilters } from "../apply/mod.ts";
+import { openChannel, saveSubscriptionChannel } from "./channel.ts";
 import { listRowFilters, listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
 import { dumpSchema, findPgDump, restoreSchema } from "./structure_sync.ts";
 import {
@@ -85,6 +86,13 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
     const retry = options.syncStatus !== "i" ||
       (await readTableSyncStates(local, subscriptionId)).length > 0;
     if (!structureRestored) await setSubscriptionSyncStatus(local, subscriptionId, { status: "i" });
+    // The channel's publications must be older than the slot to be streamed from it.
+    await saveSubscriptionChannel(local, subscriptionId, {
+      sets: options.replicationSets,
+      publications: await openChannel(provider, options.replicationSets),
+      validFrom: 0n,
+      previousPublications: [],
+    });
     const slot = await repl.createSlot(options.slotName, { snapshot: "export" });
     const consistent = slot.consistentPoint;
     log.info("Slot {slot} created on the provider at {lsn}", {

@@ -59,6 +59,11 @@ export function fastApplicable(relation: LocalRelation): boolean {
   return relation.rowFilter === undefined && relation.deltaColumns.length === 0;
 }
 
+/** The columns a statement writes: those the provider sends, but the ones it sends only for a filter. */
+function writtenColumns(relation: LocalRelation): MappedColumn[] {
+  return relation.columns.filter((column) => column.written);
+}
+
 /** `$n::text::type`: a text parameter run through the local type's input function. */
 function param(index: number, column: MappedColumn): string {
   return `$${index}::text::${column.localType}`;
@@ -238,9 +243,9 @@ function tombstoneTable(relation: LocalRelation): string {
  * `source` (`excluded` or `v`): evaluated only when they are called.
  */
 function insertChange(relation: LocalRelation, context: ConflictContext, source: string): string {
-  const names = relation.columns.map((column) => quoteLiteral(column.name)).join(", ");
-  const values = relation.columns.map((column) => `${source}.${quoteIdent(column.name)}::text`)
-    .join(", ");
+  const written = writtenColumns(relation);
+  const names = written.map((column) => quoteLiteral(column.name)).join(", ");
+  const values = written.map((column) => `${source}.${quoteIdent(column.name)}::text`).join(", ");
   const fields = [
     ["relation", quoteLiteral(relation.remoteName)],
     ["index", quoteLiteral(relation.keyIndex!.name)],
@@ -276,6 +281,9 @@ export function insertStatement(
   fast = false,
 ): string {
   const names = relation.columns.map((column) => quoteIdent(column.name)).join(", ");
+  const writtenNames = writtenColumns(relation).map((column) => quoteIdent(column.name));
+  const written = writtenNames.join(", ");
+  const picked = writtenNames.map((name) => `v.${name}`).join(", ");
   const tuples = Array.from({ length: rows }, (_, row) => {
     const base = META_PARAMS + row * relation.columns.length;
     return `(${relation.columns.map((column, i) => param(base + i + 1, column)).join(", ")})`;
@@ -284,15 +292,15 @@ export function insertStatement(
   const filter = insertFilter(relation) ?? "true";
   const key = relation.keyIndex;
   if (key === undefined) {
-    return `${META_ONLY} insert into ${relation.qualifiedName} (${names}) ` +
-      `select * from (${values}) as v (${names}) where ${filter}`;
+    return `${META_ONLY} insert into ${relation.qualifiedName} (${written}) ` +
+      `select ${picked} from (${values}) as v (${names}) where ${filter}`;
   }
   const regclass = `${quoteLiteral(relation.qualifiedName)}::regclass`;
   const keyNames = key.columns.map((column) => quoteIdent(column.name));
   const delta = relation.deltaColumns.length > 0;
   const decide = `spock._insert_exists(${regclass}, t.xmin, row_to_json(t.*)::text, ` +
     `${insertChange(relation, context, "excluded")})`;
-  const assignments = relation.columns.map((column) => {
+  const assignments = writtenColumns(relation).map((column) => {
     const name = quoteIdent(column.name);
     if (relation.deltaColumns.includes(column)) return `${name} = t.${name} + excluded.${name}`;
     if (delta) {
@@ -307,8 +315,8 @@ export function insertStatement(
     `spock._insert_deleted_later(${regclass}, ${
       tombstoneKey(key.columns, (c) => `v.${quoteIdent(c.name)}`)
     }, ${insertChange(relation, context, "v")}) else false end`;
-  const insert = `insert into ${relation.qualifiedName} as t (${names}) ` +
-    `select * from (${values}) as v (${names}) where ${filter} and not (${gone})`;
+  const insert = `insert into ${relation.qualifiedName} as t (${written}) ` +
+    `select ${picked} from (${values}) as v (${names}) where ${filter} and not (${gone})`;
   if (fast) return insert;
   return `${insert} ` +
     `on conflict (${keyNames.join(", ")}) do update set ${assignments.join(", ")} ` +
@@ -339,7 +347,8 @@ export function insertAnyUniqueStatement(
       `t.tableoid as spock_toid, t.ctid as spock_tid, t.xmin as spock_xid ` +
       `from vf as v join ${relation.qualifiedName} as t on ${join} limit 1)`;
   });
-  const assignments = relation.columns.map((column) => {
+  const written = writtenColumns(relation).map((column) => quoteIdent(column.name));
+  const assignments = writtenColumns(relation).map((column) => {
     const name = quoteIdent(column.name);
     if (relation.deltaColumns.includes(column)) return `${name} = t.${name} + v.${name}`;
     return `${name} = v.${name}`;
@@ -355,7 +364,8 @@ export function insertAnyUniqueStatement(
     `l where ${SAME_ROW} and ${
       remoteWinsSql(relation, context, LOCAL, "insert_exists")
     } returning 1), ` +
-    `i as (insert into ${relation.qualifiedName} (${names}) select * from vf ` +
+    `i as (insert into ${relation.qualifiedName} (${written.join(", ")}) ` +
+    `select ${written.map((name) => `vf.${name}`).join(", ")} from vf ` +
     `where not exists (select from hit) returning 1), ` +
     `e as (select l.*, 'insert_exists'::text as spock_type, ` +
     `case when exists (select from u) then 'apply_remote' else 'keep_local' end ` +
@@ -374,10 +384,11 @@ function unchangedRow(
   change: { kind: "update" | "delete"; key: MappedColumn[]; keyOffset: number; passes: string },
   sent: MappedColumn[],
 ): string {
+  const written = sent.filter((column) => column.written);
   const settings = JSON.stringify({
     kind: change.kind,
     key_names: change.key.map((column) => column.name),
-    new_names: sent.map((column) => column.name),
+    new_names: written.map((column) => column.name),
     remote_node: context.remoteNodeId,
     session_origin: context.sessionOrigin,
     update_missing: context.settings.updateMissing,
@@ -385,11 +396,14 @@ function unchangedRow(
     node_name: context.localNodeName,
     index: relation.keyIndex?.name ?? null,
   });
-  const values = (columns: MappedColumn[], offset: number) =>
-    `array[${columns.map((_, i) => `$${offset + i + 1}::text`).join(", ")}]::text[]`;
+  // The parameters of `columns` among those of `all` (which start after `offset`).
+  const values = (columns: MappedColumn[], all: MappedColumn[], offset: number) =>
+    `array[${
+      columns.map((column) => `$${offset + all.indexOf(column) + 1}::text`).join(", ")
+    }]::text[]`;
   return `spock._row_not_changed(${quoteLiteral(relation.qualifiedName)}::regclass, ` +
-    `${quoteLiteral(settings)}::jsonb, ${values(change.key, change.keyOffset)}, ` +
-    `${values(sent, META_PARAMS)}, ${REMOTE_TS}, $2::text, $3::text, ${change.passes})`;
+    `${quoteLiteral(settings)}::jsonb, ${values(change.key, change.key, change.keyOffset)}, ` +
+    `${values(written, sent, META_PARAMS)}, ${REMOTE_TS}, $2::text, $3::text, ${change.passes})`;
 }
 
 /** A row filter's verdict on the sent row, as a boolean expression (`true` without one). */
@@ -426,7 +440,8 @@ export function updateStatement(
   // A column the UPDATE leaves unchanged (TOAST) has the local row's value.
   const filter = passesFilter(relation, set, META_PARAMS, (c) => `t.${quoteIdent(c.name)}`);
   const wins = targetWins(relation, context, "update_origin_differs");
-  const assignments = set.map((column, i) => {
+  const assignments = set.flatMap((column, i) => {
+    if (!column.written) return [];
     const name = quoteIdent(column.name);
     const value = param(META_PARAMS + i + 1, column);
     const delta = deltas.indexOf(column);

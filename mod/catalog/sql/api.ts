@@ -3,6 +3,7 @@
  * `CREATE OR REPLACE` statements re-run whenever the catalog version changes.
  */
 import { APPLY_SUPPORT_SQL } from "./apply_support.ts";
+import { CHANNEL_SQL } from "./channel.ts";
 import { COMMON_SQL } from "./common.ts";
 import { CONFLICTS_SQL } from "./conflicts.ts";
 import { HASH_HELPERS_SQL, HASH_SQL } from "./hash.ts";
@@ -19,6 +20,7 @@ export const API_SQL: readonly string[] = [
   INFO_SQL,
   NODE_SQL,
   REPSET_SQL,
+  CHANNEL_SQL,
   SUBSCRIPTION_SQL,
   APPLY_SUPPORT_SQL,
   CONFLICTS_SQL,

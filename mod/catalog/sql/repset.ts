@@ -96,7 +96,7 @@ LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   pub name;
   seq regclass;
-  filtered regclass[];
+  member record;
 BEGIN
   SELECT p.pubname INTO pub FROM spock._set_publication p WHERE p.set_id = _repset_delete.set_id;
   IF FOUND THEN
@@ -106,12 +106,18 @@ BEGIN
              RETURNING r.set_seqoid LOOP
     PERFORM spock._sequence_state_forget(seq);
   END LOOP;
-  -- The set's filtered tables lose its filter: their subscribers are told.
-  filtered := ARRAY(SELECT r.set_reloid FROM spock.replication_set_table r
-    WHERE r.set_id = _repset_delete.set_id AND r.set_row_filter IS NOT NULL);
-  DELETE FROM spock.replication_set_table r WHERE r.set_id = _repset_delete.set_id;
+  FOR pub IN DELETE FROM spock._channel_publication p WHERE p.set_id = _repset_delete.set_id
+             RETURNING p.pubname LOOP
+    EXECUTE format('DROP PUBLICATION IF EXISTS %I', pub);
+  END LOOP;
+  -- The set's tables leave it: other sets' channel column lists and the
+  -- subscribers' filters follow.
+  FOR member IN DELETE FROM spock.replication_set_table r WHERE r.set_id = _repset_delete.set_id
+                RETURNING r.set_reloid, r.set_row_filter LOOP
+    PERFORM spock._pubs_refresh(member.set_reloid);
+    PERFORM spock._announce_row_filters(member.set_reloid, member.set_row_filter IS NOT NULL);
+  END LOOP;
   DELETE FROM spock.replication_set s WHERE s.set_id = _repset_delete.set_id;
-  PERFORM spock._announce_row_filters(relation) FROM unnest(filtered) AS f(relation);
 END
 $fn$;
 
@@ -158,12 +164,13 @@ BEGIN
   SET replicate_insert = target.replicate_insert, replicate_update = target.replicate_update,
       replicate_delete = target.replicate_delete, replicate_truncate = target.replicate_truncate
   WHERE s.set_id = target.set_id;
-  SELECT p.pubname INTO pub FROM spock._set_publication p WHERE p.set_id = target.set_id;
-  IF FOUND THEN
+  FOR pub IN SELECT p.pubname FROM spock._set_publication p WHERE p.set_id = target.set_id
+             UNION ALL
+             SELECT p.pubname FROM spock._channel_publication p WHERE p.set_id = target.set_id LOOP
     EXECUTE format('ALTER PUBLICATION %I SET (publish = %L)', pub,
       spock._set_publish(target.replicate_insert, target.replicate_update,
         target.replicate_delete, target.replicate_truncate));
-  END IF;
+  END LOOP;
   PERFORM spock._notify('replication_set', set_name, 'alter');
   RETURN target.set_id;
 END
@@ -188,40 +195,6 @@ BEGIN
 END
 $fn$;
 
--- Publication membership of one set member: plain tables and partitions only.
-CREATE OR REPLACE FUNCTION spock._pub_add_table(set_id oid, relation regclass, att_list text[])
-RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
-DECLARE
-  pub name;
-  columns text;
-BEGIN
-  SELECT p.pubname INTO pub FROM spock._set_publication p WHERE p.set_id = _pub_add_table.set_id;
-  IF NOT FOUND OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = relation) <> 'r' THEN
-    RETURN;
-  END IF;
-  IF att_list IS NOT NULL THEN
-    SELECT ' (' || string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) || ')' INTO columns
-    FROM pg_catalog.pg_attribute a
-    WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped
-      AND a.attname::text = ANY (att_list);
-  END IF;
-  EXECUTE format('ALTER PUBLICATION %I ADD TABLE ONLY %s%s', pub, relation, columns);
-END
-$fn$;
-
-CREATE OR REPLACE FUNCTION spock._pub_drop_table(set_id oid, relation regclass)
-RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
-DECLARE
-  pub name;
-BEGIN
-  SELECT p.pubname INTO pub FROM spock._set_publication p WHERE p.set_id = _pub_drop_table.set_id;
-  IF FOUND AND EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr
-                       JOIN pg_catalog.pg_publication pp ON pp.oid = pr.prpubid
-                       WHERE pp.pubname = pub AND pr.prrelid = relation) THEN
-    EXECUTE format('ALTER PUBLICATION %I DROP TABLE ONLY %s', pub, relation);
-  END IF;
-END
-$fn$;
 `;
 
 /** SQL creating this group's functions: sets, then filters, tables and sequences. */

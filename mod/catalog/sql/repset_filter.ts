@@ -164,6 +164,8 @@ BEGIN
   PERFORM spock._row_filter_lex(row_filter);
   SELECT c.relname INTO relname FROM pg_catalog.pg_class c WHERE c.oid = relation;
   BEGIN
+    -- spock's DDL event triggers leave this probe alone.
+    PERFORM set_config('spock.quiet_ddl', 'on', true);
     EXECUTE format('CREATE TEMPORARY TABLE pg_temp.%I (LIKE %s)', relname, relation);
     probe := format('pg_temp.%I', relname)::regclass;
     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT spock_row_filter CHECK (%s' || E'\n' || ') NOT VALID',
@@ -186,6 +188,7 @@ BEGIN
       AND d.refclassid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_operator'::regclass)
     ORDER BY 1 LIMIT 1;
     EXECUTE format('DROP TABLE %s', probe);
+    PERFORM set_config('spock.quiet_ddl', 'off', true);
   EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT, failure_state = RETURNED_SQLSTATE;
   END;

@@ -144,19 +144,15 @@ BEGIN
             HINT = 'Remove the table from the replication set first (spock.repset_remove_table).';
         END;
       END LOOP;
-      -- DROP COLUMN … CASCADE took the table out of the publication: put it back.
-      FOR member IN UPDATE spock.replication_set_table r
-        SET set_att_list = array_remove(r.set_att_list, dropped.address_names[3])
-        WHERE r.set_reloid::oid = dropped.objid AND dropped.address_names[3] = ANY (r.set_att_list)
-        RETURNING r.set_id, r.set_reloid, r.set_att_list
-      LOOP
-        IF NOT EXISTS (SELECT 1 FROM spock._set_publication p
-                       JOIN pg_catalog.pg_publication pp ON pp.pubname = p.pubname
-                       JOIN pg_catalog.pg_publication_rel pr ON pr.prpubid = pp.oid
-                       WHERE p.set_id = member.set_id AND pr.prrelid = member.set_reloid) THEN
-          PERFORM spock._pub_add_table(member.set_id, member.set_reloid, member.set_att_list);
-        END IF;
-      END LOOP;
+      -- The column leaves the sets' lists; the publications follow (DROP COLUMN …
+      -- CASCADE may have taken the table out of them), and the subscribers.
+      UPDATE spock.replication_set_table r
+      SET set_att_list = array_remove(r.set_att_list, dropped.address_names[3])
+      WHERE r.set_reloid::oid = dropped.objid AND dropped.address_names[3] = ANY (r.set_att_list);
+      IF FOUND THEN
+        PERFORM spock._pubs_refresh(dropped.objid::regclass);
+        PERFORM spock._announce_row_filters(dropped.objid::regclass, false);
+      END IF;
     END IF;
   END LOOP;
 END

@@ -8,20 +8,31 @@
 
 /** SQL creating the table functions; part of REPSET_SQL. */
 export const REPSET_TABLE_SQL = String.raw`
--- Announces a table's row filters, as they are after a change, to every
--- subscriber: a transactional logical message, so each subscriber switches
--- filters exactly between the provider transactions committed before and
--- after this one. Carries the filters of every set of this node.
-CREATE OR REPLACE FUNCTION spock._announce_row_filters(relation regclass)
+-- Announces a table's row filters and column lists in every set of this node,
+-- as they are after a change, to every subscriber: a transactional logical
+-- message, so each subscriber switches exactly between the provider
+-- transactions committed before and after this one. Sent when the table has a
+-- row filter somewhere, or when the change removed one (changed_filter): only
+-- then do subscribers evaluate filters, and receive columns they must not write.
+CREATE OR REPLACE FUNCTION spock._announce_row_filters(relation regclass, changed_filter boolean)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  sets json;
 BEGIN
+  SELECT json_object_agg(s.set_name, json_build_object('row_filter', r.set_row_filter,
+      'columns', r.set_att_list) ORDER BY s.set_name),
+    changed_filter OR bool_or(r.set_row_filter IS NOT NULL)
+  INTO sets, changed_filter
+  FROM spock.replication_set_table r
+  JOIN spock.replication_set s ON s.set_id = r.set_id
+  JOIN spock.local_node l ON l.node_id = s.set_nodeid
+  WHERE r.set_reloid = relation;
+  IF NOT coalesce(changed_filter, false) THEN
+    RETURN;
+  END IF;
   PERFORM pg_catalog.pg_logical_emit_message(true, 'spock_row_filter',
-    json_build_object('schema', n.nspname, 'table', c.relname, 'filters',
-      coalesce((SELECT json_object_agg(s.set_name, r.set_row_filter ORDER BY s.set_name)
-        FROM spock.replication_set_table r
-        JOIN spock.replication_set s ON s.set_id = r.set_id
-        JOIN spock.local_node l ON l.node_id = s.set_nodeid
-        WHERE r.set_reloid = c.oid AND r.set_row_filter IS NOT NULL), '{}'::json))::text)
+    json_build_object('schema', n.nspname, 'table', c.relname,
+      'sets', coalesce(sets, '{}'::json))::text)
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE c.oid = relation;
 END
@@ -53,12 +64,9 @@ BEGIN
   END IF;
   INSERT INTO spock.replication_set_table (set_id, set_reloid, set_att_list, set_row_filter)
   VALUES (target.set_id, relation, CASE WHEN cardinality(att_list) > 0 THEN att_list END, row_filter);
-  PERFORM spock._pub_add_table(target.set_id, relation,
-    CASE WHEN cardinality(att_list) > 0 THEN att_list END);
+  PERFORM spock._pubs_refresh(relation);
   PERFORM spock._tombstone_trigger(relation, true);
-  IF row_filter IS NOT NULL THEN
-    PERFORM spock._announce_row_filters(relation);
-  END IF;
+  PERFORM spock._announce_row_filters(relation, row_filter IS NOT NULL);
 END
 $fn$;
 
@@ -74,13 +82,11 @@ BEGIN
   IF NOT FOUND THEN
     RETURN false;
   END IF;
-  PERFORM spock._pub_drop_table(set_id, relation);
+  PERFORM spock._pubs_refresh(relation);
   IF NOT EXISTS (SELECT 1 FROM spock.replication_set_table r WHERE r.set_reloid = relation) THEN
     PERFORM spock._tombstone_trigger(relation, false);
   END IF;
-  IF removed.set_row_filter IS NOT NULL THEN
-    PERFORM spock._announce_row_filters(relation);
-  END IF;
+  PERFORM spock._announce_row_filters(relation, removed.set_row_filter IS NOT NULL);
   RETURN true;
 END
 $fn$;

@@ -342,6 +342,28 @@ CREATE TABLE spock._sub_filter_state (
   filters jsonb NOT NULL
 );
 
+-- Private, on providers: channels, the publications serving one list of
+-- replication sets with Spock's column lists (see channel.ts), and, on
+-- subscribers, the channel each subscription streams from valid_from on
+-- (before it, the publications it streamed before).
+CREATE TABLE spock._channel (
+  channel_id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  sets text[] NOT NULL UNIQUE
+);
+CREATE TABLE spock._channel_publication (
+  channel_id integer NOT NULL REFERENCES spock._channel (channel_id) ON DELETE CASCADE,
+  set_id oid NOT NULL REFERENCES spock.replication_set (set_id) ON DELETE CASCADE,
+  pubname name NOT NULL UNIQUE,
+  PRIMARY KEY (channel_id, set_id)
+);
+CREATE TABLE spock._sub_channel (
+  sub_id oid PRIMARY KEY REFERENCES spock.subscription (sub_id) ON DELETE CASCADE,
+  sets text[] NOT NULL,
+  publications name[] NOT NULL,
+  valid_from pg_lsn NOT NULL,
+  previous_publications name[] NOT NULL DEFAULT '{}'
+);
+
 -- Operations discarded by exception handling are counted apart from applied ones.
 ALTER TABLE spock._channel_stats ADD COLUMN n_discarded bigint NOT NULL DEFAULT 0;
 
