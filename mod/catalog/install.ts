@@ -142,6 +142,16 @@ async function ensureDblink(tx: postgres.TransactionSql): Promise<string | undef
   }
 }
 
+/** The publications of the catalog's channels (catalog version 4 and later). */
+async function channelPublications(tx: postgres.TransactionSql): Promise<postgres.Row[]> {
+  const [row] = await tx`SELECT to_regclass('spock._channel_publication') IS NOT NULL AS present`;
+  if (!row.present) return [];
+  return [
+    ...await tx`SELECT p.pubname FROM spock._channel_publication p
+      JOIN pg_catalog.pg_publication pp ON pp.pubname = p.pubname`,
+  ];
+}
+
 /** What an uninstall removed. */
 export interface UninstallResult {
   removed: boolean;
@@ -195,9 +205,12 @@ export async function uninstallCatalog(
     await tx`SELECT pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o
       WHERE EXISTS (SELECT 1 FROM spock.subscription s
         WHERE o.roname = s.sub_slot_name OR o.roname ~ ('^' || s.sub_slot_name || '_c[0-9]+$'))`;
-    const publications = await tx`
-      SELECT p.pubname FROM spock._set_publication p
-      JOIN pg_catalog.pg_publication pp ON pp.pubname = p.pubname`.catch(() => []);
+    const publications = [
+      ...await tx`
+        SELECT p.pubname FROM spock._set_publication p
+        JOIN pg_catalog.pg_publication pp ON pp.pubname = p.pubname`,
+      ...await channelPublications(tx),
+    ];
     for (const publication of publications) {
       await tx.unsafe(
         `DROP PUBLICATION IF EXISTS "${String(publication.pubname).replaceAll('"', '""')}"`,

@@ -388,9 +388,12 @@ pgTest(
           1,
         );
         const eventTriggers = await subscriber`SELECT evtname FROM pg_event_trigger ORDER BY 1`;
+        // The subscriber's own spock triggers, and the provider's app_ddl: not a second copy of spock's.
         assert.deepEqual(eventTriggers.map((row) => row.evtname), [
           "app_ddl",
           "spock_drop_cleanup",
+          "spock_lists_off",
+          "spock_lists_on",
         ]);
         assert.equal(
           await count("SELECT count(*) FROM pg_publication WHERE pubname = 'app_pub'"),
