@@ -102,11 +102,29 @@ export async function waitForRow(
   table: string,
   column: string,
   value: number,
+  timeoutMs?: number,
 ): Promise<void> {
   await pollUntil(async () => {
     const rows = await node.sql.unsafe(`select 1 from ${table} where ${column} = $1`, [value]);
     return rows.length === 1 || undefined;
-  }, { what: `${table} row ${column} = ${value} on ${node.name}` });
+  }, { timeoutMs, intervalMs: 50, what: `${table} row ${column} = ${value} on ${node.name}` });
+}
+
+/**
+ * A provider and a subscriber (databases `names`) with table `t (k, v)`, a
+ * CHECK (v < 100) only the subscriber has, and a subscription: remote rows
+ * with v ≥ 100 fail there, for exception handling.
+ */
+export async function checkedPair(
+  cluster: Cluster,
+  names: [string, string],
+): Promise<{ nodes: TestNode[]; provider: TestNode; subscriber: TestNode; sub: string }> {
+  const nodes = await createNodes(cluster, names, "create table t (k int primary key, v int)");
+  const [provider, subscriber] = nodes;
+  await subscriber.sql`alter table t add constraint small check (v < 100)`;
+  await addAllTables([provider]);
+  const sub = await subscribe(subscriber, provider);
+  return { nodes, provider, subscriber, sub };
 }
 
 /** An order-independent digest of a table's rows. */

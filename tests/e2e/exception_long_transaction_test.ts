@@ -8,30 +8,23 @@
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
 import {
-  addAllTables,
+  checkedPair,
   closeNodes,
-  createNodes,
   remoteTransaction,
-  subscribe,
   type TestNode,
+  waitForRow,
   waitForSync,
   withDaemon,
 } from "./_mesh.ts";
 
 const OPERATIONS = 50_000;
+/** How long a replay of OPERATIONS in exception mode may take. */
+const LONG_MS = 180_000;
 
 /** One transaction of OPERATIONS inserts from `first` on, the one at `first + 1000` failing. */
 function longTransaction(first: number): string {
   return `insert into t select g, case when g = ${first + 1_000} then 500 else 1 end
     from generate_series(${first}, ${first + OPERATIONS - 1}) g`;
-}
-
-/** Waits for the row with key `k` (after a long replay). */
-async function arrived(node: TestNode, k: number): Promise<void> {
-  await pollUntil(async () => {
-    const rows = await node.sql`select 1 from t where k = ${k}`;
-    return rows.length === 1 || undefined;
-  }, { timeoutMs: 180_000, intervalMs: 200, what: `row ${k} on ${node.name}` });
 }
 
 async function count(node: TestNode, from: number): Promise<number> {
@@ -43,21 +36,13 @@ async function count(node: TestNode, from: number): Promise<number> {
 pgTest(
   "50,000 operations with one failing row under each exception_behaviour",
   async (_t, cluster) => {
-    const nodes = await createNodes(
-      cluster,
-      ["lp", "ls"],
-      "create table t (k int primary key, v int)",
-    );
-    const [provider, subscriber] = nodes;
-    await subscriber.sql`alter table t add constraint small check (v < 100)`;
-    await addAllTables([provider]);
-    const sub = await subscribe(subscriber, provider);
+    const { nodes, provider, subscriber, sub } = await checkedPair(cluster, ["lp", "ls"]);
     try {
       await withDaemon([subscriber], {}, async () => {
         await waitForSync(subscriber, sub);
         await provider.sql.unsafe(longTransaction(1));
         await provider.sql`insert into t values (1000001, 1)`;
-        await arrived(subscriber, 1_000_001);
+        await waitForRow(subscriber, "t", "k", 1_000_001, LONG_MS);
         assert.equal(await count(subscriber, 1), 0, "transdiscard discards it whole");
       });
 
@@ -67,7 +52,7 @@ pgTest(
       }, async () => {
         await provider.sql.unsafe(longTransaction(100_001));
         await provider.sql`insert into t values (1000002, 1)`;
-        await arrived(subscriber, 1_000_002);
+        await waitForRow(subscriber, "t", "k", 1_000_002, LONG_MS);
         assert.equal(await count(subscriber, 100_001), OPERATIONS - 1, "discard keeps the others");
       });
 
@@ -83,7 +68,7 @@ pgTest(
         const lsn = /skip_lsn = (\S+)$/.exec(message)![1];
         await subscriber.sql`select spock.sub_alter_skiplsn(${sub}, ${lsn}::pg_lsn)`;
         await subscriber.sql`select spock.sub_enable(${sub})`;
-        await arrived(subscriber, 1_000_003);
+        await waitForRow(subscriber, "t", "k", 1_000_003, LONG_MS);
         assert.equal(await count(subscriber, 200_001), 0, "skipped");
       });
     } finally {

@@ -8,11 +8,9 @@
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
 import {
-  addAllTables,
+  checkedPair,
   closeNodes,
-  createNodes,
   remoteTransaction,
-  subscribe,
   type TestNode,
   waitForRow,
   waitForSync,
@@ -40,15 +38,7 @@ async function exceptionLog(node: TestNode, xid: string): Promise<LogRow[]> {
 }
 
 pgTest("exception_behaviour discards, keeps or disables as configured", async (_t, cluster) => {
-  const nodes = await createNodes(
-    cluster,
-    ["xp", "xs"],
-    "create table t (k int primary key, v int)",
-  );
-  const [provider, subscriber] = nodes;
-  await subscriber.sql`alter table t add constraint small check (v < 100)`;
-  await addAllTables([provider]);
-  const sub = await subscribe(subscriber, provider);
+  const { nodes, provider, subscriber, sub } = await checkedPair(cluster, ["xp", "xs"]);
   try {
     // transdiscard (the default): nothing of the transaction, every operation logged.
     await withDaemon([subscriber], {}, async () => {
