@@ -351,8 +351,10 @@ pgTest("spock node, repset and sub subcommands", async (t, cluster) => {
       await using whole = new SpockProcess(wait);
       await using table = new SpockProcess([...wait, "--relation", "public.t1"]);
       await pollUntil(async () => {
+        // Sleeping inside the wait: the statement runs (a cancel before it is sent reads otherwise).
         const rows = await db2`SELECT query FROM pg_stat_activity
-          WHERE application_name = 'spock sub wait-for-sync' AND state = 'active'`;
+          WHERE application_name = 'spock sub wait-for-sync' AND state = 'active'
+            AND wait_event = 'PgSleep'`;
         return rows.length === 2;
       }, { timeoutMs: 30_000, what: "both spock sub wait-for-sync to wait" });
       for (const waiting of [whole, table]) {
