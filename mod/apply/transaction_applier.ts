@@ -707,7 +707,9 @@ export class TransactionApplier {
     apply: (relation: LocalRelation) => Promise<void>,
   ): Promise<void> {
     const exceptions = this.#exceptions;
-    const unmapped = this.#skipping ? undefined : await this.#retryBroken(relationId);
+    const unmapped = this.#skipping || this.#broken.size === 0
+      ? undefined
+      : await this.#retryBroken(relationId);
     if (unmapped !== undefined) {
       // Outside exception mode the transaction fails here, to be replayed in it.
       if (exceptions === undefined) throw unmapped;
@@ -722,7 +724,7 @@ export class TransactionApplier {
     }
     const relation = this.#rowTarget(relationId, kind.toLowerCase());
     if (relation === undefined) return;
-    await this.#quietStatementTriggers(relation);
+    if (relation.statementTriggers.length > 0) await this.#quietStatementTriggers(relation);
     if (exceptions === undefined) return apply(relation);
     const counters = this.#statistics.count(relation);
     const before = { ...counters };
