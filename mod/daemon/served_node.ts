@@ -10,7 +10,7 @@ import type postgres from "postgres";
 import { CATALOG_VERSION } from "../catalog/mod.ts";
 import { maskDsn } from "../pg/mod.ts";
 import { restartDelay, sleep } from "./backoff.ts";
-import { describeFailure, sqlStateOf } from "./worker_failure.ts";
+import { failureMessage, sqlStateOf } from "./worker_failure.ts";
 
 const log = getLogger(["spock", "daemon"]);
 
@@ -67,7 +67,7 @@ export async function waitForServedNode(
         if (error instanceof ServedNodeError) throw error;
         throw new ServedNodeError(
           `Cannot serve ${options.node === undefined ? "the database" : `node ${options.node}`} ` +
-            `at ${maskDsn(options.dsn)}: ${describeFailure(error)}`,
+            `at ${maskDsn(options.dsn)}: ${failureMessage(error)}`,
           { cause: error },
         );
       }
@@ -76,7 +76,7 @@ export async function waitForServedNode(
         node: options.node,
         dsn: maskDsn(options.dsn),
         attempt,
-        error: describeFailure(error),
+        error: failureMessage(error),
         delay,
       };
       if (options.node === undefined) {

@@ -25,7 +25,7 @@ import {
   synchronizeTables,
 } from "../sync/mod.ts";
 import { restartDelay, settleWithin, sleep } from "./backoff.ts";
-import { describeFailure, recordWorkerFailure, stopsWorker } from "./worker_failure.ts";
+import { failureMessage, recordWorkerFailure, stopsWorker } from "./worker_failure.ts";
 import { readSubscriptions, type SubscriptionRecord } from "./subscription_record.ts";
 import { ChannelSwitch, streamAndApply, type StreamCounters } from "./stream_apply.ts";
 import { WorkerSeat } from "./worker_seat.ts";
@@ -150,7 +150,7 @@ export class SubscriptionWorker {
     const operatorMustAct = error instanceof ApplyError || error instanceof StructureSyncError;
     const properties = {
       subscription: this.#record.name,
-      error: describeFailure(error),
+      error: failureMessage(error),
       attempt: this.#failures,
       delay,
     };

@@ -19,7 +19,7 @@ export function stopsWorker(error: unknown): boolean {
 }
 
 /** The message of a worker's failure, with its SQLSTATE when the server gave one. */
-export function describeFailure(error: unknown): string {
+export function failureMessage(error: unknown): string {
   if (error instanceof ApplyError) return error.message;
   if (error instanceof Error) {
     const code = sqlStateOf(error);
@@ -67,7 +67,7 @@ export async function recordWorkerFailure(
   const lsn = failure.error instanceof ApplyError ? failure.error.remoteCommitLsn : undefined;
   const write = sql.unsafe(UPSERT_SQL, [
     failure.subscriptionId,
-    describeFailure(failure.error),
+    failureMessage(failure.error),
     sqlStateOf(failure.error) ?? null,
     lsn === undefined ? null : formatLsn(lsn),
     failure.attempt,

@@ -25,23 +25,8 @@ export const CHANNEL_SQL = String.raw`
 CREATE OR REPLACE FUNCTION spock._row_filter_columns(relation regclass, row_filter text)
 RETURNS text[] LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
-  relname name;
-  probe regclass;
-  used text[];
+  used text[] := (SELECT p.columns FROM spock._row_filter_probe(relation, row_filter) AS p);
 BEGIN
-  SELECT c.relname INTO relname FROM pg_catalog.pg_class c WHERE c.oid = relation;
-  PERFORM set_config('spock.quiet_ddl', 'on', true);
-  EXECUTE format('CREATE TEMPORARY TABLE pg_temp.%I (LIKE %s)', relname, relation);
-  probe := format('pg_temp.%I', relname)::regclass;
-  EXECUTE format('ALTER TABLE %s ADD CONSTRAINT spock_row_filter CHECK (%s' || E'\n' || ') NOT VALID',
-    probe, row_filter);
-  used := ARRAY(SELECT a.attname::text FROM pg_catalog.pg_depend d
-    JOIN pg_catalog.pg_constraint k ON k.oid = d.objid
-    JOIN pg_catalog.pg_attribute a ON a.attrelid = probe AND a.attnum = d.refobjsubid
-    WHERE d.classid = 'pg_catalog.pg_constraint'::regclass AND k.conrelid = probe
-      AND k.conname = 'spock_row_filter' AND d.refobjid = probe AND d.refobjsubid > 0);
-  EXECUTE format('DROP TABLE %s', probe);
-  PERFORM set_config('spock.quiet_ddl', 'off', true);
   RETURN ARRAY(
     SELECT a.attname::text FROM pg_catalog.pg_attribute a
     WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped AND (a.attname::text = ANY (used)

@@ -146,49 +146,64 @@ BEGIN
 END
 $fn$;
 
--- Validates row_filter for relation as Spock does (one boolean expression over
--- that table's columns, CHECK-constraint rules: no subqueries, aggregates or
--- window functions) and returns it as PostgreSQL deparses it. The expression is
--- tried as a NOT VALID CHECK constraint of an empty temporary copy of the table
--- named like it, so "table.column" references work.
-CREATE OR REPLACE FUNCTION spock._row_filter_parse(relation regclass, row_filter text)
-RETURNS text LANGUAGE plpgsql VOLATILE AS $fn$
+-- Tries row_filter as a NOT VALID CHECK constraint of an empty temporary copy
+-- of relation, named like it (so "table.column" references work), and reads
+-- off the constraint: the deparsed expression, the columns it uses, and the
+-- first function or operator it uses that is not built in. Raises what the
+-- server raises for an invalid expression.
+CREATE OR REPLACE FUNCTION spock._row_filter_probe(relation regclass, row_filter text,
+    OUT deparsed text, OUT columns text[], OUT foreign_object text)
+LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   relname name;
   probe regclass;
-  deparsed text;
+  filter_oid oid;
+BEGIN
+  SELECT c.relname INTO relname FROM pg_catalog.pg_class c WHERE c.oid = relation;
+  -- spock's DDL event triggers leave this probe alone.
+  PERFORM set_config('spock.quiet_ddl', 'on', true);
+  EXECUTE format('CREATE TEMPORARY TABLE pg_temp.%I (LIKE %s)', relname, relation);
+  probe := format('pg_temp.%I', relname)::regclass;
+  EXECUTE format('ALTER TABLE %s ADD CONSTRAINT spock_row_filter CHECK (%s' || E'\n' || ') NOT VALID',
+    probe, row_filter);
+  SELECT k.oid, pg_catalog.pg_get_expr(k.conbin, k.conrelid) INTO filter_oid, deparsed
+  FROM pg_catalog.pg_constraint k WHERE k.conrelid = probe AND k.conname = 'spock_row_filter';
+  columns := ARRAY(SELECT a.attname::text FROM pg_catalog.pg_depend d
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = probe AND a.attnum = d.refobjsubid
+    WHERE d.classid = 'pg_catalog.pg_constraint'::regclass AND d.objid = filter_oid
+      AND d.refobjid = probe AND d.refobjsubid > 0);
+  SELECT coalesce(
+      (SELECT 'function ' || d.refobjid::regprocedure::text FROM pg_catalog.pg_proc p
+       WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.refobjid
+         AND p.pronamespace <> 'pg_catalog'::regnamespace),
+      (SELECT 'operator ' || d.refobjid::regoperator::text FROM pg_catalog.pg_operator o
+       WHERE d.refclassid = 'pg_catalog.pg_operator'::regclass AND o.oid = d.refobjid
+         AND o.oprnamespace <> 'pg_catalog'::regnamespace))
+  INTO foreign_object
+  FROM pg_catalog.pg_depend d
+  WHERE d.classid = 'pg_catalog.pg_constraint'::regclass AND d.objid = filter_oid
+    AND d.refclassid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_operator'::regclass)
+  ORDER BY 1 LIMIT 1;
+  EXECUTE format('DROP TABLE %s', probe);
+  PERFORM set_config('spock.quiet_ddl', 'off', true);
+END
+$fn$;
+
+-- Validates row_filter for relation as Spock does (one boolean expression over
+-- that table's columns, CHECK-constraint rules: no subqueries, aggregates or
+-- window functions) and returns it as PostgreSQL deparses it. Subscribers
+-- evaluate filters (see _announce_row_filters): a function or operator that
+-- is not built in may exist on this node only, and is refused.
+CREATE OR REPLACE FUNCTION spock._row_filter_parse(relation regclass, row_filter text)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  probed record;
   failure text;
   failure_state text;
-  foreign_object text;
 BEGIN
   PERFORM spock._row_filter_lex(row_filter);
-  SELECT c.relname INTO relname FROM pg_catalog.pg_class c WHERE c.oid = relation;
   BEGIN
-    -- spock's DDL event triggers leave this probe alone.
-    PERFORM set_config('spock.quiet_ddl', 'on', true);
-    EXECUTE format('CREATE TEMPORARY TABLE pg_temp.%I (LIKE %s)', relname, relation);
-    probe := format('pg_temp.%I', relname)::regclass;
-    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT spock_row_filter CHECK (%s' || E'\n' || ') NOT VALID',
-      probe, row_filter);
-    SELECT pg_catalog.pg_get_expr(k.conbin, k.conrelid) INTO deparsed
-    FROM pg_catalog.pg_constraint k WHERE k.conrelid = probe AND k.conname = 'spock_row_filter';
-    -- Subscribers evaluate filters (see _announce_row_filters): a function or
-    -- operator that is not built in may exist on this node only.
-    SELECT coalesce(
-        (SELECT 'function ' || d.refobjid::regprocedure::text FROM pg_catalog.pg_proc p
-         WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.refobjid
-           AND p.pronamespace <> 'pg_catalog'::regnamespace),
-        (SELECT 'operator ' || d.refobjid::regoperator::text FROM pg_catalog.pg_operator o
-         WHERE d.refclassid = 'pg_catalog.pg_operator'::regclass AND o.oid = d.refobjid
-           AND o.oprnamespace <> 'pg_catalog'::regnamespace))
-    INTO foreign_object
-    FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_constraint k ON k.oid = d.objid
-    WHERE d.classid = 'pg_catalog.pg_constraint'::regclass AND k.conrelid = probe
-      AND k.conname = 'spock_row_filter'
-      AND d.refclassid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_operator'::regclass)
-    ORDER BY 1 LIMIT 1;
-    EXECUTE format('DROP TABLE %s', probe);
-    PERFORM set_config('spock.quiet_ddl', 'off', true);
+    SELECT * INTO probed FROM spock._row_filter_probe(relation, row_filter);
   EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT, failure_state = RETURNED_SQLSTATE;
   END;
@@ -196,13 +211,13 @@ BEGIN
     RAISE EXCEPTION 'invalid row_filter expression "%"', row_filter
       USING ERRCODE = failure_state, DETAIL = failure;
   END IF;
-  IF foreign_object IS NOT NULL THEN
+  IF probed.foreign_object IS NOT NULL THEN
     RAISE EXCEPTION 'invalid row_filter expression "%"', row_filter
       USING ERRCODE = 'feature_not_supported',
-        DETAIL = format('It uses %s, which is not built in: spock evaluates row filters on each subscriber, where it may not exist.', foreign_object),
+        DETAIL = format('It uses %s, which is not built in: spock evaluates row filters on each subscriber, where it may not exist.', probed.foreign_object),
         HINT = 'Use built-in functions and operators only.';
   END IF;
-  RETURN deparsed;
+  RETURN probed.deparsed;
 END
 $fn$;
 
