@@ -1,6 +1,7 @@
 /**
  * Leaf primitives shared by every folder: LSNs, timestamps, quoting, and
- * libpq-style DSNs (parse, mask, resolve to connection settings).
+ * libpq-style DSNs (parse, mask, resolve to connection settings), and the
+ * pipelining wire session the apply path runs on.
  *
  * @example
  * ```ts
@@ -27,6 +28,19 @@ export {
 } from "./dsn.ts";
 export { formatLsn, INVALID_LSN, type Lsn, parseLsn } from "./lsn.ts";
 export { lookupPgpass } from "./pgpass.ts";
+export {
+  PgConnectionError,
+  PgServerError,
+  PgSkippedError,
+  type ServerMessageFields,
+} from "./wire/errors.ts";
+export {
+  type QueryOptions,
+  type QueryResult,
+  type Row,
+  WireSession,
+  type WireSessionOptions,
+} from "./wire/session.ts";
 export { quoteIdent, quoteLiteral } from "./quote.ts";
 export {
   formatPgTimestamp,
