@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { type Cluster, pgTest, pollUntil } from "../_harness/mod.ts";
 import {
   PgConnectionError,
-  PgServerError,
+  type PgServerError,
   PgSkippedError,
   resolveConnectOptions,
   type ServerMessageFields,
