@@ -13,7 +13,7 @@
  *                      savepoint; update ✗; rollback to savepoint
  *                      exception_log rows; progress; xact_setup + commit
  */
-import type postgres from "postgres";
+import type { WireSession } from "../pg/mod.ts";
 import { type PgoutputMessage, type Relation, type Tuple, tupleText } from "../pgoutput/mod.ts";
 import { localRowStatement } from "./conflicts/statements.ts";
 import { ApplyError } from "./errors.ts";
@@ -122,7 +122,7 @@ const END_DISCARDED = "rollback to savepoint spock_operation; release savepoint 
 
 /** Runs the operations of one replayed transaction, each in its own savepoint. */
 export class ExceptionReplay {
-  #sql: postgres.ReservedSql;
+  #sql: WireSession;
   #writer: SqlWriter;
   #settings: ExceptionSettings;
   #transaction: ReplayedTransaction;
@@ -136,7 +136,7 @@ export class ExceptionReplay {
   #inFlight: Promise<unknown> = Promise.resolve(undefined);
 
   constructor(
-    sql: postgres.ReservedSql,
+    sql: WireSession,
     writer: SqlWriter,
     settings: ExceptionSettings,
     transaction: ReplayedTransaction,
@@ -184,10 +184,10 @@ export class ExceptionReplay {
     failure?: unknown,
   ): Promise<unknown> {
     this.#counter++;
-    // Sent now (postgres.js sends a query when it is first awaited), ahead of the operation.
-    const savepoint = this.#sql.unsafe(
+    // Sent now, ahead of the operation.
+    const savepoint = this.#sql.simple(
       this.#releasePending ? `${END_KEPT}; savepoint spock_operation` : "savepoint spock_operation",
-    ).execute();
+    );
     this.#releasePending = false;
     let error = failure;
     if (apply !== undefined) {
@@ -214,7 +214,7 @@ export class ExceptionReplay {
     this.#discarded++;
     // Logged after the rollback (sent behind it), so that the log row stays and
     // sees the local row as it is; both are awaited with the next operation.
-    const end = this.#sql.unsafe(END_DISCARDED).execute();
+    const end = this.#sql.simple(END_DISCARDED);
     const log = logged ? this.#log(operation, error, keep) : undefined;
     this.#inFlight = Promise.all([end, log]).then(() => undefined, (failed) => failed);
     return error;
@@ -232,7 +232,7 @@ export class ExceptionReplay {
     await this.#settle();
     if (!this.#releasePending) return;
     this.#releasePending = false;
-    await this.#sql.unsafe(END_KEPT);
+    await this.#sql.simple(END_KEPT);
   }
 
   /** Spock's should_log_exception(). */
@@ -252,7 +252,7 @@ export class ExceptionReplay {
       : kept
       ? "applied (exception_logging = all)"
       : "discarded with its transaction";
-    await this.#sql.unsafe(exceptionLogSql(lookup), [
+    await this.#sql.query(exceptionLogSql(lookup), [
       String(this.#transaction.remoteNodeId),
       this.#transaction.commitTime,
       String(this.#counter),
@@ -264,7 +264,7 @@ export class ExceptionReplay {
       operation.newTuple === undefined ? null : JSON.stringify(operation.newTuple),
       message,
       ...(lookup === undefined ? [] : key!.values),
-    ], { prepare: true });
+    ], { prepare: true, sync: true });
   }
 
   /**
@@ -276,7 +276,7 @@ export class ExceptionReplay {
     commitLsn: string,
   ): Promise<void> {
     this.#counter++;
-    await this.#sql.unsafe(
+    await this.#sql.query(
       `insert into spock.exception_log (remote_origin, remote_commit_ts, command_counter,
          retry_errored_at, remote_xid, operation, error_message)
        values ($1::text::oid, $2::text::timestamptz, $3::text::int4, now(), $4::text::int8,
@@ -288,14 +288,16 @@ export class ExceptionReplay {
         this.#transaction.xid,
         `disabling subscription ${subscription.name} due to exception(s) - skip_lsn = ${commitLsn}`,
       ],
+      { sync: true },
     );
-    await this.#sql.unsafe(
+    await this.#sql.query(
       "update spock.subscription set sub_enabled = false where sub_id = $1::text::oid",
       [String(subscription.id)],
+      { sync: true },
     );
-    await this.#sql.unsafe("select spock._notify('subscription', $1, 'disable')", [
+    await this.#sql.query("select spock._notify('subscription', $1, 'disable')", [
       subscription.name,
-    ]);
+    ], { sync: true });
   }
 }
 
@@ -319,6 +321,11 @@ export class ReplayQueue {
   /** The transaction's messages so far, or undefined when over the limit. */
   get messages(): PgoutputMessage[] | undefined {
     return this.#messages;
+  }
+
+  /** What the kept messages cost, in the units of the limit. */
+  get bytes(): number {
+    return this.#messages === undefined ? 0 : this.#bytes;
   }
 
   /** Keeps one message (a Begin starts a new transaction). */

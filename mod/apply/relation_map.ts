@@ -5,9 +5,8 @@
  * once; a missing replica identity is reported only when an update or delete
  * needs it. Building SQL is `sql_writer.ts`'s job.
  */
-import type postgres from "postgres";
 import type { Relation } from "../pgoutput/mod.ts";
-import { quoteIdent } from "../pg/mod.ts";
+import { quoteIdent, type WireSession } from "../pg/mod.ts";
 import { ApplyError } from "./errors.ts";
 
 /** A remote column and where it lands locally. */
@@ -134,14 +133,16 @@ interface IndexRow {
  * remote column the local table lacks (local extra columns get defaults).
  */
 export async function mapRelation(
-  sql: postgres.Sql | postgres.ReservedSql,
+  session: WireSession,
   relation: Relation,
   options: { written?: ReadonlySet<string> } = {},
 ): Promise<LocalRelation> {
   const remoteName = `${relation.namespace}.${relation.relationName}`;
-  const rows = await sql.unsafe(LOCAL_RELATION_SQL, [relation.namespace, relation.relationName], {
-    prepare: true,
-  });
+  const { rows } = await session.query(
+    LOCAL_RELATION_SQL,
+    [relation.namespace, relation.relationName],
+    { prepare: true, sync: true },
+  );
   if (rows.length === 0) {
     throw new ApplyError(
       `Cannot map remote relation "${remoteName}": no local table "${remoteName}"; create it on the subscriber`,
@@ -212,7 +213,7 @@ export async function mapRelation(
     deltaColumns: (row.delta_columns as string[])
       .filter((name) => byName.get(name)?.written)
       .map((name) => byName.get(name)!),
-    statementTriggers: row.statement_triggers,
-    generated: row.generated,
+    statementTriggers: row.statement_triggers as LocalRelation["statementTriggers"],
+    generated: row.generated as LocalRelation["generated"],
   };
 }

@@ -1,11 +1,13 @@
 /**
  * The SQL writer: per (relation, action, shape) one statement text, built once
  * with quoted identifiers and run as a prepared statement with text bind
- * parameters cast to the local column types. Statements are pipelined: issued
- * without waiting, at most `maxInFlight` unanswered, collected by `drain()`.
- * What to write and when to commit is `transaction_applier.ts`'s decision.
+ * parameters cast to the local column types. Statements are issued without
+ * waiting: in a pipelined transaction they go back to back and a failure is
+ * handed to the transaction's `onFailure` (the commit window's); otherwise
+ * each ends in a Sync and `drain()` collects the first failure. What to write
+ * and when to commit is `transaction_applier.ts`'s decision.
  */
-import type postgres from "postgres";
+import type { Row, ServerMessageFields, WireSession } from "../pg/mod.ts";
 import { type ColumnText, UNCHANGED_TOAST } from "../pgoutput/mod.ts";
 import {
   deleteStatement,
@@ -43,10 +45,6 @@ export interface ConflictEvent {
 
 /** Options for {@link SqlWriter}. */
 export interface SqlWriterOptions {
-  /** Statements sent but unanswered before the writer waits; default 100. */
-  maxInFlight?: number;
-  /** Called for every conflict a statement reports, when its reply arrives. */
-  onConflict?: (event: ConflictEvent) => void;
   /** Runs of INSERTs become multi-row INSERTs (engine.batch_inserts); default true. */
   batchInserts?: boolean;
 }
@@ -63,12 +61,16 @@ export interface RemoteTransaction {
    * conflict fails the transaction, see {@link SqlWriter.expectedChanges}).
    */
   fast: boolean;
+  /** Called for every conflict its statements report, when the reply arrives. */
+  onConflict?: (event: ConflictEvent) => void;
+  /**
+   * Pipelined: statements carry no Sync and every failure goes here (the
+   * server skips the rest until the next Sync). Without it, each statement
+   * ends in a Sync and {@link SqlWriter.drain} returns the first failure.
+   */
+  onFailure?: (failure: WriteFailure) => void;
 }
 
-// postgres.js pipelines up to `max_pipeline` (100) queries; past that, or once
-// its socket reports backpressure, it sends one queued query per reply. Single-row
-// statements then ran at ~12k rows/s; 100-row INSERTs bring 50k rows to ~90k rows/s.
-const DEFAULT_MAX_IN_FLIGHT = 100;
 /** Rows per multi-row INSERT. */
 const MAX_BATCH_ROWS = 100;
 /** Bind parameters per statement allowed by the protocol. */
@@ -76,12 +78,13 @@ const MAX_PARAMS = 65_535;
 
 /** Builds and pipelines the row statements of one apply session. */
 export class SqlWriter {
-  #sql: postgres.ReservedSql;
+  #session: WireSession;
   #context: ConflictContext;
-  #maxInFlight: number;
   #batchRows: number;
   #onConflict: ((event: ConflictEvent) => void) | undefined;
-  #pending: Promise<void>[] = [];
+  #onFailure: ((failure: WriteFailure) => void) | undefined;
+  /** The last statement sent: replies come in order, so it settles last. */
+  #last: Promise<void> = Promise.resolve();
   #failure: WriteFailure | undefined;
   #statements = new WeakMap<LocalRelation, Map<string, string>>();
   #inserts: { relation: LocalRelation; rows: ColumnText[][] } | undefined;
@@ -89,12 +92,10 @@ export class SqlWriter {
   #fast = false;
   #expectedChanges = 0;
 
-  constructor(sql: postgres.ReservedSql, context: ConflictContext, options: SqlWriterOptions = {}) {
-    this.#sql = sql;
+  constructor(session: WireSession, context: ConflictContext, options: SqlWriterOptions = {}) {
+    this.#session = session;
     this.#context = context;
-    this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.#batchRows = options.batchInserts === false ? 1 : MAX_BATCH_ROWS;
-    this.#onConflict = options.onConflict;
   }
 
   /** The first failure since the last drain, if any. */
@@ -106,6 +107,8 @@ export class SqlWriter {
   setTransaction(transaction: RemoteTransaction): void {
     this.#meta = [transaction.commitTime, transaction.xid, transaction.commitLsn];
     this.#fast = transaction.fast;
+    this.#onConflict = transaction.onConflict;
+    this.#onFailure = transaction.onFailure;
     this.#expectedChanges = 0;
   }
 
@@ -129,49 +132,53 @@ export class SqlWriter {
     relation?: LocalRelation,
   ): Promise<void> {
     await this.#flushInserts();
-    await this.#send(text, params, operation, relation);
+    this.#send(text, params, operation, relation);
   }
 
-  async #send(
+  #send(
     text: string,
     params: (string | null)[],
     operation: string,
     relation?: LocalRelation,
-  ): Promise<void> {
-    while (this.#pending.length >= this.#maxInFlight) await this.#pending.shift();
-    const query = this.#sql.unsafe(text, params, { prepare: params.length > 0 });
-    this.#pending.push(query.then(
-      (rows) => {
-        if (relation !== undefined && rows.length > 0) this.#report(relation, rows);
+  ): void {
+    const onConflict = this.#onConflict;
+    const onFailure = this.#onFailure;
+    const query = this.#session.query(text, params, {
+      prepare: params.length > 0,
+      sync: onFailure === undefined,
+      onNotice: relation === undefined || onConflict === undefined
+        ? undefined
+        : (notice) => reportNotice(notice, relation, onConflict),
+    });
+    this.#last = query.then(
+      ({ rows }) => {
+        if (relation !== undefined && onConflict !== undefined && rows.length > 0) {
+          reportRows(rows, relation, onConflict);
+        }
       },
       (cause) => {
-        this.#failure ??= { cause, operation, relation };
+        const failure = { cause, operation, relation };
+        if (onFailure !== undefined) onFailure(failure);
+        else this.#failure ??= failure;
       },
-    ));
+    );
   }
 
-  #report(relation: LocalRelation, rows: postgres.RowList<postgres.Row[]>): void {
-    for (const row of rows) {
-      if (row.conflict_type === undefined) continue;
-      this.#onConflict?.({
-        relation,
-        type: row.conflict_type,
-        resolution: row.resolution,
-        indexName: row.index_name,
-        recorded: row.recorded,
-        localXid: row.local_xid,
-        localCommitTime: row.local_ts,
-        localNodeId: row.local_node === null ? null : Number(row.local_node),
-      });
-    }
+  /** Sends the batched INSERTs, if any. */
+  flush(): Promise<void> {
+    return this.#flushInserts();
+  }
+
+  /** Drops the batched INSERTs not sent and the failure recorded (the transaction is rolled back). */
+  discard(): void {
+    this.#inserts = undefined;
+    this.#failure = undefined;
   }
 
   /** Waits for every statement sent; returns the first failure, clearing it. */
   async drain(): Promise<WriteFailure | undefined> {
     await this.#flushInserts();
-    const pending = this.#pending;
-    this.#pending = [];
-    await Promise.all(pending);
+    await this.#last;
     const failure = this.#failure;
     this.#failure = undefined;
     return failure;
@@ -238,7 +245,7 @@ export class SqlWriter {
         params.push(unchangedAsNull(values[column.remoteIndex]));
       }
     }
-    await this.#send(text, params, "insert", relation);
+    this.#send(text, params, "insert", relation);
   }
 
   /**
@@ -308,6 +315,47 @@ export class SqlWriter {
     }
     return text;
   }
+}
+
+/** Conflicts a row statement returned (rows with `conflict_type`). */
+function reportRows(
+  rows: Row[],
+  relation: LocalRelation,
+  onConflict: (event: ConflictEvent) => void,
+): void {
+  for (const row of rows) {
+    if (row.conflict_type === undefined) continue;
+    onConflict({
+      relation,
+      type: row.conflict_type as ConflictType,
+      resolution: row.resolution as string,
+      indexName: row.index_name as string | null,
+      recorded: row.recorded as boolean,
+      localXid: row.local_xid as string | null,
+      localCommitTime: row.local_ts as string | null,
+      localNodeId: row.local_node === null ? null : Number(row.local_node),
+    });
+  }
+}
+
+/** A conflict found inside an INSERT's upsert: a NOTICE with SQLSTATE SP100, the conflict as JSON. */
+function reportNotice(
+  notice: ServerMessageFields,
+  relation: LocalRelation,
+  onConflict: (event: ConflictEvent) => void,
+): void {
+  if (notice.code !== "SP100" || notice.detail === undefined) return;
+  const conflict = JSON.parse(notice.detail);
+  onConflict({
+    relation,
+    type: conflict.conflict_type,
+    resolution: conflict.resolution,
+    indexName: conflict.index_name,
+    recorded: true,
+    localXid: conflict.local_xid,
+    localCommitTime: conflict.local_ts,
+    localNodeId: conflict.local_node,
+  });
 }
 
 function unchangedAsNull(value: ColumnText): string | null {

@@ -1,27 +1,30 @@
 /**
  * The transaction applier: one remote transaction becomes one local
- * transaction, exactly once, on a dedicated session with
- * `session_replication_role = replica` and the subscription's replication
- * origin. Handlers are named after the pgoutput messages (`applyInsert` …),
- * as PG's `worker.c` names `apply_handle_*`. Reading the stream and reporting
+ * transaction, exactly once, on the apply session (`apply_session.ts`).
+ * Handlers are named after the pgoutput messages (`applyInsert` …), as PG's
+ * `worker.c` names `apply_handle_*`. Reading the stream and reporting
  * feedback are the caller's; what is durable is `flush_tracker.ts`'s answer.
  *
- * Durability rule: the rows, `spock.progress` and the origin's position
- * (set by `pg_replication_origin_xact_setup`) commit in ONE local transaction,
- * so after a crash the origin's position says exactly which remote
- * transactions are in the table:
+ * Durability rule: the rows and the origin's position (set by
+ * `pg_replication_origin_xact_setup`) commit in ONE local transaction, so
+ * after a crash the origin's position says exactly which remote transactions
+ * are in the table. `spock.progress` and the counters ride along at most once
+ * a second; the origin is the truth.
  *
- *   remote:  B(x1, final 0/100) I I C(end 0/128)   B(x2, final 0/200) I …crash
- *   local:   begin; insert; insert; progress; "xact_setup(0/128, t1); commit"
- *            begin; insert; … (lost: never committed, origin untouched)
- *   restart: pg_replication_origin_progress → 0/128; START_REPLICATION 0/128
- *            → x2 is sent again, x1 is not.
+ * Transactions applied with fast statements are pipelined: their statements
+ * and COMMITs go out without waiting, up to the commit window's limits
+ * (`commit_window.ts`), and a COMMIT counts once the server answers it.
  *
- * The origin records the Commit's end LSN (as PG's worker does): starting at
- * the commit LSN itself would have the walsender send that transaction again.
+ *   remote:  T1 T2 T3 T4          (T3 fails on the subscriber)
+ *   local:   T1 ✓ T2 ✓ T3 ✗ T4 skipped by the server
+ *   then:    Sync, rollback, origin back to T2's end; T3 again with conflict
+ *            handling (then exception handling); T4 sent again
+ *
+ * Apply modes, as PostgreSQL's TransApplyAction: fast (pipelined), careful
+ * (conflict handling, each statement awaited) and exception mode (each
+ * operation in a savepoint); a failure moves a transaction one step down.
  */
 import { getLogger } from "@logtape/logtape";
-import type postgres from "postgres";
 import type {
   Begin,
   Commit,
@@ -40,10 +43,13 @@ import {
   formatLsn,
   formatPgTimestamp,
   type Lsn,
-  parseLsn,
+  type PgConnectOptions,
+  PgSkippedError,
   quoteIdent,
-  quoteLiteral,
+  type WireSession,
 } from "../pg/mod.ts";
+import { ApplySession } from "./apply_session.ts";
+import { CommitWindow, type CommitWindowLimits, type WindowEntry } from "./commit_window.ts";
 import { ApplyStatistics, CHANNEL_STATS_SQL } from "./conflicts/report.ts";
 import { type ConflictSettings, DEFAULT_CONFLICT_SETTINGS } from "./conflicts/settings.ts";
 import { ApplyError, type ApplyErrorCode } from "./errors.ts";
@@ -71,8 +77,8 @@ export interface TransactionApplierOptions {
   localNodeId: number | bigint;
   /** `spock.node` id of the provider: `spock.progress.remote_node_id`. */
   remoteNodeId: number | bigint;
-  /** Row statements in flight before the applier waits; default 100. */
-  maxInFlight?: number;
+  /** Transactions and bytes in flight on the apply session (`engine.apply_window_*`). */
+  window?: Partial<CommitWindowLimits>;
   /**
    * Row filters of the subscribed replication sets (the provider's catalog
    * holds them; publications do not): a row is applied only when it passes
@@ -124,6 +130,9 @@ const REPLAYED_CODES: ReadonlySet<ApplyErrorCode> = new Set([
   "ERR_APPLY_NO_IDENTITY",
 ]);
 
+/** `spock.progress` is written at most this often while transactions stream (as Spock 5.0.x). */
+const PROGRESS_INTERVAL_MS = 1000;
+
 /**
  * A failure of a transaction applied with fast statements that conflict
  * handling may resolve: any server error but a transient one (those retry).
@@ -133,19 +142,14 @@ function isConflictCandidate(error: unknown): boolean {
 }
 
 /**
- * Upserts `spock.progress` at a commit: $1 local node, $2 remote node, $3
- * remote commit time, $4 remote commit LSN, $5 provider insert LSN. $6 is
- * the number of fast UPDATEs and DELETEs sent (0 otherwise): when fewer rows
- * were counted, `spock._check_applied()` (called only then) fails the
- * transaction with SQLSTATE SP003.
+ * Upserts `spock.progress`: $1 local node, $2 remote node, $3 remote commit
+ * time, $4 remote commit LSN, $5 provider insert LSN.
  */
 const PROGRESS_SQL = `
 insert into spock.progress as p (node_id, remote_node_id, remote_commit_ts, remote_lsn,
   remote_insert_lsn, last_updated_ts, updated_by_decode)
-select $1::text::oid, $2::text::oid, $3::text::timestamptz, $4::text::pg_lsn,
-  $5::text::pg_lsn, now(), true
-where case when coalesce(nullif(pg_catalog.current_setting('spock_apply.rows', true), ''), '0') = $6
-  then true else spock._check_applied($6::text::int) end
+values ($1::text::oid, $2::text::oid, $3::text::timestamptz, $4::text::pg_lsn,
+  $5::text::pg_lsn, now(), true)
 on conflict (node_id, remote_node_id) do update set
   remote_commit_ts = excluded.remote_commit_ts, remote_lsn = excluded.remote_lsn,
   remote_insert_lsn = excluded.remote_insert_lsn, last_updated_ts = excluded.last_updated_ts,
@@ -167,58 +171,22 @@ update spock.progress set last_updated_ts = now(), updated_by_decode = false,
   remote_insert_lsn = greatest(remote_insert_lsn, $3::text::pg_lsn)
 where node_id = $1::text::oid and remote_node_id = $2::text::oid`;
 
-/**
- * The origin's position is set and the transaction committed in ONE simple
- * query message. An aborted transaction that had called
- * pg_replication_origin_xact_setup() still advances the origin (its abort
- * record carries the origin, PG 14+): had the daemon died between the two,
- * the server would abort the transaction and yet record it as applied.
- */
-function commitWithOrigin(endLsn: Lsn, commitTime: string): string {
-  return `select pg_replication_origin_xact_setup(${quoteLiteral(formatLsn(endLsn))}::pg_lsn, ` +
-    `${quoteLiteral(commitTime)}::timestamptz); commit`;
-}
-
-/**
- * The subscription's origin must exist before apply starts: the initial sync
- * (or sub_create for a disabled subscription) creates it. A missing one was
- * dropped behind spock's back; the error says how far `spock.progress` says
- * the subscription had got and how to resume right after that.
- */
-async function assertOriginExists(
-  session: postgres.ReservedSql,
-  options: TransactionApplierOptions,
-): Promise<void> {
-  const [row] = await session.unsafe(
-    `select exists (select 1 from pg_replication_origin where roname = $1) as present,
-       (select p.remote_lsn::text from spock.progress p
-        where p.node_id = $2::text::oid and p.remote_node_id = $3::text::oid) as applied_lsn`,
-    [options.originName, String(options.localNodeId), String(options.remoteNodeId)],
-  );
-  if (row.present) return;
-  const name = quoteLiteral(options.originName);
-  const applied = row.applied_lsn === null ? 0n : parseLsn(row.applied_lsn);
-  const resume = applied === 0n
-    ? "recreate the subscription (spock sub drop, then spock sub create) to synchronize it again"
-    : `resume right after it with SELECT pg_replication_origin_create(${name}); ` +
-      `SELECT pg_replication_origin_advance(${name}, '${formatLsn(applied + 1n)}')`;
-  throw new ApplyError(
-    `Cannot apply: replication origin ${name} is missing (dropped outside spock?)` +
-      (applied === 0n
-        ? ""
-        : `, while spock.progress says remote commit ${formatLsn(applied)} was applied`) +
-      `; starting from 0/0 would apply transactions twice, so the worker stops: ${resume}`,
-    { code: "ERR_APPLY_NO_ORIGIN", operation: "start", origin: options.originName },
-  );
+/** A transaction in the commit window failed: the window is recovered before anything else. */
+class WindowFailed extends Error {
+  constructor() {
+    super("A transaction of the commit window failed");
+  }
 }
 
 /**
  * Applies decoded pgoutput messages to the local database, one local
  * transaction per remote one. Feed every message in stream order to
- * {@link applyMessage}; await each call.
+ * {@link applyMessage}; await each call. Commits are acknowledged later:
+ * {@link drain} waits for them.
  */
 export class TransactionApplier {
-  #sql: postgres.ReservedSql;
+  #session: ApplySession;
+  #wire: WireSession;
   #writer: SqlWriter;
   #options: TransactionApplierOptions;
   #relations = new Map<number, LocalRelation>();
@@ -247,13 +215,18 @@ export class TransactionApplier {
   #described = new Map<number, Relation>();
   /** Relations whose statement-level triggers this transaction disabled (re-enabled at commit). */
   #quieted = new Set<LocalRelation>();
+  /** Transactions whose COMMIT is not answered yet. */
+  #window: CommitWindow;
+  /** The open transaction's place in the window. */
+  #entry: WindowEntry | undefined;
+  /** When `spock.progress` was last written (performance.now). */
+  #progressAt = 0;
+  /** The progress of the last acknowledged commit, when no commit wrote it. */
+  #unwrittenProgress: string[] | undefined;
 
-  private constructor(
-    sql: postgres.ReservedSql,
-    options: TransactionApplierOptions,
-    session: { start: Lsn; originId: number; localNodeName: string },
-  ) {
-    this.#sql = sql;
+  private constructor(session: ApplySession, options: TransactionApplierOptions) {
+    this.#session = session;
+    this.#wire = session.wire;
     this.#options = options;
     const conflicts = options.conflicts ?? DEFAULT_CONFLICT_SETTINGS;
     this.#statistics = new ApplyStatistics({
@@ -261,70 +234,33 @@ export class TransactionApplier {
       remoteNodeId: Number(options.remoteNodeId),
       logLevel: conflicts.logLevel,
     });
-    this.#replay = new ReplayQueue(
-      options.exceptions?.replayQueueSize ?? DEFAULT_EXCEPTION_SETTINGS.replayQueueSize,
-    );
+    this.#replay = this.#newReplayQueue();
     this.#carefulAt = options.carefulAt;
-    this.#writer = new SqlWriter(sql, {
+    this.#window = new CommitWindow(options.window);
+    this.#writer = new SqlWriter(session.wire, {
       settings: conflicts,
       sessionOrigin: session.originId,
       remoteNodeId: Number(options.remoteNodeId),
       localNodeName: session.localNodeName,
-    }, {
-      maxInFlight: options.maxInFlight,
-      batchInserts: options.batchInserts,
-      onConflict: (event) => this.#statistics.noteConflict(event, this.#begin),
-    });
-    this.#appliedEndLsn = session.start;
+    }, { batchInserts: options.batchInserts });
+    this.#appliedEndLsn = session.startLsn;
   }
 
   /**
-   * Reserves a session of `sql`, sets `session_replication_role = replica`
-   * and binds the replication origin to the session. Fails (SQLSTATE 55006)
-   * while another session still holds the origin, and with
-   * `ERR_APPLY_NO_ORIGIN` when the origin is missing: it is the record of
-   * what was applied, and starting over from 0/0 would apply it all again.
+   * Opens the apply session to the database `connection` names and binds
+   * the replication origin (see {@link ApplySession.open} for its failures).
    */
   static async open(
-    sql: postgres.Sql,
+    connection: PgConnectOptions,
     options: TransactionApplierOptions,
   ): Promise<TransactionApplier> {
-    const reserved = await sql.reserve();
-    try {
-      await reserved.unsafe("set session_replication_role = replica");
-      // Text values arrive in ISO dates and postgres-style intervals: read them so.
-      await reserved.unsafe("set datestyle = 'ISO'");
-      await reserved.unsafe("set intervalstyle = 'postgres'");
-      // Conflicts inside an INSERT's upsert are reported as notices.
-      await reserved.unsafe("set client_min_messages = notice");
-      await reserved.unsafe(
-        `set synchronous_commit = ${options.synchronousCommit ? "on" : "off"}`,
-      );
-      await assertOriginExists(reserved, options);
-      await reserved.unsafe("select pg_replication_origin_session_setup($1)", [
-        options.originName,
-      ]);
-      const [row] = await reserved.unsafe(
-        `select pg_replication_origin_progress($1, false)::text as lsn,
-           (select roident::int8 from pg_replication_origin where roname = $1) as origin_id,
-           (select n.node_name::text from spock.node n join spock.local_node l using (node_id))
-             as node_name`,
-        [options.originName],
-      );
-      const start = row.lsn === null ? 0n : parseLsn(row.lsn);
-      log.info("Apply session for origin {origin} opened at {lsn}", {
-        origin: options.originName,
-        lsn: formatLsn(start),
-      });
-      return new TransactionApplier(reserved, options, {
-        start,
-        originId: Number(row.origin_id),
-        localNodeName: row.node_name ?? "",
-      });
-    } catch (error) {
-      reserved.release();
-      throw error;
-    }
+    const session = await ApplySession.open(connection, {
+      originName: options.originName,
+      localNodeId: options.localNodeId,
+      remoteNodeId: options.remoteNodeId,
+      synchronousCommit: options.synchronousCommit,
+    });
+    return new TransactionApplier(session, options);
   }
 
   /** True between a Begin and its Commit. */
@@ -340,33 +276,9 @@ export class TransactionApplier {
     return this.#carefulReplays;
   }
 
-  /** End LSN of the last remote transaction committed locally by this session (or at open). */
+  /** End LSN of the last remote transaction whose local COMMIT was acknowledged (or at open). */
   get appliedEndLsn(): Lsn {
     return this.#appliedEndLsn;
-  }
-
-  /**
-   * A NOTICE of the apply session: conflicts found inside an INSERT's upsert
-   * arrive this way (SQLSTATE SP100, the conflict as JSON in the detail).
-   * Give every notice of the session's client here.
-   */
-  noteNotice(notice: { code?: string; detail?: string }): void {
-    if (notice.code !== "SP100" || notice.detail === undefined) return;
-    const conflict = JSON.parse(notice.detail);
-    const relation = [...this.#relations.values()].find((candidate) =>
-      candidate.remoteName === conflict.relation
-    );
-    if (relation === undefined) return;
-    this.#statistics.noteConflict({
-      relation,
-      type: conflict.conflict_type,
-      resolution: conflict.resolution,
-      indexName: conflict.index_name,
-      recorded: true,
-      localXid: conflict.local_xid,
-      localCommitTime: conflict.local_ts,
-      localNodeId: conflict.local_node,
-    }, this.#begin);
   }
 
   /** Records the provider's WAL end seen on the stream, for `spock.progress.remote_insert_lsn`. */
@@ -379,35 +291,160 @@ export class TransactionApplier {
    * limit). On an error the open local transaction is rolled back; with
    * exception handling a failed transaction is then replayed operation by
    * operation, otherwise (and for transient errors) an `ApplyError` is thrown
-   * and the caller restarts from the origin's position.
+   * and the caller restarts from the origin's position. A transaction of the
+   * window that failed is dealt with the same way when it is noticed.
    */
   async applyMessage(message: PgoutputMessage, size = 0): Promise<void> {
-    if (this.#exceptions === undefined) this.#replay.note(message, size);
+    try {
+      await this.#applyOne(message, size);
+    } catch (error) {
+      if (!(error instanceof WindowFailed)) throw error;
+      await this.#recoverWindow();
+    }
+  }
+
+  /**
+   * Waits until every COMMIT sent is answered, dealing with any failure
+   * among them; then {@link appliedEndLsn} covers everything applied.
+   */
+  async drain(): Promise<void> {
+    for (;;) {
+      await this.#writer.drain();
+      await this.#window.drain(this.#entry);
+      if (this.#window.failure === undefined) return;
+      await this.#recoverWindow();
+    }
+  }
+
+  async #applyOne(message: PgoutputMessage, size: number): Promise<void> {
+    if (this.#exceptions === undefined) {
+      if (message.type === "begin") this.#replay = this.#newReplayQueue();
+      this.#replay.note(message, size);
+    }
+    if (this.#window.failure !== undefined) throw new WindowFailed();
+    if (this.#fast && this.#replay.messages === undefined && this.#window.size > 1) {
+      // Too big to keep: it may fail only alone, so the ones before it settle first.
+      await this.#window.drain(this.#entry);
+      if (this.#window.failure !== undefined) throw new WindowFailed();
+    }
     const begin = message.type === "begin" ? message : this.#begin;
     const inExceptionMode = this.#exceptions !== undefined;
     const fast = this.#fast;
     try {
       await this.#dispatch(message);
     } catch (error) {
+      if (error instanceof WindowFailed) throw error;
+      await this.#writer.drain();
+      await this.#window.drain(this.#entry);
+      if (this.#window.failure !== undefined) throw new WindowFailed();
       const replay = this.#replay.messages;
       await this.#rollback();
       if (begin === undefined || inExceptionMode) throw error;
       if (fast && isConflictCandidate(error)) {
-        if (replay === undefined) {
-          throw this.#error(
-            `Cannot apply remote transaction ${begin.xid} again from memory (over exception_replay_queue_size); restarting to apply it with conflict handling`,
-            "ERR_APPLY_CAREFUL_RESTART",
-            message.type,
-            undefined,
-            error,
-            begin,
-          );
-        }
+        if (replay === undefined) throw this.#carefulRestart(begin, message.type, error);
         await this.#replayCarefully(replay, error);
         return;
       }
       await this.#recoverFromFailure(replay, begin, message.type, error);
     }
+  }
+
+  #newReplayQueue(): ReplayQueue {
+    return new ReplayQueue(
+      this.#options.exceptions?.replayQueueSize ?? DEFAULT_EXCEPTION_SETTINGS.replayQueueSize,
+    );
+  }
+
+  #carefulRestart(begin: Begin, operation: string, error: unknown): ApplyError {
+    return this.#error(
+      `Cannot apply remote transaction ${begin.xid} again from memory (over exception_replay_queue_size); restarting to apply it with conflict handling`,
+      "ERR_APPLY_CAREFUL_RESTART",
+      operation,
+      undefined,
+      error,
+      begin,
+    );
+  }
+
+  /**
+   * A transaction of the window failed, and the server skipped everything
+   * sent after it: ends the error state, rolls back, puts the origin back to
+   * the last acknowledged commit, applies the failed transaction again one
+   * step down the ladder, then sends the ones after it again.
+   */
+  async #recoverWindow(): Promise<void> {
+    while (this.#window.failure !== undefined) {
+      const failure = this.#window.failure;
+      await this.#session.recover(this.#appliedEndLsn);
+      const entries = this.#window.takeAll();
+      this.#resetTransaction();
+      for (const entry of entries) {
+        if (entry.counters !== undefined) {
+          this.#statistics.settle(entry.counters, false, entry.taken);
+        }
+      }
+      this.#progressAt = 0;
+      const [failed, ...later] = entries;
+      const begin = failed.begin;
+      const cause = failure.cause;
+      const error = cause instanceof ApplyError
+        ? cause
+        : this.#sqlError(cause, failure.operation, failure.relation?.remoteName, begin);
+      log.debug(
+        "Remote transaction {xid} at {lsn} failed in the commit window ({error}); {later} later transactions are sent again",
+        {
+          xid: begin.xid,
+          lsn: formatLsn(begin.finalLsn),
+          error: describeFailure(cause),
+          later: later.length,
+        },
+      );
+      try {
+        await this.#applyAgain(failed, error);
+        for (const entry of later) {
+          const messages = entry.replay.messages;
+          if (messages === undefined) {
+            throw this.#error(
+              `Cannot send remote transaction ${entry.begin.xid} again from memory (over exception_replay_queue_size); restarting from the last applied commit`,
+              "ERR_APPLY_RETRY",
+              "begin",
+              undefined,
+              undefined,
+              entry.begin,
+            );
+          }
+          for (const message of messages) await this.#applyOne(message, 0);
+        }
+      } catch (thrown) {
+        if (!(thrown instanceof WindowFailed)) throw thrown;
+      }
+    }
+  }
+
+  /** Applies a transaction that failed in the window one step down the ladder. */
+  async #applyAgain(entry: WindowEntry, error: ApplyError): Promise<void> {
+    const messages = entry.replay.messages;
+    const begin = entry.begin;
+    this.#replay = entry.replay;
+    if (entry.fast && isConflictCandidate(error)) {
+      if (messages === undefined) throw this.#carefulRestart(begin, error.operation, error);
+      await this.#replayCarefully(messages, error);
+      return;
+    }
+    await this.#recoverFromFailure(messages, begin, error.operation, error);
+  }
+
+  /** Clears the open transaction's state (the server side is rolled back by the caller). */
+  #resetTransaction(): void {
+    this.#options.rowFilters?.discard();
+    this.#quieted.clear();
+    this.#begin = undefined;
+    this.#skipping = false;
+    this.#fast = false;
+    this.#exceptions = undefined;
+    this.#entry = undefined;
+    this.#writer.discard();
+    this.#statistics.discardTransaction();
   }
 
   /**
@@ -451,6 +488,7 @@ export class TransactionApplier {
     try {
       for (const message of messages) await this.#dispatch(message);
     } catch (error) {
+      if (error instanceof WindowFailed) throw error;
       const replay = this.#replay.messages;
       await this.#rollback();
       await this.#recoverFromFailure(replay, begin, last.type, error);
@@ -486,7 +524,7 @@ export class TransactionApplier {
 
   #startExceptionMode(begin: Begin): void {
     this.#replay.clear();
-    this.#exceptions = new ExceptionReplay(this.#sql, this.#writer, this.#options.exceptions!, {
+    this.#exceptions = new ExceptionReplay(this.#wire, this.#writer, this.#options.exceptions!, {
       remoteNodeId: Number(this.#options.remoteNodeId),
       commitTime: formatPgTimestamp(begin.commitTime),
       xid: String(begin.xid),
@@ -571,15 +609,41 @@ export class TransactionApplier {
       this.#startExceptionMode(begin);
     }
     this.#fast = this.#exceptions === undefined && begin.finalLsn !== this.#carefulAt;
+    // Statements awaited one by one must not meet a failure of the window ahead of them.
+    if (!this.#fast) await this.#settleWindow();
+    const entry = this.#window.open(begin, this.#replay, this.#fast);
+    this.#entry = entry;
     this.#writer.setTransaction({
       commitTime: formatPgTimestamp(begin.commitTime),
       xid: String(begin.xid),
       commitLsn: formatLsn(begin.finalLsn),
       fast: this.#fast,
+      onConflict: (event) => this.#statistics.noteConflict(event, begin, entry.counters),
+      onFailure: this.#fast ? (failure) => this.#noteFailure(entry, failure) : undefined,
     });
     await this.#writer.run("begin", [], "begin");
   }
 
+  /** A failure in the window (statements the server skipped after it do not count). */
+  #noteFailure(entry: WindowEntry, failure: WriteFailure): void {
+    if (failure.cause instanceof PgSkippedError) return;
+    this.#window.noteFailure({ entry, ...failure });
+  }
+
+  /** Waits for the window to settle; a failure in it is recovered first (thrown to `applyMessage`). */
+  async #settleWindow(): Promise<void> {
+    await this.#writer.drain();
+    await this.#window.drain(this.#entry);
+    if (this.#window.failure !== undefined) throw new WindowFailed();
+  }
+
+  /** Waits for the statements sent so far; throws the first failure among them. */
+  async #syncPoint(): Promise<void> {
+    const failure = await this.#writer.drain();
+    await this.#window.drain(this.#entry);
+    if (this.#window.failure !== undefined) throw new WindowFailed();
+    this.#throwFailure(failure);
+  }
   /**
    * Message: a row-filter announcement counts from this transaction's
    * commit; other logical messages (other prefixes) are not applied.
@@ -601,7 +665,7 @@ export class TransactionApplier {
    * handling then deals with those changes as with any failed operation.
    */
   async applyRelation(relation: Relation): Promise<void> {
-    await this.#throwFailure(await this.#writer.drain());
+    await this.#syncPoint();
     this.#relations.delete(relation.relationId);
     this.#described.set(relation.relationId, relation);
     const failure = await this.#map(relation);
@@ -616,7 +680,7 @@ export class TransactionApplier {
     const name = `${relation.namespace}.${relation.relationName}`;
     try {
       const filters = this.#options.rowFilters;
-      const local = await mapRelation(this.#sql, relation, {
+      const local = await mapRelation(this.#wire, relation, {
         written: filters?.writtenColumns(relation.namespace, relation.relationName),
       });
       const filter = filters?.filterOf(relation.namespace, relation.relationName);
@@ -644,10 +708,9 @@ export class TransactionApplier {
       return this.#error(summary, code, "relation", relation);
     }
     this.#remapped.add(relationId);
-    await this.#throwFailure(await this.#writer.drain());
+    await this.#syncPoint();
     return await this.#map(broken.relation);
   }
-
   /** Insert: pipelined INSERT. */
   async applyInsert(insert: Insert): Promise<void> {
     await this.#rowOperation("INSERT", insert.relationId, insert.newTuple, null, (relation) => {
@@ -770,10 +833,11 @@ export class TransactionApplier {
   }
 
   /**
-   * Commit: upserts `spock.progress`, then sets the origin's position and
-   * commit timestamp and commits in one message, pipelined behind the row
-   * statements; waits for all of them — or rolls back and throws the first
-   * failure.
+   * Commit: the counters and `spock.progress` when due, then the origin's
+   * position and COMMIT in one message (`ApplySession.commitStatement`). A
+   * fast transaction's COMMIT is not awaited: it joins the window. Careful
+   * and exception-mode transactions wait for it, and a failure rolls back,
+   * puts the origin back and is thrown.
    */
   async applyCommit(commit: Commit): Promise<void> {
     const begin = this.#begin;
@@ -809,48 +873,86 @@ export class TransactionApplier {
         await this.#disableSubscription(exceptions, begin);
       }
     }
+    const fast = this.#fast;
     const commitTime = formatPgTimestamp(commit.commitTime);
     const insertLsn = this.#lastWalEnd > commit.endLsn ? this.#lastWalEnd : commit.endLsn;
-    const counters = this.#statistics.takeForCommit();
-    if (counters !== undefined) await this.#writer.run(CHANNEL_STATS_SQL, counters, "commit");
+    const stats = this.#statistics.takeForCommit();
+    if (stats !== undefined) await this.#writer.run(CHANNEL_STATS_SQL, stats.params, "commit");
     const rowFilters = this.#options.rowFilters;
-    if (rowFilters?.pending && this.#options.subscriptionId !== undefined) {
+    const filtersChange = rowFilters?.pending === true;
+    if (filtersChange && this.#options.subscriptionId !== undefined) {
       await this.#writer.run(SAVE_ROW_FILTERS_SQL, [
         String(this.#options.subscriptionId),
-        JSON.stringify(rowFilters.committedDocument()),
+        JSON.stringify(rowFilters!.committedDocument()),
       ], "commit");
     }
-    await this.#writer.run(PROGRESS_SQL, [
+    const progress = [
       String(this.#options.localNodeId),
       String(this.#options.remoteNodeId),
       commitTime,
       formatLsn(commit.commitLsn),
       formatLsn(insertLsn),
-      String(this.#fast ? this.#writer.expectedChanges : 0),
-    ], "commit");
-    // Sent behind the pipelined statements, awaited with them: one round trip
-    // per transaction. If a statement failed, the transaction is aborted and
-    // the message's xact_setup fails before its COMMIT runs.
-    const committing = this.#sql.unsafe(commitWithOrigin(commit.endLsn, commitTime)).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    ];
+    const now = performance.now();
+    const writesProgress = !fast || now - this.#progressAt >= PROGRESS_INTERVAL_MS;
+    if (writesProgress) {
+      this.#progressAt = now;
+      await this.#writer.run(PROGRESS_SQL, progress, "commit");
+    }
+    const expectedRows = fast ? this.#writer.expectedChanges : 0;
+    await this.#writer.flush();
+    const entry = this.#entry!;
+    entry.commit = commit;
+    entry.counters = this.#statistics.detach();
+    entry.taken = stats?.taken;
+    const acknowledge = () => {
+      this.#window.acknowledge(entry);
+      this.#statistics.settle(entry.counters!, true);
+      this.#appliedEndLsn = commit.endLsn;
+      this.#unwrittenProgress = writesProgress ? undefined : progress;
+      log.debug("Applied remote transaction {xid} committed at {lsn} end {end}", {
+        end: formatLsn(commit.endLsn),
+        xid: begin.xid,
+        lsn: formatLsn(commit.commitLsn),
+      });
+    };
+    if (fast) {
+      const text = this.#session.commitStatement(commit.endLsn, commitTime, expectedRows);
+      entry.settled = this.#wire.simple(text).then(
+        acknowledge,
+        (cause) => this.#noteFailure(entry, { cause, operation: "commit", relation: undefined }),
+      );
+      this.#begin = undefined;
+      this.#entry = undefined;
+      this.#fast = false;
+      if (filtersChange) {
+        // Later transactions are filtered the new way: this one must have committed.
+        await this.#settleWindow();
+        await this.#refilter(rowFilters!.commit());
+      }
+      await this.#window.admit();
+      await this.#wire.writable();
+      return;
+    }
     const failure = await this.#writer.drain();
-    const commitError = await committing;
+    const commitError = failure !== undefined ? undefined : await this.#wire.simple(
+      this.#session.commitStatement(commit.endLsn, commitTime),
+    ).then(() => undefined, (error: unknown) => error);
     if (failure !== undefined || commitError !== undefined) {
       const error = failure !== undefined
         ? this.#sqlError(failure.cause, failure.operation, failure.relation?.remoteName)
         : this.#sqlError(commitError, "commit");
-      this.#begin = undefined;
-      this.#statistics.endTransaction(false);
-      await this.#sql.unsafe("rollback").catch(() => {});
-      await this.#restoreOrigin();
+      this.#statistics.settle(entry.counters, false, entry.taken);
+      this.#window.forget(entry);
+      this.#resetTransaction();
+      await this.#session.recover(this.#appliedEndLsn);
       throw error;
     }
     this.#begin = undefined;
-    this.#statistics.endTransaction(true);
-    this.#appliedEndLsn = commit.endLsn;
-    if (rowFilters?.pending) await this.#refilter(rowFilters.commit());
+    this.#entry = undefined;
+    this.#fast = false;
+    acknowledge();
+    if (filtersChange) await this.#refilter(rowFilters!.commit());
     if (exceptions !== undefined) {
       this.#exceptions = undefined;
       log.warning(
@@ -865,13 +967,6 @@ export class TransactionApplier {
         },
       );
     }
-    log.debug("Applied remote transaction {xid} ({rows} rows) committed at {lsn} end {end}", {
-      end: formatLsn(commit.endLsn),
-      xid: begin.xid,
-      rows: this.#rows,
-      lsn: formatLsn(commit.commitLsn),
-      remoteOrigin: this.#remoteOrigin,
-    });
   }
 
   /**
@@ -884,22 +979,31 @@ export class TransactionApplier {
    */
   async noteCaughtUp(walEnd: Lsn): Promise<void> {
     if (this.#begin !== undefined) return;
+    await this.drain();
     // The origin moves there too (nothing before walEnd is left to apply), so a
     // restart starts from here and an idle link passes a channel switch point.
     const position = walEnd > this.#appliedEndLsn ? walEnd : this.#appliedEndLsn;
-    await this.#sql.unsafe("begin");
-    try {
-      await this.#sql.unsafe(CAUGHT_UP_SQL, [
-        String(this.#options.localNodeId),
-        String(this.#options.remoteNodeId),
-        formatLsn(walEnd),
-      ]);
-      await this.#sql.unsafe(commitWithOrigin(position, new Date().toISOString()));
-    } catch (error) {
-      await this.#sql.unsafe("rollback").catch(() => {});
-      await this.#restoreOrigin();
-      throw error;
+    const unwritten = this.#unwrittenProgress;
+    const statements = [this.#wire.query("begin")];
+    if (unwritten !== undefined) {
+      statements.push(this.#wire.query(PROGRESS_SQL, unwritten, { prepare: true }));
     }
+    statements.push(this.#wire.query(CAUGHT_UP_SQL, [
+      String(this.#options.localNodeId),
+      String(this.#options.remoteNodeId),
+      formatLsn(walEnd),
+    ], { prepare: true }));
+    statements.push(
+      this.#wire.simple(this.#session.commitStatement(position, new Date().toISOString())),
+    );
+    const ended = this.#wire.sync();
+    const failed = (await Promise.allSettled(statements)).find((s) => s.status === "rejected");
+    await ended;
+    if (failed !== undefined) {
+      await this.#session.recover(this.#appliedEndLsn);
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    this.#unwrittenProgress = undefined;
     this.#appliedEndLsn = position;
   }
 
@@ -909,10 +1013,12 @@ export class TransactionApplier {
    * transaction).
    */
   async flushCounters(now = false): Promise<void> {
-    const params = this.#begin === undefined ? this.#statistics.takeIfDue(now) : undefined;
-    if (params !== undefined) await this.#sql.unsafe(CHANNEL_STATS_SQL, params);
+    if (this.#begin !== undefined || this.#window.size > 0) return;
+    const params = this.#statistics.takeIfDue(now);
+    if (params !== undefined) {
+      await this.#wire.query(CHANNEL_STATS_SQL, params, { prepare: true, sync: true });
+    }
   }
-
   /**
    * After a commit that changed the row filters or column lists of
    * `tables`: their relations are mapped again (a new object, so the writer
@@ -930,7 +1036,6 @@ export class TransactionApplier {
       });
     }
   }
-
   /**
    * exception_behaviour sub_disable: commits the exception_log rows and the
    * disabled subscription without moving the origin (the transaction stays
@@ -940,10 +1045,9 @@ export class TransactionApplier {
     const name = this.#options.subscriptionName ?? this.#options.originName;
     const lsn = formatLsn(begin.finalLsn);
     await exceptions.disableSubscription({ id: this.#options.subscriptionId ?? 0, name }, lsn);
-    await this.#sql.unsafe("commit");
-    this.#begin = undefined;
-    this.#exceptions = undefined;
-    this.#statistics.endTransaction(false);
+    await this.#wire.simple("commit");
+    if (this.#entry !== undefined) this.#window.forget(this.#entry);
+    this.#resetTransaction();
     throw this.#error(
       `Subscription "${name}" disabled by exception_behaviour sub_disable: remote transaction ${begin.xid} failed (skip_lsn = ${lsn}, see spock.exception_log); fix the cause and run SELECT spock.sub_enable('${name}'), or skip the transaction with SELECT spock.sub_alter_skiplsn('${name}', '${lsn}'); SELECT spock.sub_enable('${name}')`,
       "ERR_APPLY_SUB_DISABLED",
@@ -955,31 +1059,35 @@ export class TransactionApplier {
   }
 
   /**
-   * After a failed COMMIT the abort record has moved the origin to the
-   * failed transaction's end: put it back where the last commit left it.
+   * Waits for the COMMITs in flight, rolls back anything open (putting the
+   * origin back if a COMMIT failed), writes the progress and counters not
+   * written yet, and ends the session.
    */
-  async #restoreOrigin(): Promise<void> {
-    const name = this.#options.originName;
-    await this.#sql.unsafe("select pg_replication_origin_session_reset()");
-    await this.#sql.unsafe("select pg_replication_origin_advance($1, $2::text::pg_lsn)", [
-      name,
-      formatLsn(this.#appliedEndLsn),
-    ]);
-    await this.#sql.unsafe("select pg_replication_origin_session_setup($1)", [name]);
-  }
-
-  /** Rolls back anything open, resets the origin and releases the session. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#rollback();
-    await this.flushCounters(true).catch((error) => {
-      log.warning("Cannot write the apply counters: {error}", { error: (error as Error).message });
-    });
-    await this.#sql.unsafe("select pg_replication_origin_session_reset()").catch(() => {});
-    this.#sql.release();
+    try {
+      await this.#writer.drain();
+      await this.#window.drain(this.#entry);
+      const failed = this.#window.failure !== undefined;
+      await this.#rollback();
+      if (failed) {
+        this.#window.takeAll();
+        await this.#session.recover(this.#appliedEndLsn);
+      } else if (this.#unwrittenProgress !== undefined) {
+        await this.#wire.query("begin");
+        await this.#wire.query(PROGRESS_SQL, this.#unwrittenProgress, { prepare: true });
+        await this.#wire.simple("commit");
+        this.#unwrittenProgress = undefined;
+      }
+      await this.flushCounters(true);
+    } catch (error) {
+      log.warning("Cannot close the apply session cleanly: {error}", {
+        error: (error as Error).message,
+      });
+    }
+    await this.#session.close();
   }
-
   #rowTarget(relationId: number, operation: string): LocalRelation | undefined {
     if (this.#begin === undefined) {
       throw this.#error(
@@ -1013,17 +1121,16 @@ export class TransactionApplier {
     return relation.identity;
   }
 
+  /** Rolls back the open transaction: everything sent before it has answered once this returns. */
   async #rollback(): Promise<void> {
-    this.#options.rowFilters?.discard();
-    this.#quieted.clear();
+    const entry = this.#entry;
     const wasOpen = this.#begin !== undefined && !this.#skipping;
-    this.#begin = undefined;
-    this.#skipping = false;
-    this.#fast = false;
-    this.#exceptions = undefined;
-    await this.#writer.drain();
-    this.#statistics.endTransaction(false);
-    if (wasOpen) await this.#sql.unsafe("rollback").catch(() => {});
+    this.#resetTransaction();
+    if (entry !== undefined) this.#window.forget(entry);
+    if (!wasOpen) return;
+    const status = await this.#wire.sync().catch(() => "I");
+    if (status !== "I") await this.#wire.simple("rollback").catch(() => {});
+    if (this.#window.failure?.entry === entry && this.#window.size === 0) this.#window.takeAll();
   }
 
   #throwFailure(failure: WriteFailure | undefined): void {
@@ -1031,7 +1138,7 @@ export class TransactionApplier {
     throw this.#sqlError(failure.cause, failure.operation, failure.relation?.remoteName);
   }
 
-  #sqlError(cause: unknown, operation: string, relation?: string): ApplyError {
+  #sqlError(cause: unknown, operation: string, relation?: string, begin?: Begin): ApplyError {
     const sqlState = (cause as { code?: string }).code;
     return this.#error(
       `Cannot apply remote ${operation}: server error ${sqlState ?? "unknown"}`,
@@ -1039,6 +1146,7 @@ export class TransactionApplier {
       operation,
       relation,
       cause,
+      begin ?? this.#begin,
     );
   }
 

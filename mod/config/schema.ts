@@ -48,6 +48,10 @@ export interface EngineSettings {
   exception_logging: "none" | "discard" | "all";
   exception_replay_queue_size: number;
   batch_inserts: boolean;
+  /** Remote transactions in flight on the apply session before it waits for their COMMITs. */
+  apply_window_transactions: number;
+  /** Bytes of those transactions' messages in flight at most. */
+  apply_window_bytes: number;
   check_all_uc_indexes: boolean;
   restart_delay_default: number;
   restart_delay_on_exception: number;
@@ -107,6 +111,8 @@ export const ENGINE_FIELDS: Readonly<Record<keyof EngineSettings, FieldSpec>> = 
   exception_logging: { kind: "enum", values: ["none", "discard", "all"] },
   exception_replay_queue_size: { kind: "integer", min: 0, max: INT_MAX },
   batch_inserts: { kind: "boolean" },
+  apply_window_transactions: { kind: "integer", min: 1, max: 100_000 },
+  apply_window_bytes: { kind: "integer", min: 65_536, max: INT_MAX },
   check_all_uc_indexes: { kind: "boolean" },
   restart_delay_default: { kind: "integer", min: 1, max: INT_MAX },
   restart_delay_on_exception: { kind: "integer", min: 0, max: INT_MAX },
@@ -132,6 +138,8 @@ export const DEFAULT_ENGINE: Readonly<EngineSettings> = Object.freeze({
   exception_logging: "all",
   exception_replay_queue_size: 4_194_304,
   batch_inserts: true,
+  apply_window_transactions: 1000,
+  apply_window_bytes: 8_388_608,
   check_all_uc_indexes: false,
   restart_delay_default: 5000,
   restart_delay_on_exception: 0,

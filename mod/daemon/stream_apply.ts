@@ -62,6 +62,8 @@ export interface StreamApplyOptions {
   subscription: SubscriptionRecord;
   /** The subscriber database (a few sessions). */
   local: postgres.Sql;
+  /** The subscriber database's connection settings: the apply session has its own. */
+  localOptions: PgConnectOptions;
   /** An ordinary session on the provider, for its publication names. */
   provider: postgres.Sql;
   providerOptions: PgConnectOptions;
@@ -71,8 +73,8 @@ export interface StreamApplyOptions {
   synchronousCommit: boolean;
   /** Conflict settings: the node's engine settings with the subscription's overrides. */
   conflicts: ConflictSettings;
-  /** Where the local client's notices go: set to the applier's handler while it runs. */
-  notices: { sink?: (notice: postgres.Notice) => void };
+  /** Transactions and bytes in flight on the apply session (engine.apply_window_*). */
+  window: { transactions: number; bytes: number };
   /** Multi-row INSERTs for runs of INSERTs (engine.batch_inserts). */
   batchInserts: boolean;
   /** Exception handling settings. */
@@ -108,7 +110,7 @@ export async function streamAndApply(
 ): Promise<void> {
   const { subscription: sub, local, signal } = options;
   const channel = await currentChannel(options);
-  const applier = await TransactionApplier.open(local, {
+  const applier = await TransactionApplier.open(options.localOptions, {
     originName: sub.slotName,
     localNodeId: sub.localNodeId,
     remoteNodeId: sub.providerNodeId,
@@ -121,8 +123,8 @@ export async function streamAndApply(
     exceptions: options.exceptions,
     exceptionModeAt: options.exceptionModeAt,
     carefulAt: options.carefulAt,
+    window: options.window,
   });
-  options.notices.sink = (notice) => applier.noteNotice(notice);
   const repl = await ReplicationConnection.open(options.providerOptions).catch(async (error) => {
     await settleWithin(applier.close(), CLEANUP_MS);
     throw error;
@@ -273,6 +275,8 @@ class StreamSession {
   async #keepalive(keepalive: PrimaryKeepalive): Promise<void> {
     const { applier, filter, tracker, tables, stream } = this.#parts;
     if (filter.inTransaction || applier.inTransaction) return;
+    // Everything before the keepalive must be committed before its position counts.
+    await applier.drain();
     const sub = this.#options.subscription;
     tracker.noteIdleKeepalive(keepalive.walEnd);
     if (!this.#caughtUp) {
@@ -320,6 +324,9 @@ class StreamSession {
       sub.skipLsn = 0n;
       this.#parts.filter.clearSkipLsn();
     }
+    if (!this.#parts.tables.pending) return;
+    // A table becomes ready only once the commits before its position are acknowledged.
+    await this.#parts.applier.drain();
     await this.#parts.tables.passed(commit.endLsn);
   }
 }

@@ -194,11 +194,8 @@ export class SubscriptionWorker {
   async #runAttempt(stop: AbortSignal, attempt: AbortController): Promise<boolean> {
     const signal = attempt.signal;
     const engine = this.#options.engine;
-    // The applier reports conflicts found inside its statements as notices.
-    const notices: { sink?: (notice: postgres.Notice) => void } = {};
     const local = connectDatabase(this.#options.localOptions, {
-      max: engine.sync_connections + 3,
-      onnotice: (notice) => notices.sink?.(notice),
+      max: engine.sync_connections + 2,
     });
     let seat: WorkerSeat | undefined;
     let finalState: "stopped" | "failed" = "failed";
@@ -262,12 +259,16 @@ export class SubscriptionWorker {
         await streamAndApply({
           subscription: record,
           local,
+          localOptions: this.#options.localOptions,
           provider,
           providerOptions,
           statusIntervalMs: Math.min(engine.status_interval, 1_000),
           synchronousCommit: engine.synchronous_commit,
           conflicts: conflictSettings(engine, record),
-          notices,
+          window: {
+            transactions: engine.apply_window_transactions,
+            bytes: engine.apply_window_bytes,
+          },
           batchInserts: engine.batch_inserts,
           exceptions: {
             behaviour: engine.exception_behaviour,

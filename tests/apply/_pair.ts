@@ -90,7 +90,7 @@ export interface RunOptions {
 export async function runApply(pair: Pair, options: RunOptions): Promise<RunResult> {
   const applier = await pollUntil(
     () =>
-      TransactionApplier.open(pair.subscriber, {
+      TransactionApplier.open(resolveConnectOptions(pair.cluster.dsn({ dbname: "sub" })), {
         originName: pair.slot,
         localNodeId: pair.localNodeId,
         remoteNodeId: REMOTE_NODE_ID,
@@ -123,7 +123,10 @@ export async function runApply(pair: Pair, options: RunOptions): Promise<RunResu
       for await (const batch of stream) {
         for (const item of batch) {
           if (item.type === "keepalive") {
-            if (!applier.inTransaction) tracker.noteIdleKeepalive(item.walEnd);
+            if (!applier.inTransaction) {
+              await applier.drain();
+              tracker.noteIdleKeepalive(item.walEnd);
+            }
             continue;
           }
           const message = decoder.decode(item.data);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
 import { ApplyError, DEFAULT_EXCEPTION_SETTINGS, FlushTracker } from "../../mod/apply/mod.ts";
-import { formatLsn, type Lsn } from "../../mod/pg/mod.ts";
+import { formatLsn, type Lsn, resolveConnectOptions } from "../../mod/pg/mod.ts";
 import type { PgoutputMessage } from "../../mod/pgoutput/mod.ts";
 import { crash, REMOTE_NODE_ID, runApply, setupPair, tableDigest } from "./_pair.ts";
 
@@ -291,11 +291,14 @@ pgTest("TransactionApplier rejects a missing table or columns naming them", asyn
 pgTest("TransactionApplier rejects streamed and two-phase messages", async (_t, cluster) => {
   const pair = await setupPair(cluster, TABLES);
   const { TransactionApplier } = await import("../../mod/apply/mod.ts");
-  const applier = await TransactionApplier.open(pair.subscriber, {
-    originName: pair.slot,
-    localNodeId: pair.localNodeId,
-    remoteNodeId: 1,
-  });
+  const applier = await TransactionApplier.open(
+    resolveConnectOptions(cluster.dsn({ dbname: "sub" })),
+    {
+      originName: pair.slot,
+      localNodeId: pair.localNodeId,
+      remoteNodeId: 1,
+    },
+  );
   try {
     await assert.rejects(
       applier.applyMessage({ type: "stream_start", xid: 7, firstSegment: true }),
@@ -411,11 +414,14 @@ pgTest(
         "select pg_replication_origin_progress($1, false)::text as lsn",
         [pair.slot],
       ))[0].lsn;
-    const applier = await TransactionApplier.open(pair.subscriber, {
-      originName: pair.slot,
-      localNodeId: pair.localNodeId,
-      remoteNodeId: REMOTE_NODE_ID,
-    });
+    const applier = await TransactionApplier.open(
+      resolveConnectOptions(cluster.dsn({ dbname: "sub" })),
+      {
+        originName: pair.slot,
+        localNodeId: pair.localNodeId,
+        remoteNodeId: REMOTE_NODE_ID,
+      },
+    );
     try {
       for (const message of [relation, ...transaction(1, "a")]) {
         await applier.applyMessage(message as PgoutputMessage);
@@ -423,6 +429,7 @@ pgTest(
       let failed: unknown;
       try {
         for (const message of transaction(2, "taken")) await applier.applyMessage(message);
+        await applier.drain();
       } catch (error) {
         failed = error;
       }
@@ -438,6 +445,7 @@ pgTest(
       for (const message of [...transaction(2, "taken"), ...transaction(3, "c")]) {
         await applier.applyMessage(message);
       }
+      await applier.drain();
       assert.deepEqual(await ids(), [1, 2, 3]);
       assert.equal(await origin(), formatLsn(base + 0x330n));
     } finally {

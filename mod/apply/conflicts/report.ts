@@ -117,7 +117,7 @@ on conflict (sub_id, nspname, relname) do update set
   updated_at = now()`;
 
 /** Apply counters per remote table (`schema`, `table`), gathered between flushes. */
-class ApplyCounters {
+export class ApplyCounters {
   #tables = new Map<string, { nspname: string; relname: string; counters: TableCounters }>();
 
   /** The counters of one table, created at zero. */
@@ -198,8 +198,6 @@ export class ApplyStatistics {
   #committed = new ApplyCounters();
   /** Counters of the open transaction. */
   #transaction = new ApplyCounters();
-  /** Committed counters written by the commit under way, restored if it fails. */
-  #writing: ApplyCounters | undefined;
   #flushedAt = Date.now();
 
   constructor(options: ApplyStatisticsOptions) {
@@ -218,9 +216,14 @@ export class ApplyStatistics {
     return this.#transaction.table(nspname, relname);
   }
 
-  /** Counts and logs a conflict of the remote transaction `begin`. */
-  noteConflict(event: ConflictEvent, begin: Begin | undefined): void {
-    this.count(event.relation).conflicts[event.type]++;
+  /**
+   * Counts and logs a conflict of the remote transaction `begin`, into the
+   * counters of that transaction (from {@link detach}) when it is no longer
+   * the open one.
+   */
+  noteConflict(event: ConflictEvent, begin: Begin | undefined, counters?: ApplyCounters): void {
+    const [nspname, relname] = event.relation.remoteNameParts;
+    (counters ?? this.#transaction).table(nspname, relname).conflicts[event.type]++;
     logConflict({
       type: event.type,
       relation: event.relation.remoteName,
@@ -238,29 +241,41 @@ export class ApplyStatistics {
   }
 
   /**
-   * At a commit: the parameters of {@link CHANNEL_STATS_SQL} to run in it
-   * when a write is due (a second since the last one), covering the
-   * committed counters and the open transaction's; else undefined. Say
-   * how the commit ended with {@link endTransaction}.
+   * The open transaction's counters, handed over at its COMMIT (conflicts
+   * reported later still go there); a new open transaction starts at zero.
    */
-  takeForCommit(): string[] | undefined {
-    if (!this.#due(false, this.#committed.empty && this.#transaction.empty)) return undefined;
-    const all = new ApplyCounters();
-    all.add(this.#committed);
-    all.add(this.#transaction);
-    this.#writing = this.#committed;
-    this.#committed = new ApplyCounters();
-    // Conflicts reported after this point (notices of pipelined statements) are counted apart.
+  detach(): ApplyCounters {
+    const counters = this.#transaction;
     this.#transaction = new ApplyCounters();
-    return [String(this.#options.subscriptionId), all.toJson()];
+    return counters;
   }
 
-  /** The open transaction committed (its counters count) or rolled back (they do not). */
-  endTransaction(committed: boolean): void {
-    if (committed) this.#committed.add(this.#transaction);
-    else if (this.#writing !== undefined) this.#committed.add(this.#writing);
-    this.#writing = undefined;
+  /** Drops the open transaction's counters (rolled back). */
+  discardTransaction(): void {
     this.#transaction = new ApplyCounters();
+  }
+
+  /**
+   * At a COMMIT: the parameters of {@link CHANNEL_STATS_SQL} to run in it
+   * when a write is due (a second since the last one), covering the
+   * counters of transactions already acknowledged; else undefined. Hand
+   * `taken` back to {@link settle} once the COMMIT is answered.
+   */
+  takeForCommit(): { params: string[]; taken: ApplyCounters } | undefined {
+    if (!this.#due(false, this.#committed.empty)) return undefined;
+    const taken = this.#committed;
+    this.#committed = new ApplyCounters();
+    return { params: [String(this.#options.subscriptionId), taken.toJson()], taken };
+  }
+
+  /**
+   * A COMMIT was answered: the transaction's counters count if it committed;
+   * if it did not, the counters its commit would have written are kept for
+   * the next write.
+   */
+  settle(counters: ApplyCounters, committed: boolean, taken?: ApplyCounters): void {
+    if (committed) this.#committed.add(counters);
+    else if (taken !== undefined) this.#committed.add(taken);
   }
 
   /**

@@ -1,0 +1,216 @@
+/**
+ * The apply session: one pipelining wire session to the subscriber with
+ * `session_replication_role = replica`, text-value settings, and the
+ * subscription's replication origin bound to it. It owns the replication
+ * origin SQL of the apply path: binding, the statement that sets the
+ * origin's position and commits, and putting the origin back after a failure.
+ *
+ * The commit statement is one simple Query: the server reads it whole before
+ * running any of it, so `pg_replication_origin_xact_setup()` never runs
+ * without the COMMIT that follows (an aborted transaction that ran it would
+ * still move the origin). It also checks that the previous transaction of
+ * the pipeline committed: a COMMIT that fails in a simple query leaves the
+ * session idle, and the next transaction's statements would run. Each commit
+ * records its end LSN in the session setting `spock_apply.committed` (rolled
+ * back with a failed transaction); the next one sets up the origin only if
+ * that setting holds the LSN it expects, and fails otherwise:
+ *
+ *   tx k:   … select xact_setup(k.end) if committed = k-1.end, set committed = k.end; commit ✗
+ *   tx k+1: … select xact_setup(…) if committed = k.end ✗ (still k-1.end): aborted, origin untouched
+ *   tx k+2: begin → 25P02, and everything after it is skipped until Sync
+ *
+ * Deferred constraints are checked (SET CONSTRAINTS ALL IMMEDIATE) before the
+ * origin is set up, so the usual reason for a COMMIT to fail aborts the
+ * transaction before the origin is involved.
+ */
+import { getLogger } from "@logtape/logtape";
+import {
+  formatLsn,
+  type Lsn,
+  parseLsn,
+  type PgConnectOptions,
+  quoteLiteral,
+  type ServerMessageFields,
+  WireSession,
+} from "../pg/mod.ts";
+import { ApplyError } from "./errors.ts";
+
+const log = getLogger(["spock", "apply"]);
+
+/** Who the session applies for. */
+export interface ApplySessionOptions {
+  originName: string;
+  localNodeId: number | bigint;
+  remoteNodeId: number | bigint;
+  synchronousCommit?: boolean;
+  /** Notices no statement claimed. */
+  onNotice?: (notice: ServerMessageFields) => void;
+}
+
+const MARK_SETTING = "spock_apply.committed";
+
+/** The apply session and where its origin stood when it was bound. */
+export class ApplySession {
+  readonly wire: WireSession;
+  readonly originName: string;
+  /** The origin's position at open: the end LSN of the last remote commit applied. */
+  readonly startLsn: Lsn;
+  /** `pg_replication_origin.roident`: rows this session writes carry it. */
+  readonly originId: number;
+  readonly localNodeName: string;
+  /** The end LSN the next commit expects the previous one to have recorded. */
+  #mark: string;
+
+  private constructor(
+    wire: WireSession,
+    originName: string,
+    bound: { start: Lsn; originId: number; localNodeName: string },
+  ) {
+    this.wire = wire;
+    this.originName = originName;
+    this.startLsn = bound.start;
+    this.originId = bound.originId;
+    this.localNodeName = bound.localNodeName;
+    this.#mark = formatLsn(bound.start);
+  }
+
+  /**
+   * Opens the session and binds the replication origin. Fails (SQLSTATE
+   * 55006) while another session holds the origin, and with
+   * `ERR_APPLY_NO_ORIGIN` when it is missing: it is the record of what was
+   * applied, and starting over from 0/0 would apply it all again.
+   */
+  static async open(
+    connection: PgConnectOptions,
+    options: ApplySessionOptions,
+  ): Promise<ApplySession> {
+    const wire = await WireSession.open(connection, { onNotice: options.onNotice });
+    try {
+      // Text values arrive in ISO dates and postgres-style intervals: read them so.
+      // Conflicts inside an INSERT's upsert are reported as notices.
+      await wire.simple(
+        "set session_replication_role = replica; set datestyle = 'ISO'; " +
+          "set intervalstyle = 'postgres'; set client_min_messages = notice; " +
+          `set synchronous_commit = ${options.synchronousCommit ? "on" : "off"}`,
+      );
+      await assertOriginExists(wire, options);
+      await wire.query("select pg_replication_origin_session_setup($1)", [options.originName], {
+        sync: true,
+      });
+      const { rows: [row] } = await wire.query(
+        `select pg_replication_origin_progress($1, false)::text as lsn,
+           (select roident::int8 from pg_replication_origin where roname = $1) as origin_id,
+           (select n.node_name::text from spock.node n join spock.local_node l using (node_id))
+             as node_name`,
+        [options.originName],
+        { sync: true },
+      );
+      const start = row.lsn === null ? 0n : parseLsn(row.lsn as string);
+      const session = new ApplySession(wire, options.originName, {
+        start,
+        originId: Number(row.origin_id),
+        localNodeName: (row.node_name as string | null) ?? "",
+      });
+      await session.#setMark();
+      log.info("Apply session for origin {origin} opened at {lsn}", {
+        origin: options.originName,
+        lsn: formatLsn(start),
+      });
+      return session;
+    } catch (error) {
+      await wire.close();
+      throw error;
+    }
+  }
+
+  /**
+   * The simple query that commits the open transaction as the remote one
+   * ending at `endLsn`, committed at `commitTime`: checks the fast UPDATE
+   * and DELETE count (`expectedRows` > 0: each must have changed its row,
+   * else SQLSTATE SP003), checks the previous commit of the pipeline, sets
+   * the origin's position and commits.
+   */
+  commitStatement(endLsn: Lsn, commitTime: string, expectedRows = 0): string {
+    const lsn = quoteLiteral(formatLsn(endLsn));
+    const previous = quoteLiteral(this.#mark);
+    this.#mark = formatLsn(endLsn);
+    const check = expectedRows > 0
+      ? `select spock._check_applied(${expectedRows}) where coalesce(nullif(` +
+        `pg_catalog.current_setting('spock_apply.rows', true), ''), '0')::int <> ${expectedRows}; `
+      : "";
+    // Deferred constraints are checked before the origin is set up, so that they cannot fail the COMMIT.
+    return `${check}set constraints all immediate; select pg_replication_origin_xact_setup((case when ` +
+      `pg_catalog.current_setting('${MARK_SETTING}', true) = ${previous} then ${lsn} else ` +
+      `'spock: an earlier transaction of this pipeline did not commit' end)::pg_lsn, ` +
+      `${quoteLiteral(commitTime)}::timestamptz), ` +
+      `pg_catalog.set_config('${MARK_SETTING}', ${lsn}, false); commit`;
+  }
+
+  /**
+   * After a failure: ends the pipeline's error state, rolls back what is
+   * open, and puts the origin back to `appliedEndLsn` (the last commit
+   * acknowledged; a failed COMMIT's abort record moved it past).
+   */
+  async recover(appliedEndLsn: Lsn): Promise<void> {
+    const status = await this.wire.sync();
+    if (status !== "I") await this.wire.simple("rollback");
+    const name = this.originName;
+    await this.wire.query("select pg_replication_origin_session_reset()", [], { sync: true });
+    await this.wire.query(
+      "select pg_replication_origin_advance($1, $2::text::pg_lsn)",
+      [name, formatLsn(appliedEndLsn)],
+      { sync: true },
+    );
+    await this.wire.query("select pg_replication_origin_session_setup($1)", [name], { sync: true });
+    this.#mark = formatLsn(appliedEndLsn);
+    await this.#setMark();
+  }
+
+  /** Releases the origin and ends the session. */
+  async close(): Promise<void> {
+    await this.wire.query("select pg_replication_origin_session_reset()", [], { sync: true })
+      .catch(() => {});
+    await this.wire.close();
+  }
+
+  async #setMark(): Promise<void> {
+    await this.wire.query(
+      "select pg_catalog.set_config($1, $2, false)",
+      [MARK_SETTING, this.#mark],
+      {
+        sync: true,
+      },
+    );
+  }
+}
+
+/**
+ * The subscription's origin must exist before apply starts: the initial sync
+ * (or sub_create for a disabled subscription) creates it. A missing one was
+ * dropped behind spock's back; the error says how far `spock.progress` says
+ * the subscription had got and how to resume right after that.
+ */
+async function assertOriginExists(wire: WireSession, options: ApplySessionOptions): Promise<void> {
+  const { rows: [row] } = await wire.query(
+    `select exists (select 1 from pg_replication_origin where roname = $1) as present,
+       (select p.remote_lsn::text from spock.progress p
+        where p.node_id = $2::text::oid and p.remote_node_id = $3::text::oid) as applied_lsn`,
+    [options.originName, String(options.localNodeId), String(options.remoteNodeId)],
+    { sync: true },
+  );
+  if (row.present) return;
+  const name = quoteLiteral(options.originName);
+  const applied = row.applied_lsn === null ? 0n : parseLsn(row.applied_lsn as string);
+  const resume = applied === 0n
+    ? "recreate the subscription (spock sub drop, then spock sub create) to synchronize it again"
+    : `resume right after it with SELECT pg_replication_origin_create(${name}); ` +
+      `SELECT pg_replication_origin_advance(${name}, '${formatLsn(applied + 1n)}')`;
+  throw new ApplyError(
+    `Cannot apply: replication origin ${name} is missing (dropped outside spock?)` +
+      (applied === 0n
+        ? ""
+        : `, while spock.progress says remote commit ${formatLsn(applied)} was applied`) +
+      `; starting from 0/0 would apply transactions twice, so the worker stops: ${resume}`,
+    { code: "ERR_APPLY_NO_ORIGIN", operation: "start", origin: options.originName },
+  );
+}
