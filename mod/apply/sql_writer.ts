@@ -132,15 +132,17 @@ export class SqlWriter {
     relation?: LocalRelation,
   ): Promise<void> {
     await this.#flushInserts();
-    this.#send(text, params, operation, relation);
+    await this.#send(text, params, operation, relation);
   }
 
-  #send(
+  async #send(
     text: string,
     params: (string | null)[],
     operation: string,
     relation?: LocalRelation,
-  ): void {
+  ): Promise<void> {
+    // Memory stays bounded by the socket's buffer, however big the transaction.
+    await this.#session.writable();
     const onConflict = this.#onConflict;
     const onFailure = this.#onFailure;
     const query = this.#session.query(text, params, {
@@ -245,7 +247,7 @@ export class SqlWriter {
         params.push(unchangedAsNull(values[column.remoteIndex]));
       }
     }
-    this.#send(text, params, "insert", relation);
+    await this.#send(text, params, "insert", relation);
   }
 
   /**
