@@ -9,6 +9,10 @@
  *
  *   sent:   T1 T2 T3 T4 T5      acknowledged: T1 T2    failed: T3 (T4, T5 skipped)
  *   after recovery: T3 again (careful, exception mode), then T4, T5 re-sent
+ *
+ * After a failure the window starts again from one transaction and doubles
+ * as COMMITs are acknowledged (as TCP's slow start), so that a workload full
+ * of conflicts does not send hundreds of transactions again for each one.
  */
 import type { Begin, Commit } from "../pgoutput/mod.ts";
 import type { ApplyCounters } from "./conflicts/report.ts";
@@ -59,9 +63,15 @@ export class CommitWindow {
   #limits: CommitWindowLimits;
   #entries: WindowEntry[] = [];
   #failure: WindowFailure | undefined;
+  /** Bytes kept by the entries whose COMMIT was sent. */
+  #bytes = 0;
+  /** Transactions allowed in flight now (grows back to the limit after a failure). */
+  #allowed: number;
+  #acknowledgedSinceGrowth = 0;
 
   constructor(limits: Partial<CommitWindowLimits> = {}) {
     this.#limits = { ...DEFAULT_WINDOW_LIMITS, ...limits };
+    this.#allowed = this.#limits.transactions;
   }
 
   /** The first failure since the last {@link takeAll}. */
@@ -92,10 +102,25 @@ export class CommitWindow {
     this.#failure ??= failure;
   }
 
-  /** Removes an acknowledged entry (always the oldest). */
+  /** Counts the bytes of an entry whose COMMIT was just sent. */
+  committed(entry: WindowEntry): void {
+    this.#bytes += entry.replay.bytes;
+  }
+
+  /** Removes an acknowledged entry (normally the oldest). */
   acknowledge(entry: WindowEntry): void {
-    const index = this.#entries.indexOf(entry);
-    if (index >= 0) this.#entries.splice(index, 1);
+    const index = entry === this.#entries[0] ? 0 : this.#entries.indexOf(entry);
+    if (index < 0) return;
+    this.#entries.splice(index, 1);
+    if (entry.commit === undefined) return;
+    this.#bytes -= entry.replay.bytes;
+    if (this.#allowed < this.#limits.transactions) {
+      this.#acknowledgedSinceGrowth++;
+      if (this.#acknowledgedSinceGrowth >= this.#allowed) {
+        this.#allowed = Math.min(this.#limits.transactions, this.#allowed * 2);
+        this.#acknowledgedSinceGrowth = 0;
+      }
+    }
   }
 
   /** Drops an entry never committed (rolled back before its COMMIT was sent). */
@@ -118,19 +143,25 @@ export class CommitWindow {
     }
   }
 
-  /** Takes every entry and clears the failure: the applier sends them again. */
+  /**
+   * Takes every entry and clears the failure: the applier sends them again,
+   * one at a time at first.
+   */
   takeAll(): WindowEntry[] {
     const entries = this.#entries;
     this.#entries = [];
     this.#failure = undefined;
+    this.#bytes = 0;
+    this.#allowed = 1;
+    this.#acknowledgedSinceGrowth = 0;
     return entries;
   }
 
   #overLimits(): boolean {
     if (this.#entries.length === 0) return false;
-    if (this.#entries.length > this.#limits.transactions) return true;
-    let bytes = 0;
-    for (const entry of this.#entries) bytes += entry.replay.bytes;
-    return bytes > this.#limits.bytes;
+    if (this.#entries.length > this.#allowed) return true;
+    // The open transaction (last) grows as it streams; the others are fixed once committed.
+    const open = this.#entries[this.#entries.length - 1];
+    return this.#bytes + (open.commit === undefined ? open.replay.bytes : 0) > this.#limits.bytes;
   }
 }

@@ -146,7 +146,8 @@ export class SqlWriter {
     const onConflict = this.#onConflict;
     const onFailure = this.#onFailure;
     const query = this.#session.query(text, params, {
-      prepare: params.length > 0,
+      // Parameterless statements vary (per table) except BEGIN, sent once per transaction.
+      prepare: params.length > 0 || text === "begin",
       sync: onFailure === undefined,
       onNotice: relation === undefined || onConflict === undefined
         ? undefined

@@ -223,6 +223,8 @@ export class TransactionApplier {
   #progressAt = 0;
   /** The progress of the last acknowledged commit, when no commit wrote it. */
   #unwrittenProgress: string[] | undefined;
+  /** The public operation under way (a stream stopping may close the applier meanwhile). */
+  #busy: Promise<void> = Promise.resolve();
 
   private constructor(session: ApplySession, options: TransactionApplierOptions) {
     this.#session = session;
@@ -294,20 +296,34 @@ export class TransactionApplier {
    * and the caller restarts from the origin's position. A transaction of the
    * window that failed is dealt with the same way when it is noticed.
    */
-  async applyMessage(message: PgoutputMessage, size = 0): Promise<void> {
-    try {
-      await this.#applyOne(message, size);
-    } catch (error) {
-      if (!(error instanceof WindowFailed)) throw error;
-      await this.#recoverWindow();
-    }
+  applyMessage(message: PgoutputMessage, size = 0): Promise<void> {
+    return this.#track(async () => {
+      if (this.#window.failure !== undefined) await this.#recoverWindow();
+      try {
+        await this.#applyOne(message, size);
+      } catch (error) {
+        if (!(error instanceof WindowFailed)) throw error;
+        await this.#recoverWindow();
+      }
+    });
+  }
+
+  /** Runs one public operation; {@link close} waits for the one under way. */
+  #track<T>(operation: () => Promise<T>): Promise<T> {
+    const running = operation();
+    this.#busy = running.then(() => undefined, () => undefined);
+    return running;
   }
 
   /**
    * Waits until every COMMIT sent is answered, dealing with any failure
    * among them; then {@link appliedEndLsn} covers everything applied.
    */
-  async drain(): Promise<void> {
+  drain(): Promise<void> {
+    return this.#track(() => this.#drain());
+  }
+
+  async #drain(): Promise<void> {
     for (;;) {
       await this.#writer.drain();
       await this.#window.drain(this.#entry);
@@ -317,11 +333,11 @@ export class TransactionApplier {
   }
 
   async #applyOne(message: PgoutputMessage, size: number): Promise<void> {
+    // Noted before anything can throw WindowFailed: recovery sends it again from there.
     if (this.#exceptions === undefined) {
       if (message.type === "begin") this.#replay = this.#newReplayQueue();
       this.#replay.note(message, size);
     }
-    if (this.#window.failure !== undefined) throw new WindowFailed();
     if (this.#fast && this.#replay.messages === undefined && this.#window.size > 1) {
       // Too big to keep: it may fail only alone, so the ones before it settle first.
       await this.#window.drain(this.#entry);
@@ -373,6 +389,8 @@ export class TransactionApplier {
    * step down the ladder, then sends the ones after it again.
    */
   async #recoverWindow(): Promise<void> {
+    // Messages still to send again, in stream order (after the window's entries).
+    let backlog: PgoutputMessage[] = [];
     while (this.#window.failure !== undefined) {
       const failure = this.#window.failure;
       await this.#session.recover(this.#appliedEndLsn);
@@ -385,6 +403,22 @@ export class TransactionApplier {
       }
       this.#progressAt = 0;
       const [failed, ...later] = entries;
+      const again: PgoutputMessage[] = [];
+      for (const entry of later) {
+        const messages = entry.replay.messages;
+        if (messages === undefined) {
+          throw this.#error(
+            `Cannot send remote transaction ${entry.begin.xid} again from memory (over exception_replay_queue_size); restarting from the last applied commit`,
+            "ERR_APPLY_RETRY",
+            "begin",
+            undefined,
+            undefined,
+            entry.begin,
+          );
+        }
+        again.push(...messages);
+      }
+      backlog = [...again, ...backlog];
       const begin = failed.begin;
       const cause = failure.cause;
       const error = cause instanceof ApplyError
@@ -401,20 +435,7 @@ export class TransactionApplier {
       );
       try {
         await this.#applyAgain(failed, error);
-        for (const entry of later) {
-          const messages = entry.replay.messages;
-          if (messages === undefined) {
-            throw this.#error(
-              `Cannot send remote transaction ${entry.begin.xid} again from memory (over exception_replay_queue_size); restarting from the last applied commit`,
-              "ERR_APPLY_RETRY",
-              "begin",
-              undefined,
-              undefined,
-              entry.begin,
-            );
-          }
-          for (const message of messages) await this.#applyOne(message, 0);
-        }
+        while (backlog.length > 0) await this.#applyOne(backlog.shift()!, 0);
       } catch (thrown) {
         if (!(thrown instanceof WindowFailed)) throw thrown;
       }
@@ -609,10 +630,10 @@ export class TransactionApplier {
       this.#startExceptionMode(begin);
     }
     this.#fast = this.#exceptions === undefined && begin.finalLsn !== this.#carefulAt;
-    // Statements awaited one by one must not meet a failure of the window ahead of them.
-    if (!this.#fast) await this.#settleWindow();
     const entry = this.#window.open(begin, this.#replay, this.#fast);
     this.#entry = entry;
+    // Statements awaited one by one must not meet a failure of the window ahead of them.
+    if (!this.#fast) await this.#settleWindow();
     this.#writer.setTransaction({
       commitTime: formatPgTimestamp(begin.commitTime),
       xid: String(begin.xid),
@@ -903,6 +924,7 @@ export class TransactionApplier {
     await this.#writer.flush();
     const entry = this.#entry!;
     entry.commit = commit;
+    this.#window.committed(entry);
     entry.counters = this.#statistics.detach();
     entry.taken = stats?.taken;
     const acknowledge = () => {
@@ -910,11 +932,11 @@ export class TransactionApplier {
       this.#statistics.settle(entry.counters!, true);
       this.#appliedEndLsn = commit.endLsn;
       this.#unwrittenProgress = writesProgress ? undefined : progress;
-      log.debug("Applied remote transaction {xid} committed at {lsn} end {end}", {
+      log.debug("Applied remote transaction {xid} committed at {lsn} end {end}", () => ({
         end: formatLsn(commit.endLsn),
         xid: begin.xid,
         lsn: formatLsn(commit.commitLsn),
-      });
+      }));
     };
     if (fast) {
       const text = this.#session.commitStatement(commit.endLsn, commitTime, expectedRows);
@@ -977,9 +999,13 @@ export class TransactionApplier {
    * caught up rather than the age of the last transaction, and in the
    * replication origin.
    */
-  async noteCaughtUp(walEnd: Lsn): Promise<void> {
+  noteCaughtUp(walEnd: Lsn): Promise<void> {
+    return this.#track(() => this.#noteCaughtUp(walEnd));
+  }
+
+  async #noteCaughtUp(walEnd: Lsn): Promise<void> {
     if (this.#begin !== undefined) return;
-    await this.drain();
+    await this.#drain();
     // The origin moves there too (nothing before walEnd is left to apply), so a
     // restart starts from here and an idle link passes a channel switch point.
     const position = walEnd > this.#appliedEndLsn ? walEnd : this.#appliedEndLsn;
@@ -1066,6 +1092,7 @@ export class TransactionApplier {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#busy;
     try {
       await this.#writer.drain();
       await this.#window.drain(this.#entry);

@@ -165,7 +165,8 @@ pgTest(
     const [{ count: applied }] = await pair.subscriber.unsafe(
       "select count(*)::int as count from t",
     );
-    assert.ok(applied >= crashAt && applied < total, `applied ${applied} before the crash`);
+    // Commits in the window when it crashed may or may not have been answered.
+    assert.ok(applied <= crashAt, `applied ${applied} of the ${crashAt} sent before the crash`);
     const second = await runApply(pair, {
       until: async () =>
         (await pair.subscriber.unsafe("select count(*)::int as c from t"))[0].c === total,

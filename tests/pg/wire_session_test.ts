@@ -184,6 +184,15 @@ pgTest(
           assert.ok(later.status === "rejected" && later.reason instanceof PgSkippedError);
         }
       });
+      await t.step("statements sent after a failure came back are skipped until Sync", async () => {
+        await assert.rejects(session.query("select 1/0"), (e: PgServerError) => e.code === "22012");
+        await assert.rejects(session.query("select 1 as one"), PgSkippedError);
+        await assert.rejects(session.simple("select 2"), PgSkippedError);
+        await session.sync();
+        assert.deepEqual((await session.query("select 1 as one", [], { sync: true })).rows, [{
+          one: 1,
+        }]);
+      });
       await t.step("a prepared statement whose Parse was skipped is parsed again", async () => {
         const failing = session.query("select 1/0");
         const skipped = session.query("select $1::int + 1 as n", ["1"], { prepare: true });

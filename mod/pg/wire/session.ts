@@ -133,6 +133,12 @@ export class WireSession {
   #statements = new Map<string, Statement>();
   /** The first error since the last completed Sync: later results count as skipped. */
   #failure: unknown = undefined;
+  /**
+   * The server discards everything until a Sync (an extended-protocol
+   * message failed, and no Sync was sent since): what is sent now is never
+   * answered, so it is skipped at once.
+   */
+  #ignoring = false;
   #lost: PgConnectionError | undefined;
   #backendKey: { processID: number; secretKey: number } | undefined;
   #status = "I";
@@ -232,6 +238,7 @@ export class WireSession {
   ): Promise<QueryResult> {
     const result = new Promise<QueryResult>((resolve, reject) => {
       if (this.#lost) return reject(this.#lost);
+      if (this.#ignoring) return reject(new PgSkippedError(this.#failure));
       const entry = this.#entry("extended", resolve, reject, options.onNotice);
       if (options.prepare) {
         let statement = this.#statements.get(text);
@@ -273,6 +280,7 @@ export class WireSession {
   simple(text: string, options: Pick<QueryOptions, "onNotice"> = {}): Promise<QueryResult> {
     return new Promise((resolve, reject) => {
       if (this.#lost) return reject(this.#lost);
+      if (this.#ignoring) return reject(new PgSkippedError(this.#failure));
       this.#pending.push(this.#entry("simple", resolve, reject, options.onNotice));
       this.#send(serialize.query(text));
     });
@@ -285,6 +293,7 @@ export class WireSession {
   sync(): Promise<string> {
     return new Promise((resolve, reject) => {
       if (this.#lost) return reject(this.#lost);
+      this.#ignoring = false;
       this.#pending.push(
         this.#entry("sync", (result) => resolve(result.status), reject, undefined),
       );
@@ -565,6 +574,7 @@ export class WireSession {
     this.#pending.shift();
     if (head.parses?.state === "sent") head.parses.state = "unsent";
     head.reject(reason);
+    if (!this.#pending.some((entry) => entry.kind === "sync")) this.#ignoring = true;
     while (this.#pending.length > 0 && this.#pending[0].kind !== "sync") {
       const skipped = this.#pending.shift()!;
       if (skipped.parses?.state === "sent") skipped.parses.state = "unsent";
