@@ -56,11 +56,11 @@ pgTest(
       assert.deepEqual(rows, { n: 1499, failed: 0, first: 1, last: 1500 });
       const log = await subscriber.sql`
       select remote_xid::text as xid, operation, table_name::text as table from spock.exception_log`;
-      assert.deepEqual(log, [{ xid: xid.xid, operation: "INSERT", table: "t" }]);
+      assert.deepEqual([...log], [{ xid: xid.xid, operation: "INSERT", table: "t" }]);
       const [stats] = await subscriber.sql`
       select n_tup_ins::int as ins, n_discarded::int as discarded,
         confl_insert_exists::int as insert_exists
-      from spock.channel_table_stats where table_name = 't'`;
+      from spock.channel_table_stats where table_name = 'public.t'`;
       // Applied once each (a second apply of a row would be an insert_exists conflict).
       assert.deepEqual(stats, { ins: 1499, discarded: 1, insert_exists: 0 });
     } finally {
@@ -94,12 +94,16 @@ pgTest(
           const [row] = await subscriber.sql`select count(*)::int as n, min(v)::int as low from t`;
           return (row.n === 400 && row.low === 1) || undefined;
         }, { timeoutMs: 60_000, what: "400 rows with the provider's values" });
+        let counted: unknown;
         await pollUntil(async () => {
           const [row] = await subscriber.sql`
           select confl_insert_exists::int as n from spock.channel_table_stats
-          where table_name = 't'`;
+          where table_name = 'public.t'`;
+          counted = row?.n;
           return row?.n === taken.length || undefined;
-        }, { what: "the conflict counters to be written" });
+        }, { what: "the conflict counters to be written" }).catch((error) => {
+          throw new Error(`${error.message} (counted ${counted})`);
+        });
       });
       // Each resolution carries the xid of the provider transaction that wrote its row.
       const resolutions = await subscriber.sql`
