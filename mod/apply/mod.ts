@@ -1,16 +1,18 @@
 /**
  * Applying decoded remote transactions to the local database, exactly once:
  * remote→local relation mapping, the SQL writer, one local transaction per
- * remote one with the replication origin and `spock.progress` committed
- * alongside, and the flush tracker that says where to resume and what to
- * confirm. Reading the replication stream is the caller's (`daemon/`).
+ * remote one with the replication origin committed alongside (many in
+ * flight on one pipelining session: the commit window), and the flush
+ * tracker that says where to resume and what to confirm. Reading the
+ * replication stream is the caller's (`daemon/`).
  *
  * @example Applying a stream (transport and decoder wired by the caller)
  * ```ts ignore
  * import { FlushTracker, TransactionApplier } from "./mod.ts";
  * import { PgoutputStreamDecoder } from "../pgoutput/mod.ts";
+ * import { resolveConnectOptions } from "../pg/mod.ts";
  *
- * const applier = await TransactionApplier.open(subscriberSql, {
+ * const applier = await TransactionApplier.open(resolveConnectOptions(subscriberDsn), {
  *   originName: "spk_app_n1_sub1",
  *   localNodeId: 2,
  *   remoteNodeId: 1,
@@ -27,6 +29,7 @@
  *       applier.noteWalEnd(item.walEnd);
  *       await applier.applyMessage(decoder.decode(item.data));
  *     } else if (!applier.inTransaction) {
+ *       await applier.drain(); // the COMMITs in flight count only once answered
  *       tracker.noteIdleKeepalive(item.walEnd);
  *     }
  *   }

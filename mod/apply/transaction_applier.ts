@@ -340,8 +340,7 @@ export class TransactionApplier {
     }
     if (this.#fast && this.#replay.messages === undefined && this.#window.size > 1) {
       // Too big to keep: it may fail only alone, so the ones before it settle first.
-      await this.#window.drain(this.#entry);
-      if (this.#window.failure !== undefined) throw new WindowFailed();
+      await this.#settleWindow();
     }
     const begin = message.type === "begin" ? message : this.#begin;
     const inExceptionMode = this.#exceptions !== undefined;
@@ -350,9 +349,7 @@ export class TransactionApplier {
       await this.#dispatch(message);
     } catch (error) {
       if (error instanceof WindowFailed) throw error;
-      await this.#writer.drain();
-      await this.#window.drain(this.#entry);
-      if (this.#window.failure !== undefined) throw new WindowFailed();
+      await this.#settleWindow();
       const replay = this.#replay.messages;
       await this.#rollback();
       if (begin === undefined || inExceptionMode) throw error;
@@ -651,19 +648,21 @@ export class TransactionApplier {
     this.#window.noteFailure({ entry, ...failure });
   }
 
-  /** Waits for the window to settle; a failure in it is recovered first (thrown to `applyMessage`). */
-  async #settleWindow(): Promise<void> {
-    await this.#writer.drain();
+  /**
+   * Waits for every statement sent so far; a failure in the window is
+   * recovered first (WindowFailed, thrown to `applyMessage`). Returns the
+   * first failure of statements awaited one by one.
+   */
+  async #settleWindow(): Promise<WriteFailure | undefined> {
+    const failure = await this.#writer.drain();
     await this.#window.drain(this.#entry);
     if (this.#window.failure !== undefined) throw new WindowFailed();
+    return failure;
   }
 
   /** Waits for the statements sent so far; throws the first failure among them. */
   async #syncPoint(): Promise<void> {
-    const failure = await this.#writer.drain();
-    await this.#window.drain(this.#entry);
-    if (this.#window.failure !== undefined) throw new WindowFailed();
-    this.#throwFailure(failure);
+    this.#throwFailure(await this.#settleWindow());
   }
   /**
    * Message: a row-filter announcement counts from this transaction's
