@@ -5,19 +5,22 @@
  * origin SQL of the apply path: binding, the statement that sets the
  * origin's position and commits, and putting the origin back after a failure.
  *
- * The commit statement is one simple Query: the server reads it whole before
- * running any of it, so `pg_replication_origin_xact_setup()` never runs
- * without the COMMIT that follows (an aborted transaction that ran it would
- * still move the origin). It also checks that the previous transaction of
- * the pipeline committed: a COMMIT that fails in a simple query leaves the
- * session idle, and the next transaction's statements would run. Each commit
- * records its end LSN in the session setting `spock_apply.committed` (rolled
- * back with a failed transaction); the next one sets up the origin only if
- * that setting holds the LSN it expects, and fails otherwise:
+ * The origin's position is set in a simple Query with the COMMIT
+ * (`execute spock_apply_commit(lsn, ts); commit`): the server reads the
+ * message whole before running any of it, so
+ * `pg_replication_origin_xact_setup()` never runs without the COMMIT that
+ * follows (an aborted transaction that ran it would still move the origin).
+ * The setup is a prepared statement of the session, so that message costs
+ * little to parse; everything else is prepared on the extended protocol.
  *
- *   tx k:   … select xact_setup(k.end) if committed = k-1.end, set committed = k.end; commit ✗
- *   tx k+1: … select xact_setup(…) if committed = k.end ✗ (still k-1.end): aborted, origin untouched
- *   tx k+2: begin → 25P02, and everything after it is skipped until Sync
+ * A COMMIT that fails in a simple query leaves the session idle, and the
+ * next transaction's statements would run. So each transaction first moves
+ * the session setting `spock_apply.committed` from the previous commit's end
+ * LSN to its own (the move is rolled back with a transaction that does not
+ * commit), and fails when the setting is not where it expects:
+ *
+ *   tx k:   begin … mark k-1 → k ✓  execute spock_apply_commit(k); commit ✗ (mark back at k-1)
+ *   tx k+1: begin … mark k → k+1 ✗ (extended-protocol error: all after it skipped until Sync)
  *
  * Deferred constraints are checked (SET CONSTRAINTS ALL IMMEDIATE) before the
  * origin is set up, so the usual reason for a COMMIT to fail aborts the
@@ -48,6 +51,22 @@ export interface ApplySessionOptions {
 }
 
 const MARK_SETTING = "spock_apply.committed";
+
+/** Fails (SP003, from `_check_applied`) unless the fast statements changed $1 rows. */
+const CHECK_ROWS_SQL = "select spock._check_applied($1::int) where coalesce(nullif(" +
+  "pg_catalog.current_setting('spock_apply.rows', true), ''), '0')::int <> $1::int";
+
+/**
+ * Moves the commit mark from $1 (the previous commit's end LSN) to $2, and
+ * fails when the mark is not at $1: the previous transaction did not commit.
+ * The change is rolled back with a transaction that does not commit.
+ */
+const MOVE_MARK_SQL = `select pg_catalog.set_config('${MARK_SETTING}', (case when ` +
+  `pg_catalog.current_setting('${MARK_SETTING}', true) = $1::text then $2::text else ` +
+  `'spock: an earlier transaction of this pipeline did not commit' end)::pg_lsn::text, false)`;
+
+/** The session's prepared statement that sets the origin's position for the COMMIT after it. */
+const COMMIT_STATEMENT = "spock_apply_commit";
 
 /** The apply session and where its origin stood when it was bound. */
 export class ApplySession {
@@ -111,6 +130,10 @@ export class ApplySession {
         originId: Number(row.origin_id),
         localNodeName: (row.node_name as string | null) ?? "",
       });
+      await wire.simple(
+        `prepare ${COMMIT_STATEMENT}(pg_lsn, timestamptz) as ` +
+          "select pg_catalog.pg_replication_origin_xact_setup($1, $2)",
+      );
       await session.#setMark();
       log.info("Apply session for origin {origin} opened at {lsn}", {
         origin: options.originName,
@@ -124,26 +147,31 @@ export class ApplySession {
   }
 
   /**
-   * The simple query that commits the open transaction as the remote one
-   * ending at `endLsn`, committed at `commitTime`: checks the fast UPDATE
-   * and DELETE count (`expectedRows` > 0: each must have changed its row,
-   * else SQLSTATE SP003), checks the previous commit of the pipeline, sets
-   * the origin's position and commits.
+   * Commits the open transaction as the remote one ending at `endLsn`,
+   * committed at `commitTime`, without waiting to send more: checks the fast
+   * UPDATE and DELETE count (`expectedRows` > 0: each must have changed its
+   * row, else SQLSTATE SP003), checks deferred constraints, checks and moves
+   * the pipeline's commit mark, then sets the origin's position and commits
+   * in one simple Query. Rejects with the first statement's failure.
    */
-  commitStatement(endLsn: Lsn, commitTime: string, expectedRows = 0): string {
-    const lsn = quoteLiteral(formatLsn(endLsn));
-    const previous = quoteLiteral(this.#mark);
-    this.#mark = formatLsn(endLsn);
-    const check = expectedRows > 0
-      ? `select spock._check_applied(${expectedRows}) where coalesce(nullif(` +
-        `pg_catalog.current_setting('spock_apply.rows', true), ''), '0')::int <> ${expectedRows}; `
-      : "";
+  commit(endLsn: Lsn, commitTime: string, expectedRows = 0): Promise<void> {
+    const wire = this.wire;
+    const previous = this.#mark;
+    const lsn = formatLsn(endLsn);
+    this.#mark = lsn;
+    const steps: Promise<unknown>[] = [];
+    if (expectedRows > 0) {
+      steps.push(wire.query(CHECK_ROWS_SQL, [String(expectedRows)], { prepare: true }));
+    }
     // Deferred constraints are checked before the origin is set up, so that they cannot fail the COMMIT.
-    return `${check}set constraints all immediate; select pg_replication_origin_xact_setup((case when ` +
-      `pg_catalog.current_setting('${MARK_SETTING}', true) = ${previous} then ${lsn} else ` +
-      `'spock: an earlier transaction of this pipeline did not commit' end)::pg_lsn, ` +
-      `${quoteLiteral(commitTime)}::timestamptz), ` +
-      `pg_catalog.set_config('${MARK_SETTING}', ${lsn}, false); commit`;
+    steps.push(wire.query("set constraints all immediate", [], { prepare: true }));
+    steps.push(wire.query(MOVE_MARK_SQL, [previous, lsn], { prepare: true }));
+    steps.push(
+      wire.simple(
+        `execute ${COMMIT_STATEMENT}(${quoteLiteral(lsn)}, ${quoteLiteral(commitTime)}); commit`,
+      ),
+    );
+    return Promise.all(steps).then(() => undefined);
   }
 
   /**

@@ -854,7 +854,7 @@ export class TransactionApplier {
 
   /**
    * Commit: the counters and `spock.progress` when due, then the origin's
-   * position and COMMIT in one message (`ApplySession.commitStatement`). A
+   * position and COMMIT (`ApplySession.commit`). A
    * fast transaction's COMMIT is not awaited: it joins the window. Careful
    * and exception-mode transactions wait for it, and a failure rolls back,
    * puts the origin back and is thrown.
@@ -938,8 +938,7 @@ export class TransactionApplier {
       }));
     };
     if (fast) {
-      const text = this.#session.commitStatement(commit.endLsn, commitTime, expectedRows);
-      entry.settled = this.#wire.simple(text).then(
+      entry.settled = this.#session.commit(commit.endLsn, commitTime, expectedRows).then(
         acknowledge,
         (cause) => this.#noteFailure(entry, { cause, operation: "commit", relation: undefined }),
       );
@@ -956,9 +955,12 @@ export class TransactionApplier {
       return;
     }
     const failure = await this.#writer.drain();
-    const commitError = failure !== undefined ? undefined : await this.#wire.simple(
-      this.#session.commitStatement(commit.endLsn, commitTime),
-    ).then(() => undefined, (error: unknown) => error);
+    const commitError = failure !== undefined
+      ? undefined
+      : await this.#session.commit(commit.endLsn, commitTime).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     if (failure !== undefined || commitError !== undefined) {
       const error = failure !== undefined
         ? this.#sqlError(failure.cause, failure.operation, failure.relation?.remoteName)
@@ -1009,7 +1011,7 @@ export class TransactionApplier {
     // restart starts from here and an idle link passes a channel switch point.
     const position = walEnd > this.#appliedEndLsn ? walEnd : this.#appliedEndLsn;
     const unwritten = this.#unwrittenProgress;
-    const statements = [this.#wire.query("begin")];
+    const statements: Promise<unknown>[] = [this.#wire.query("begin")];
     if (unwritten !== undefined) {
       statements.push(this.#wire.query(PROGRESS_SQL, unwritten, { prepare: true }));
     }
@@ -1018,9 +1020,7 @@ export class TransactionApplier {
       String(this.#options.remoteNodeId),
       formatLsn(walEnd),
     ], { prepare: true }));
-    statements.push(
-      this.#wire.simple(this.#session.commitStatement(position, new Date().toISOString())),
-    );
+    statements.push(this.#session.commit(position, new Date().toISOString()));
     const ended = this.#wire.sync();
     const failed = (await Promise.allSettled(statements)).find((s) => s.status === "rejected");
     await ended;

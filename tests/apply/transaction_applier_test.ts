@@ -154,8 +154,12 @@ pgTest(
     const first = await runApply(pair, {
       until: () => Promise.resolve(false),
       afterMessage: async (message, commits) => {
-        // Crash in the middle of the next transaction, after its insert was sent.
+        // Crash in the middle of the next transaction, after its insert was sent,
+        // once part of the window has committed.
         if (commits === crashAt && message.type === "insert") {
+          await pollUntil(async () =>
+            (await pair.subscriber.unsafe("select count(*)::int as c from t"))[0].c > 0
+          );
           await crash(pair);
           throw new Error("Simulated crash");
         }

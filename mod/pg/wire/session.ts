@@ -13,6 +13,7 @@
 import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import { createHash } from "node:crypto";
+import { setImmediate } from "node:timers";
 import { parse, serialize } from "pg-protocol";
 import type { PgConnectOptions } from "../connection_options.ts";
 import {
@@ -30,6 +31,9 @@ import {
 } from "./errors.ts";
 import { ScramClient } from "./scram.ts";
 import { parseTextValue } from "./text_values.ts";
+
+/** Queued bytes that are written without waiting for the event loop. */
+const WRITE_CHUNK_BYTES = 256 * 1024;
 
 /** A result row: column name → value (see `text_values.ts`). */
 export type Row = Record<string, unknown>;
@@ -127,6 +131,7 @@ export class WireSession {
   #onNotice: ((notice: ServerMessageFields) => void) | undefined;
   #pending: Pending[] = [];
   #outgoing: Buffer[] = [];
+  #outgoingBytes = 0;
   #flushScheduled = false;
   #writable = true;
   #drainWaiters: Array<() => void> = [];
@@ -353,11 +358,19 @@ export class WireSession {
     };
   }
 
+  /**
+   * Queues a message. Writes go out once the event loop has run what is
+   * ready (a whole chunk of replication messages becomes one write), or at
+   * once past {@link WRITE_CHUNK_BYTES}: each socket write costs far more
+   * than its bytes.
+   */
   #send(message: Buffer): void {
     this.#outgoing.push(message);
+    this.#outgoingBytes += message.length;
+    if (this.#outgoingBytes >= WRITE_CHUNK_BYTES) return this.#flushNow();
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => this.#flushNow());
+    setImmediate(() => this.#flushNow());
   }
 
   /** Writes what is queued as one chunk, ending in Flush so the server answers at once. */
@@ -365,9 +378,14 @@ export class WireSession {
     this.#flushScheduled = false;
     if (this.#outgoing.length === 0 || this.#lost) return;
     // Authentication messages must come alone; after startup every write ends in Flush.
-    if (this.#startup === undefined) this.#outgoing.push(serialize.flush());
-    const data = Buffer.concat(this.#outgoing);
+    if (this.#startup === undefined) {
+      const flush = serialize.flush();
+      this.#outgoing.push(flush);
+      this.#outgoingBytes += flush.length;
+    }
+    const data = Buffer.concat(this.#outgoing, this.#outgoingBytes);
     this.#outgoing = [];
+    this.#outgoingBytes = 0;
     if (!this.#socket.write(data)) this.#writable = false;
   }
 
