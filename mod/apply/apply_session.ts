@@ -5,26 +5,27 @@
  * origin SQL of the apply path: binding, the statement that sets the
  * origin's position and commits, and putting the origin back after a failure.
  *
- * The origin's position is set in a simple Query with the COMMIT
- * (`execute spock_apply_commit(lsn, ts); commit`): the server reads the
- * message whole before running any of it, so
+ * The commit is one simple Query,
+ * `set constraints all immediate; execute spock_apply_commit(…); commit`:
+ * the server reads the message whole before running any of it, so
  * `pg_replication_origin_xact_setup()` never runs without the COMMIT that
  * follows (an aborted transaction that ran it would still move the origin).
- * The setup is a prepared statement of the session, so that message costs
- * little to parse; everything else is prepared on the extended protocol.
+ * Deferred constraints are checked first, so the usual reason for a COMMIT
+ * to fail aborts the transaction before the origin is involved. The origin
+ * setup is a statement the session prepared, so the message costs little to
+ * parse.
  *
  * A COMMIT that fails in a simple query leaves the session idle, and the
- * next transaction's statements would run. So each transaction first moves
- * the session setting `spock_apply.committed` from the previous commit's end
- * LSN to its own (the move is rolled back with a transaction that does not
- * commit), and fails when the setting is not where it expects:
+ * next transaction's statements would run. So the prepared statement also
+ * checks that the previous transaction of the pipeline committed. Each
+ * commit moves the session setting `spock_apply.committed` from the previous
+ * commit's end LSN to its own (rolled back with a transaction that does not
+ * commit); the next one sets up the origin only if that setting holds the LSN
+ * it expects, and fails otherwise:
  *
- *   tx k:   begin … mark k-1 → k ✓  execute spock_apply_commit(k); commit ✗ (mark back at k-1)
- *   tx k+1: begin … mark k → k+1 ✗ (extended-protocol error: all after it skipped until Sync)
- *
- * Deferred constraints are checked (SET CONSTRAINTS ALL IMMEDIATE) before the
- * origin is set up, so the usual reason for a COMMIT to fail aborts the
- * transaction before the origin is involved.
+ *   tx k:   … execute spock_apply_commit(k-1 → k); commit ✗       mark stays k-1
+ *   tx k+1: … execute spock_apply_commit(k → k+1) ✗ (mark is k-1): aborted, origin untouched
+ *   tx k+2: begin → 25P02, and everything after it is skipped until Sync
  */
 import { getLogger } from "@logtape/logtape";
 import {
@@ -57,16 +58,16 @@ const CHECK_ROWS_SQL = "select spock._check_applied($1::int) where coalesce(null
   "pg_catalog.current_setting('spock_apply.rows', true), ''), '0')::int <> $1::int";
 
 /**
- * Moves the commit mark from $1 (the previous commit's end LSN) to $2, and
- * fails when the mark is not at $1: the previous transaction did not commit.
- * The change is rolled back with a transaction that does not commit.
+ * The session's prepared statement that sets the origin's position ($3,
+ * $4) for the COMMIT after it and moves the commit mark from $1 to $3; it
+ * fails, before the origin is touched, when the mark is not at $1.
  */
-const MOVE_MARK_SQL = `select pg_catalog.set_config('${MARK_SETTING}', (case when ` +
-  `pg_catalog.current_setting('${MARK_SETTING}', true) = $1::text then $2::text else ` +
-  `'spock: an earlier transaction of this pipeline did not commit' end)::pg_lsn::text, false)`;
-
-/** The session's prepared statement that sets the origin's position for the COMMIT after it. */
 const COMMIT_STATEMENT = "spock_apply_commit";
+const PREPARE_COMMIT_SQL = `prepare ${COMMIT_STATEMENT}(text, text, timestamptz) as ` +
+  `select pg_catalog.pg_replication_origin_xact_setup((case when ` +
+  `pg_catalog.current_setting('${MARK_SETTING}', true) = $1 then $2 else ` +
+  `'spock: an earlier transaction of this pipeline did not commit' end)::pg_lsn, $3), ` +
+  `pg_catalog.set_config('${MARK_SETTING}', $2, false)`;
 
 /** The apply session and where its origin stood when it was bound. */
 export class ApplySession {
@@ -130,10 +131,7 @@ export class ApplySession {
         originId: Number(row.origin_id),
         localNodeName: (row.node_name as string | null) ?? "",
       });
-      await wire.simple(
-        `prepare ${COMMIT_STATEMENT}(pg_lsn, timestamptz) as ` +
-          "select pg_catalog.pg_replication_origin_xact_setup($1, $2)",
-      );
+      await wire.simple(PREPARE_COMMIT_SQL);
       await session.#setMark();
       log.info("Apply session for origin {origin} opened at {lsn}", {
         origin: options.originName,
@@ -155,23 +153,17 @@ export class ApplySession {
    * in one simple Query. Rejects with the first statement's failure.
    */
   commit(endLsn: Lsn, commitTime: string, expectedRows = 0): Promise<void> {
-    const wire = this.wire;
-    const previous = this.#mark;
+    const check = expectedRows === 0
+      ? undefined
+      : this.wire.query(CHECK_ROWS_SQL, [String(expectedRows)], { prepare: true });
+    const previous = quoteLiteral(this.#mark);
     const lsn = formatLsn(endLsn);
     this.#mark = lsn;
-    const steps: Promise<unknown>[] = [];
-    if (expectedRows > 0) {
-      steps.push(wire.query(CHECK_ROWS_SQL, [String(expectedRows)], { prepare: true }));
-    }
-    // Deferred constraints are checked before the origin is set up, so that they cannot fail the COMMIT.
-    steps.push(wire.query("set constraints all immediate", [], { prepare: true }));
-    steps.push(wire.query(MOVE_MARK_SQL, [previous, lsn], { prepare: true }));
-    steps.push(
-      wire.simple(
-        `execute ${COMMIT_STATEMENT}(${quoteLiteral(lsn)}, ${quoteLiteral(commitTime)}); commit`,
-      ),
+    const commit = this.wire.simple(
+      `set constraints all immediate; execute ${COMMIT_STATEMENT}(${previous}, ` +
+        `${quoteLiteral(lsn)}, ${quoteLiteral(commitTime)}); commit`,
     );
-    return Promise.all(steps).then(() => undefined);
+    return Promise.all([check, commit]).then(() => undefined);
   }
 
   /**

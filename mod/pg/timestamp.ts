@@ -21,20 +21,23 @@ export function pgTimestampFromUnixMicros(unixMicros: bigint): PgTimestamp {
   return unixMicros - PG_EPOCH_UNIX_MICROS;
 }
 
+/** The last whole second formatted, as commits of one second follow each other. */
+let formattedSecond = { seconds: Number.NaN, text: "" };
+
 /**
  * Formats a timestamp as ISO 8601 in UTC with exactly six fractional digits,
  * e.g. `2026-11-26T07:04:14.123456Z`.
  */
 export function formatPgTimestamp(ts: PgTimestamp): string {
-  const unixMicros = ts + PG_EPOCH_UNIX_MICROS;
-  let seconds = unixMicros / 1_000_000n;
-  let micros = unixMicros % 1_000_000n;
-  if (micros < 0n) {
-    micros += 1_000_000n;
-    seconds -= 1n;
+  // Microseconds since 1970 are exact in a double until the year 2255.
+  const unixMicros = Number(ts + PG_EPOCH_UNIX_MICROS);
+  const seconds = Math.floor(unixMicros / 1_000_000);
+  const micros = unixMicros - seconds * 1_000_000;
+  if (formattedSecond.seconds !== seconds) {
+    // toISOString ends in ".000Z".
+    formattedSecond = { seconds, text: new Date(seconds * 1000).toISOString().slice(0, -5) };
   }
-  const whole = new Date(Number(seconds) * 1000).toISOString(); // ends in ".000Z"
-  return `${whole.slice(0, -5)}.${micros.toString().padStart(6, "0")}Z`;
+  return `${formattedSecond.text}.${String(micros).padStart(6, "0")}Z`;
 }
 
 /** Milliseconds between two timestamps, as a float keeping microseconds. */

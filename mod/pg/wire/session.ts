@@ -29,6 +29,7 @@ import {
   PgSkippedError,
   type ServerMessageFields,
 } from "./errors.ts";
+import { Fifo } from "./fifo.ts";
 import { ScramClient } from "./scram.ts";
 import { parseTextValue } from "./text_values.ts";
 
@@ -129,7 +130,7 @@ export class WireSession {
   #socket: Duplex;
   #endpoint: Endpoint;
   #onNotice: ((notice: ServerMessageFields) => void) | undefined;
-  #pending: Pending[] = [];
+  #pending = new Fifo<Pending>();
   #outgoing: Buffer[] = [];
   #outgoingBytes = 0;
   #flushScheduled = false;
@@ -491,7 +492,7 @@ export class WireSession {
       }
       return;
     }
-    const head = this.#pending[0];
+    const head = this.#pending.peek();
     switch (message.name) {
       case "parseComplete":
         if (head?.parses) head.parses.state = "ready";
@@ -593,7 +594,7 @@ export class WireSession {
     if (head.parses?.state === "sent") head.parses.state = "unsent";
     head.reject(reason);
     if (!this.#pending.some((entry) => entry.kind === "sync")) this.#ignoring = true;
-    while (this.#pending.length > 0 && this.#pending[0].kind !== "sync") {
+    while (this.#pending.length > 0 && this.#pending.peek()!.kind !== "sync") {
       const skipped = this.#pending.shift()!;
       if (skipped.parses?.state === "sent") skipped.parses.state = "unsent";
       skipped.reject(new PgSkippedError(this.#failure));
@@ -611,7 +612,7 @@ export class WireSession {
     const startup = this.#startup;
     this.#startup = undefined;
     startup?.reject(cause instanceof PgServerError ? cause : this.#lost);
-    for (const entry of this.#pending.splice(0)) entry.reject(this.#lost);
+    for (const entry of this.#pending.takeAll()) entry.reject(this.#lost);
     for (const wake of this.#drainWaiters.splice(0)) wake();
   }
 }
