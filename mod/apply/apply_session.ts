@@ -53,10 +53,6 @@ export interface ApplySessionOptions {
 
 const MARK_SETTING = "spock_apply.committed";
 
-/** Fails (SP003, from `_check_applied`) unless the fast statements changed $1 rows. */
-const CHECK_ROWS_SQL = "select spock._check_applied($1::int) where coalesce(nullif(" +
-  "pg_catalog.current_setting('spock_apply.rows', true), ''), '0')::int <> $1::int";
-
 /**
  * The session's prepared statement that sets the origin's position ($3,
  * $4) for the COMMIT after it and moves the commit mark from $1 to $3; it
@@ -146,24 +142,18 @@ export class ApplySession {
 
   /**
    * Commits the open transaction as the remote one ending at `endLsn`,
-   * committed at `commitTime`, without waiting to send more: checks the fast
-   * UPDATE and DELETE count (`expectedRows` > 0: each must have changed its
-   * row, else SQLSTATE SP003), checks deferred constraints, checks and moves
-   * the pipeline's commit mark, then sets the origin's position and commits
-   * in one simple Query. Rejects with the first statement's failure.
+   * committed at `commitTime`, without waiting to send more: checks deferred
+   * constraints, checks and moves the pipeline's commit mark, then sets the
+   * origin's position and commits, in one simple Query.
    */
-  commit(endLsn: Lsn, commitTime: string, expectedRows = 0): Promise<void> {
-    const check = expectedRows === 0
-      ? undefined
-      : this.wire.query(CHECK_ROWS_SQL, [String(expectedRows)], { prepare: true });
+  commit(endLsn: Lsn, commitTime: string): Promise<void> {
     const previous = quoteLiteral(this.#mark);
     const lsn = formatLsn(endLsn);
     this.#mark = lsn;
-    const commit = this.wire.simple(
+    return this.wire.simple(
       `set constraints all immediate; execute ${COMMIT_STATEMENT}(${previous}, ` +
         `${quoteLiteral(lsn)}, ${quoteLiteral(commitTime)}); commit`,
-    );
-    return Promise.all([check, commit]).then(() => undefined);
+    ).then(() => undefined);
   }
 
   /**

@@ -58,7 +58,7 @@ export interface RemoteTransaction {
   commitLsn: string;
   /**
    * Apply it optimistically with fast statements (no conflict handling; a
-   * conflict fails the transaction, see {@link SqlWriter.expectedChanges}).
+   * conflict fails the statement, and so the transaction).
    */
   fast: boolean;
   /** Called for every conflict its statements report, when the reply arrives. */
@@ -90,7 +90,6 @@ export class SqlWriter {
   #inserts: { relation: LocalRelation; rows: ColumnText[][] } | undefined;
   #meta: (string | null)[] = [null, null, null];
   #fast = false;
-  #expectedChanges = 0;
 
   constructor(session: WireSession, context: ConflictContext, options: SqlWriterOptions = {}) {
     this.#session = session;
@@ -109,16 +108,6 @@ export class SqlWriter {
     this.#fast = transaction.fast;
     this.#onConflict = transaction.onConflict;
     this.#onFailure = transaction.onFailure;
-    this.#expectedChanges = 0;
-  }
-
-  /**
-   * Fast UPDATEs and DELETEs sent in this transaction: each must change its
-   * row (checked at the commit by `spock._check_applied()`), else the
-   * transaction has a conflict to handle.
-   */
-  get expectedChanges(): number {
-    return this.#expectedChanges;
   }
 
   /**
@@ -267,7 +256,6 @@ export class SqlWriter {
     if (!set.some((column) => column.written)) return Promise.resolve();
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
     const fast = this.#fastFor(relation);
-    if (fast) this.#expectedChanges++;
     const text = this.#statement(
       relation,
       `${fast ? "f" : ""}u${mask(relation, set)}/${mask(relation, where)}`,
@@ -287,7 +275,6 @@ export class SqlWriter {
   delete(relation: LocalRelation, identity: MappedColumn[], key: ColumnText[]): Promise<void> {
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
     const fast = this.#fastFor(relation);
-    if (fast) this.#expectedChanges++;
     const text = this.#statement(
       relation,
       `${fast ? "f" : ""}d${mask(relation, where)}`,

@@ -919,7 +919,6 @@ export class TransactionApplier {
       this.#progressAt = now;
       await this.#writer.run(PROGRESS_SQL, progress, "commit");
     }
-    const expectedRows = fast ? this.#writer.expectedChanges : 0;
     await this.#writer.flush();
     const entry = this.#entry!;
     entry.commit = commit;
@@ -938,7 +937,7 @@ export class TransactionApplier {
       }));
     };
     if (fast) {
-      entry.settled = this.#session.commit(commit.endLsn, commitTime, expectedRows).then(
+      entry.settled = this.#session.commit(commit.endLsn, commitTime).then(
         acknowledge,
         (cause) => this.#noteFailure(entry, { cause, operation: "commit", relation: undefined }),
       );

@@ -21,12 +21,11 @@
  *
  * Each statement also comes in a fast form, for transactions applied
  * optimistically: no conflict handling at all, only the resolution's
- * decision. A fast UPDATE or DELETE counts the row it changed in the
- * transaction's `spock_apply.rows` setting, and the commit checks the count
- * (`spock._check_applied()`); a fast INSERT fails on an existing key. Either
- * way the transaction is rolled back and applied again with the full
- * statements, so a conflict costs a second attempt and no conflict costs
- * nothing.
+ * decision. A fast UPDATE or DELETE that changed no row fails (SQLSTATE
+ * SP003, from `spock._check_applied()`); a fast INSERT fails on an existing
+ * key. Either way the transaction is rolled back and applied again with the
+ * full statements, so a conflict costs a second attempt and no conflict
+ * costs nothing.
  */
 import { quoteIdent, quoteLiteral } from "../../pg/mod.ts";
 import type { LocalRelation, MappedColumn } from "../relation_map.ts";
@@ -47,12 +46,12 @@ const META = "with spock_meta (commit_ts, xid, commit_lsn) as " +
 const META_ONLY = META.slice(0, -2);
 
 /**
- * Counts one changed row in the transaction-local `spock_apply.rows` setting
- * (a RETURNING item of fast statements).
+ * Ends a fast statement whose change is the CTE `name`: fails (SP003) when it
+ * changed no row, which is a conflict to handle the careful way.
  */
-const COUNT_CHANGED_ROW = "pg_catalog.set_config('spock_apply.rows', " +
-  "(coalesce(nullif(pg_catalog.current_setting('spock_apply.rows', true), ''), '0')::int + 1)" +
-  "::text, true)";
+function failUnchanged(name: string): string {
+  return `select spock._check_applied(1) where not exists (select from ${name})`;
+}
 
 /** Whether a relation's changes may be applied by fast statements. */
 export function fastApplicable(relation: LocalRelation): boolean {
@@ -455,7 +454,7 @@ export function updateStatement(
   const update = `update ${relation.qualifiedName} as t set ${assignments.join(", ")} ` +
     `where ${locate(relation, where, keyOffset)}${deltas.length > 0 ? "" : ` and ${wins}`}` +
     filter;
-  if (fast) return `${META_ONLY} ${update} returning ${COUNT_CHANGED_ROW}`;
+  if (fast) return `${META}u as (${update} returning 1) ${failUnchanged("u")}`;
   const localValue = (column: MappedColumn) =>
     `(select t.${quoteIdent(column.name)} from ${relation.qualifiedName} as t where ${
       conditions(relation, where, keyOffset)
@@ -496,10 +495,7 @@ export function deleteStatement(
   const remove = `delete from ${relation.qualifiedName} as t where ${
     locate(relation, where, META_PARAMS)
   } and ${wins}${filter}`;
-  if (fast) {
-    if (tombstone === "") return `${META_ONLY} ${remove} returning ${COUNT_CHANGED_ROW}`;
-    return `${META}d as (${remove} returning ${COUNT_CHANGED_ROW})${tombstone} select from d`;
-  }
+  if (fast) return `${META}d as (${remove} returning 1)${tombstone} ${failUnchanged("d")}`;
   const slow = unchangedRow(relation, context, {
     kind: "delete",
     key: where,
