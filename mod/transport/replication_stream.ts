@@ -2,8 +2,9 @@
  * The CopyBoth phase of START_REPLICATION: received messages are parsed and
  * handed to the consumer in batches; standby status updates go back on a
  * timer and whenever the server asks, carrying only the positions the consumer
- * reported. A consumer slower than the server pauses the socket once
- * `maxBufferedBytes` are waiting, so memory stays bounded.
+ * reported. Batches hold at most `maxBatchBytes`; a consumer slower than the
+ * server pauses the socket once `maxBufferedBytes` are waiting, and resumes
+ * it when half of that is left, so memory stays bounded.
  *
  * Timeline of a clean stop: stop() → final status (flushed LSN) → CopyDone →
  * server's CopyDone → the iterator ends. Messages arriving meanwhile are dropped
@@ -18,8 +19,10 @@ import { TransportError } from "./errors.ts";
 export interface ReplicationStreamOptions {
   /** Interval between unrequested status updates; default 10 s. */
   statusIntervalMs?: number;
-  /** Received bytes waiting for the consumer before the socket is paused; default 8 MiB. */
+  /** Received bytes waiting for the consumer before the socket is paused; default 2 MiB. */
   maxBufferedBytes?: number;
+  /** Bytes of one batch handed to the consumer at most (one message may exceed it); default 256 KiB. */
+  maxBatchBytes?: number;
   /**
    * Ask for a reply in the timed status update when nothing arrived since the
    * last one: the server answers with a keepalive carrying its WAL position,
@@ -29,7 +32,8 @@ export interface ReplicationStreamOptions {
 }
 
 const DEFAULT_STATUS_INTERVAL_MS = 10_000;
-const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
+const DEFAULT_MAX_BATCH_BYTES = 256 * 1024;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** Positions as last reported to the server. */
@@ -45,9 +49,11 @@ export interface StreamPositions {
  */
 export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
   #duplex: Duplex;
-  #queue: CopyBothMessage[] = [];
+  /** Batches not yet taken, oldest first; the last one is still filling. */
+  #batches: { messages: CopyBothMessage[]; bytes: number }[] = [];
   #queuedBytes = 0;
   #maxBufferedBytes: number;
+  #maxBatchBytes: number;
   #paused = false;
   #wake: (() => void) | undefined;
   #error: unknown;
@@ -64,6 +70,7 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
   constructor(duplex: Duplex, options: ReplicationStreamOptions = {}) {
     this.#duplex = duplex;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     this.#endedPromise = new Promise((resolve) => {
       duplex.on("data", (chunk: Uint8Array) => this.#onData(chunk));
       duplex.on("error", (error: unknown) => {
@@ -104,7 +111,13 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
       if (message.walEnd > this.#received) this.#received = message.walEnd;
       if (message.replyRequested) this.sendStatus(false);
     }
-    this.#queue.push(message);
+    let open = this.#batches.at(-1);
+    if (open === undefined || open.bytes >= this.#maxBatchBytes) {
+      open = { messages: [], bytes: 0 };
+      this.#batches.push(open);
+    }
+    open.messages.push(message);
+    open.bytes += chunk.length;
     this.#queuedBytes += chunk.length;
     if (!this.#paused && this.#queuedBytes >= this.#maxBufferedBytes) {
       this.#paused = true;
@@ -169,19 +182,18 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
 
   /** Resolves the next batch; `undefined` when the stream has ended. Throws its error. */
   async nextBatch(): Promise<CopyBothMessage[] | undefined> {
-    while (this.#queue.length === 0) {
+    while (this.#batches.length === 0) {
       if (this.#error !== undefined) throw this.#error;
       if (this.#ended || this.#stopping) return undefined;
       await new Promise<void>((resolve) => (this.#wake = resolve));
     }
-    const batch = this.#queue;
-    this.#queue = [];
-    this.#queuedBytes = 0;
-    if (this.#paused) {
+    const batch = this.#batches.shift()!;
+    this.#queuedBytes -= batch.bytes;
+    if (this.#paused && this.#queuedBytes <= this.#maxBufferedBytes / 2) {
       this.#paused = false;
       this.#duplex.resume();
     }
-    return batch;
+    return batch.messages;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<CopyBothMessage[]> {
@@ -201,7 +213,7 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
     this.#stopping = true;
     clearInterval(this.#timer);
     this.sendStatus(false);
-    this.#queue = [];
+    this.#batches = [];
     this.#queuedBytes = 0;
     this.#wakeConsumer();
     if (!this.#ended) {

@@ -156,7 +156,7 @@ pgTest("ReplicationStream answers keepalives that request a reply", async (_t, c
 });
 
 pgTest(
-  "ReplicationStream pauses the socket when the consumer falls behind",
+  "ReplicationStream pauses the socket when the consumer falls behind, and hands out bounded batches",
   async (_t, cluster) => {
     const sql = cluster.connect();
     await sql`create table big (id int primary key, pad text)`;
@@ -165,8 +165,13 @@ pgTest(
     await conn.createSlot("bp", { snapshot: "nothing" });
     await sql`insert into big select g, repeat('x', 200) from generate_series(1, 40000) g`;
     const maxBufferedBytes = 256 * 1024;
+    const maxBatchBytes = 32 * 1024;
     const { options } = choosePgoutputOptions(conn.serverVersionNum, { publications: ["p"] });
-    const stream = await conn.startReplication("bp", { pluginOptions: options, maxBufferedBytes });
+    const stream = await conn.startReplication("bp", {
+      pluginOptions: options,
+      maxBufferedBytes,
+      maxBatchBytes,
+    });
     await pollUntil(() => stream.paused, { what: "the stream to pause" });
     // Paused: the buffer stops growing at about the limit (plus one socket read).
     const peak = stream.bufferedBytes;
@@ -182,7 +187,8 @@ pgTest(
       if (inserts >= 40000) break;
     }
     assert.equal(inserts, 40000);
-    assert.ok(maxSeen < maxBufferedBytes + 512 * 1024, `a batch held ${maxSeen} bytes`);
+    // A batch closes once it holds maxBatchBytes: it exceeds that by one message at most.
+    assert.ok(maxSeen < maxBatchBytes + 1024, `a batch held ${maxSeen} bytes`);
     await stream.stop();
     await conn.close();
   },
