@@ -7,9 +7,18 @@
  * each ends in a Sync and `drain()` collects the first failure. What to write
  * and when to commit is `transaction_applier.ts`'s decision.
  */
-import type { Row, ServerMessageFields, WireSession } from "../pg/mod.ts";
+import {
+  type CopyIn,
+  copyTextRow,
+  type QueryResult,
+  type Row,
+  type ServerMessageFields,
+  type WireSession,
+} from "../pg/mod.ts";
 import { type ColumnText, UNCHANGED_TOAST } from "../pgoutput/mod.ts";
 import {
+  copiedColumns,
+  copyStatements,
   deleteStatement,
   fastApplicable,
   insertAnyUniqueStatement,
@@ -71,10 +80,20 @@ export interface RemoteTransaction {
   onFailure?: (failure: WriteFailure) => void;
 }
 
-/** Rows per multi-row INSERT. */
+/** Rows per multi-row INSERT; a fast run that reaches it goes on as a COPY. */
 const MAX_BATCH_ROWS = 100;
+/** COPY data sent per CopyData message. */
+const COPY_CHUNK_CHARS = 64 * 1024;
 /** Bind parameters per statement allowed by the protocol. */
 const MAX_PARAMS = 65_535;
+
+/** The fast run of INSERTs being copied, and its rows not yet sent. */
+interface OpenCopy {
+  relation: LocalRelation;
+  stream: CopyIn;
+  columns: MappedColumn[];
+  data: string;
+}
 
 /** Builds and pipelines the row statements of one apply session. */
 export class SqlWriter {
@@ -88,6 +107,7 @@ export class SqlWriter {
   #failure: WriteFailure | undefined;
   #statements = new WeakMap<LocalRelation, Map<string, string>>();
   #inserts: { relation: LocalRelation; rows: ColumnText[][] } | undefined;
+  #copy: OpenCopy | undefined;
   #meta: (string | null)[] = [null, null, null];
   #fast = false;
 
@@ -133,15 +153,21 @@ export class SqlWriter {
     // Memory stays bounded by the socket's buffer, however big the transaction.
     await this.#session.writable();
     const onConflict = this.#onConflict;
-    const onFailure = this.#onFailure;
     const query = this.#session.query(text, params, {
       // Parameterless statements vary (per table) except BEGIN, sent once per transaction.
       prepare: params.length > 0 || text === "begin",
-      sync: onFailure === undefined,
+      sync: this.#onFailure === undefined,
       onNotice: relation === undefined || onConflict === undefined
         ? undefined
         : (notice) => reportNotice(notice, relation, onConflict),
     });
+    this.#settle(query, operation, relation);
+  }
+
+  /** Hands a statement's conflicts and failure to the transaction's handlers. */
+  #settle(query: Promise<QueryResult>, operation: string, relation?: LocalRelation): void {
+    const onConflict = this.#onConflict;
+    const onFailure = this.#onFailure;
     this.#last = query.then(
       ({ rows }) => {
         if (relation !== undefined && onConflict !== undefined && rows.length > 0) {
@@ -164,6 +190,7 @@ export class SqlWriter {
   /** Drops the batched INSERTs not sent and the failure recorded (the transaction is rolled back). */
   discard(): void {
     this.#inserts = undefined;
+    this.#copy = undefined;
     this.#failure = undefined;
   }
 
@@ -200,15 +227,53 @@ export class SqlWriter {
         relation,
       );
     }
+    const copy = this.#copy;
+    if (copy?.relation === relation) return this.#copyRow(copy, values);
     const batch = this.#inserts;
-    if (batch !== undefined && batch.relation !== relation) await this.#flushInserts();
+    if (copy !== undefined || (batch !== undefined && batch.relation !== relation)) {
+      await this.#flushInserts();
+    }
     if (this.#inserts === undefined) this.#inserts = { relation, rows: [] };
     const rows = this.#inserts.rows;
     rows.push(values);
     const columns = Math.max(relation.columns.length, 1);
     if (rows.length >= Math.min(this.#batchRows, Math.floor((MAX_PARAMS - 3) / columns))) {
-      await this.#flushInserts();
+      if (this.#batchRows > 1 && this.#fastFor(relation)) await this.#startCopy();
+      else await this.#flushInserts();
     }
+  }
+
+  /**
+   * A fast run of INSERTs long enough: the batched rows and those that follow
+   * into the same relation go as one COPY, until another statement comes.
+   */
+  async #startCopy(): Promise<void> {
+    const { relation, rows } = this.#inserts!;
+    this.#inserts = undefined;
+    const { copy, guard } = copyStatements(relation);
+    if (guard !== undefined) await this.#send(guard, [], "insert", relation);
+    const stream = this.#session.copyIn(copy);
+    this.#settle(stream.result, "insert", relation);
+    this.#copy = { relation, stream, columns: copiedColumns(relation), data: "" };
+    for (const values of rows) await this.#copyRow(this.#copy, values);
+  }
+
+  async #copyRow(copy: OpenCopy, values: ColumnText[]): Promise<void> {
+    copy.data += copyTextRow(copy.columns.map((c) => unchangedAsNull(values[c.remoteIndex])));
+    if (copy.data.length < COPY_CHUNK_CHARS) return;
+    // Memory stays bounded by the socket's buffer, however long the run.
+    await this.#session.writable();
+    copy.stream.write(copy.data);
+    copy.data = "";
+  }
+
+  /** Ends the COPY under way, if any: its last rows, then CopyDone. */
+  #endCopy(): void {
+    const copy = this.#copy;
+    if (copy === undefined) return;
+    this.#copy = undefined;
+    if (copy.data.length > 0) copy.stream.write(copy.data);
+    copy.stream.end();
   }
 
   #fastFor(relation: LocalRelation): boolean {
@@ -221,6 +286,7 @@ export class SqlWriter {
   }
 
   async #flushInserts(): Promise<void> {
+    this.#endCopy();
     const batch = this.#inserts;
     if (batch === undefined) return;
     this.#inserts = undefined;

@@ -1,6 +1,6 @@
 /**
- * Leaf primitives shared by every folder: LSNs, timestamps, quoting, and
- * libpq-style DSNs (parse, mask, resolve to connection settings), and the
+ * Leaf primitives shared by every folder: LSNs, timestamps, quoting, COPY
+ * text rows, and libpq-style DSNs (parse, mask, resolve to connection settings), and the
  * pipelining wire session the apply path runs on.
  *
  * @example
@@ -16,6 +16,7 @@ export {
   type ResolveOptions,
   type TlsSettings,
 } from "./connection_options.ts";
+export { copyTextRow } from "./copy_text.ts";
 export {
   type ConnectionParams,
   DsnError,
@@ -35,6 +36,7 @@ export {
   type ServerMessageFields,
 } from "./wire/errors.ts";
 export {
+  type CopyIn,
   type QueryOptions,
   type QueryResult,
   type Row,

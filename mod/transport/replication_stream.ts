@@ -19,9 +19,9 @@ import { TransportError } from "./errors.ts";
 export interface ReplicationStreamOptions {
   /** Interval between unrequested status updates; default 10 s. */
   statusIntervalMs?: number;
-  /** Received bytes waiting for the consumer before the socket is paused; default 2 MiB. */
+  /** Received bytes waiting for the consumer before the socket is paused; default 1 MiB. */
   maxBufferedBytes?: number;
-  /** Bytes of one batch handed to the consumer at most (one message may exceed it); default 256 KiB. */
+  /** Bytes of one batch handed to the consumer at most (one message may exceed it); default 128 KiB. */
   maxBatchBytes?: number;
   /**
    * Ask for a reply in the timed status update when nothing arrived since the
@@ -32,8 +32,8 @@ export interface ReplicationStreamOptions {
 }
 
 const DEFAULT_STATUS_INTERVAL_MS = 10_000;
-const DEFAULT_MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
-const DEFAULT_MAX_BATCH_BYTES = 256 * 1024;
+const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
+const DEFAULT_MAX_BATCH_BYTES = 128 * 1024;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** Positions as last reported to the server. */

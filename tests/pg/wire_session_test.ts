@@ -4,12 +4,13 @@
  * `require` and `verify-full`, a unix socket; then the pipeline's rules:
  * statements after a failure are skipped until Sync while earlier commits
  * stay, a failed simple-query COMMIT dooms what follows, a skipped Parse is
- * sent again, notices reach their statement, result types, cancel, and a
- * lost connection rejecting what is in flight.
+ * sent again, notices reach their statement, result types, cancel, a lost
+ * connection rejecting what is in flight, and COPY FROM STDIN in the pipeline.
  */
 import assert from "node:assert/strict";
 import { type Cluster, pgTest, pollUntil } from "../_harness/mod.ts";
 import {
+  copyTextRow,
   PgConnectionError,
   type PgServerError,
   PgSkippedError,
@@ -272,3 +273,58 @@ async function pollUntilActive(sql: ReturnType<Cluster["connect"]>): Promise<voi
     return row.n === 1;
   }, { what: "pg_sleep to run" });
 }
+
+pgTest(
+  "WireSession.copyIn() copies in the pipeline; a failing row or an abandoned COPY skips what follows",
+  async (t, cluster) => {
+    const sql = cluster.connect();
+    await sql.unsafe("create table c (id int primary key, v text)");
+    const session = await open(cluster.dsn());
+    try {
+      await t.step("rows with tabs, newlines, backslashes and NULL arrive as sent", async () => {
+        const values = ["plain", "tab\there", "line\nbreak\r", "back\\slash \\N", null];
+        session.query("begin");
+        const copy = session.copyIn("copy c (id, v) from stdin");
+        copy.write(values.map((v, i) => copyTextRow([String(i + 1), v])).join(""));
+        copy.write(copyTextRow(["6", ""]));
+        copy.end();
+        const committed = session.simple("commit");
+        assert.equal((await copy.result).command, "COPY 6");
+        await committed;
+        const rows = await sql`select v from c order by id`;
+        assert.deepEqual(rows.map((r) => r.v), [...values, ""]);
+      });
+      await t.step("a row that fails the COPY skips the statements after it", async () => {
+        const begin = session.query("begin");
+        const copy = session.copyIn("copy c (id, v) from stdin");
+        copy.write(copyTextRow(["7", "new"]) + copyTextRow(["1", "duplicate key"]));
+        copy.end();
+        const after = session.query("insert into c values (8, 'after')");
+        const commit = session.simple("commit");
+        await begin;
+        await assert.rejects(copy.result, (e: PgServerError) => e.code === "23505");
+        await assert.rejects(after, PgSkippedError);
+        await assert.rejects(commit, PgSkippedError);
+        assert.equal(await session.sync(), "E");
+        await session.simple("rollback");
+        assert.equal((await sql`select count(*)::int as n from c`)[0].n, 6);
+      });
+      await t.step("a Sync while rows are still to come abandons the COPY", async () => {
+        session.query("begin");
+        const copy = session.copyIn("copy c (id, v) from stdin");
+        copy.write(copyTextRow(["9", "never committed"]));
+        const ended = session.sync();
+        await assert.rejects(copy.result, (e: PgServerError) => e.code === "57014");
+        assert.equal(await ended, "E");
+        await session.simple("rollback");
+        assert.equal((await sql`select count(*)::int as n from c where id = 9`)[0].n, 0);
+        // The session goes on normally.
+        const { rows } = await session.query("select 1 as one", [], { sync: true });
+        assert.equal(rows[0].one, 1);
+      });
+    } finally {
+      await session.close();
+      await sql.end();
+    }
+  },
+);

@@ -58,6 +58,16 @@ export interface QueryOptions {
   onNotice?: (notice: ServerMessageFields) => void;
 }
 
+/** The rows of a `COPY … FROM STDIN` in the pipeline (see {@link WireSession.copyIn}). */
+export interface CopyIn {
+  /** The COPY's result ("COPY n"), or its failure (as {@link WireSession.query}'s). */
+  readonly result: Promise<QueryResult>;
+  /** Sends rows in COPY text format (each ends in a newline). */
+  write(rows: string): void;
+  /** Ends the data (CopyDone). */
+  end(): void;
+}
+
 /** Options of {@link WireSession.open}. */
 export interface WireSessionOptions {
   /** Notices not claimed by a statement. */
@@ -146,6 +156,8 @@ export class WireSession {
    */
   #ignoring = false;
   #lost: PgConnectionError | undefined;
+  /** The COPY FROM STDIN whose data is still being sent: the server reads nothing else. */
+  #copying: CopyIn | undefined;
   #backendKey: { processID: number; secretKey: number } | undefined;
   #status = "I";
   #parameters = new Map<string, string>();
@@ -293,12 +305,51 @@ export class WireSession {
   }
 
   /**
+   * Starts `text`, a `COPY … FROM STDIN` in text format, without waiting:
+   * its rows follow through the returned {@link CopyIn}, and nothing else may
+   * be sent before its `end()`. After an earlier failure since the last Sync
+   * the server skips the COPY and its data like any other statement.
+   */
+  copyIn(text: string, options: Pick<QueryOptions, "onNotice"> = {}): CopyIn {
+    if (this.#copying !== undefined) {
+      throw new Error("copyIn() while another COPY is sending its data");
+    }
+    const refused = this.#lost ?? (this.#ignoring ? new PgSkippedError(this.#failure) : undefined);
+    const result = new Promise<QueryResult>((resolve, reject) => {
+      if (refused !== undefined) return reject(refused);
+      this.#pending.push(this.#entry("extended", resolve, reject, options.onNotice));
+      this.#send(serialize.parse({ text }));
+      this.#send(serialize.bind({}));
+      this.#send(serialize.execute({}));
+    });
+    // After a failure the server discards the data until Sync: it is not sent.
+    const sending = () => this.#copying === copy && !this.#lost && !this.#ignoring;
+    const copy: CopyIn = {
+      result,
+      write: (rows) => {
+        if (sending()) this.#send(serialize.copyData(Buffer.from(rows)));
+      },
+      end: () => {
+        if (sending()) this.#send(serialize.copyDone());
+        if (this.#copying === copy) this.#copying = undefined;
+      },
+    };
+    if (refused === undefined) this.#copying = copy;
+    return copy;
+  }
+
+  /**
    * Sends Sync: ends the pipeline's error state. Resolves with the
    * transaction status after everything before it ('I', 'T' or 'E').
    */
   sync(): Promise<string> {
     return new Promise((resolve, reject) => {
       if (this.#lost) return reject(this.#lost);
+      if (this.#copying !== undefined) {
+        // The server would ignore a Sync while it reads COPY data.
+        this.#copying = undefined;
+        this.#send(serialize.copyFail("abandoned by the client"));
+      }
       this.#ignoring = false;
       this.#pending.push(
         this.#entry("sync", (result) => resolve(result.status), reject, undefined),
@@ -500,6 +551,7 @@ export class WireSession {
       case "parameterDescription":
       case "bindComplete":
       case "notification":
+      case "copyInResponse":
         return;
       case "rowDescription": {
         const fields = (message.fields as Field[]).map(({ name, dataTypeID }) => ({
