@@ -33,6 +33,7 @@ const LABELS: Record<string, string> = {
   "b tpcb-like": "(b) tpcb-like",
   "c": "(c) 1 big INSERT txn",
   "d": "(d) single-row INSERT txns",
+  "e": "(e) 1 big UPDATE / DELETE txn",
 };
 
 /** A markdown table: one row per workload and mode, pairing the engines' results. */

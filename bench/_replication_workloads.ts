@@ -9,6 +9,8 @@
  *   (b) pgbench simple-update / tpcb-like, live and backlog
  *   (c) one transaction inserting N rows: provider commit → last row visible
  *   (d) N single-row INSERT transactions from 8 clients, live and backlog
+ *   (e) one transaction updating N rows, then one deleting them: provider
+ *       commit → a marker committed right after it visible
  *
  * live: applying during the run; catch-up = pgbench exit → marker visible,
  * rate = txns / (pgbench start → marker visible). backlog: not applying during
@@ -25,6 +27,8 @@ export interface WorkloadSettings {
   seconds: number;
   rows: number;
   txns: number;
+  /** Rows of the (e) UPDATE and DELETE transactions. */
+  changeRows: number;
   workloads: ReadonlySet<string>;
 }
 
@@ -38,7 +42,7 @@ const MODES: Mode[] = ["live", "backlog"];
 export interface WorkloadResult {
   /** `a`, `b simple-update`, `c`, `d` … */
   workload: string;
-  mode: Mode | "-";
+  mode: Mode | "update" | "delete" | "-";
   txns: number;
   rows: number;
   providerTps?: number;
@@ -71,7 +75,7 @@ export class WorkloadRunner {
     this.#progress = progress;
   }
 
-  /** (a), then (b), (c), (d) as selected; (a) always runs since it subscribes. */
+  /** (a), then (b), (c), (d), (e) as selected; (a) always runs since it subscribes. */
   async run(): Promise<void> {
     const selected = this.#settings.workloads;
     await this.initialSync(selected.has("a"));
@@ -109,6 +113,7 @@ export class WorkloadRunner {
         await Deno.remove(script);
       }
     }
+    if (selected.has("e")) await this.bigChanges();
   }
 
   /** (a): subscribe with data copy; seconds until the subscription and all tables are ready. */
@@ -171,6 +176,39 @@ export class WorkloadRunner {
       rateUnit: "rows/s",
       peakRssKb: await this.#engine.peakRssKb(),
     });
+  }
+
+  /** (e): one transaction updating `changeRows` rows of big_tx, then one deleting them. */
+  async bigChanges(): Promise<void> {
+    const rows = this.#settings.changeRows;
+    const { p } = this.#pair;
+    await p.unsafe("truncate big_tx");
+    await p.unsafe(
+      `insert into big_tx select g, 0, md5(g::text) from generate_series(1, ${rows}) g`,
+    );
+    const changes = [
+      ["update", "update big_tx set v = v + 1, payload = md5(payload)"],
+      ["delete", "delete from big_tx"],
+    ] as const;
+    for (const [mode, statement] of changes) {
+      this.#progress(`(e) one transaction: ${statement} (${rows.toLocaleString("en")} rows)`);
+      await this.#quiesce();
+      await this.#engine.resetPeak();
+      await p.unsafe(statement);
+      const committed = performance.now();
+      const visible = await this.#wait(markerVisible(await insertMarker(p)), `(e) ${mode}`);
+      const seconds = (visible - committed) / 1000;
+      this.#add({
+        workload: "e",
+        mode,
+        txns: 1,
+        rows,
+        seconds,
+        rate: rows / seconds,
+        rateUnit: "rows/s",
+        peakRssKb: await this.#engine.peakRssKb(),
+      });
+    }
   }
 
   async #pgbenchRun(workload: string, mode: Mode, rowsPerTxn: number, args: string[]) {

@@ -3,7 +3,7 @@
  * replication (CREATE SUBSCRIPTION), on the same server version and machine,
  * through the workloads of ../shared/bench/native_baseline.sh: (a) initial
  * sync, (b) pgbench live and backlog, (c) one big transaction, (d) many small
- * ones. Each engine gets two fresh clusters. Prints one markdown table per
+ * ones, (e) one big UPDATE and one big DELETE. Each engine gets two fresh clusters. Prints one markdown table per
  * version. Clusters, engines, workloads and printing live in `_replication_*.ts`.
  */
 import { discoverInstalls, type PgInstall } from "../tests/_harness/mod.ts";
@@ -21,13 +21,14 @@ import { machineInfo } from "./_report.ts";
 const USAGE = `Usage: deno run --allow-all bench/replication_bench.ts [options]
 
   --pg LIST          PostgreSQL majors to run, e.g. 17 or 15,17 (default: 15 and 17 when present)
-  --workloads LIST   of a,b,c,d (default: all; (a) always runs since it subscribes)
+  --workloads LIST   of a,b,c,d,e (default: all; (a) always runs since it subscribes)
   --engines LIST     of native,spock (default: both)
   --scale N          pgbench scale for (a) and (b) (default 10)
   --seconds N        duration of each (b) pgbench run (default 30)
   --rows N           rows of the (c) transaction (default 1000000)
   --txns N           single-row transactions of (d) (default 100000)
-  --quick            scale 1, 5 s, 100000 rows, 10000 txns (about 2 minutes per version)
+  --change-rows N    rows of the (e) UPDATE and DELETE transactions (default 200000)
+  --quick            scale 1, 5 s, 100000 rows, 10000 txns, 20000 changed rows (about 2 minutes per version)
   --cpu-prof DIR     write a V8 CPU profile of each spock daemon process into DIR
 
 The full default takes about 12-20 minutes per PostgreSQL version (both engines).`;
@@ -44,25 +45,33 @@ function parseArgs(args: string[]): BenchArgs | undefined {
     seconds: 30,
     rows: 1_000_000,
     txns: 100_000,
-    workloads: new Set(["a", "b", "c", "d"]),
+    changeRows: 200_000,
+    workloads: new Set(["a", "b", "c", "d", "e"]),
     majors: undefined,
     engines: new Set(["native", "spock"]),
     cpuProfileDir: undefined,
   };
-  const numeric = ["scale", "seconds", "rows", "txns"] as const;
+  const numeric = ["scale", "seconds", "rows", "txns", "change-rows"] as const;
+  const fields = { "change-rows": "changeRows" } as Record<string, string>;
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i].split(/=(.*)/s, 2);
     const value = () => inline ?? args[++i];
     const name = flag.replace(/^--/, "");
     if (flag === "--quick") {
-      Object.assign(parsed, { scale: 1, seconds: 5, rows: 100_000, txns: 10_000 });
+      Object.assign(parsed, {
+        scale: 1,
+        seconds: 5,
+        rows: 100_000,
+        txns: 10_000,
+        changeRows: 20_000,
+      });
     } else if ((numeric as readonly string[]).includes(name)) {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 1) return undefined;
-      parsed[name as typeof numeric[number]] = n;
+      (parsed as unknown as Record<string, number>)[fields[name] ?? name] = n;
     } else if (flag === "--workloads") {
       parsed.workloads = new Set(value()?.split(","));
-      if ([...parsed.workloads].some((w) => !"abcd".includes(w) || w.length !== 1)) return;
+      if ([...parsed.workloads].some((w) => !"abcde".includes(w) || w.length !== 1)) return;
     } else if (flag === "--engines") {
       parsed.engines = new Set(value()?.split(","));
       if ([...parsed.engines].some((e) => e !== "native" && e !== "spock")) return undefined;
@@ -155,9 +164,10 @@ async function main(): Promise<number> {
     `\n## Replication: spock vs native logical replication\n\n` +
       `${command}\n` +
       `${machine.cpus} × ${machine.cpu}, ${machine.os}, Deno ${machine.deno}; ` +
-      `scale ${args.scale}, (b) ${args.seconds} s, (c) ${args.rows} rows, (d) ${args.txns} txns; ` +
-      `daemon logs in ${outDir}\n` +
+      `scale ${args.scale}, (b) ${args.seconds} s, (c) ${args.rows} rows, (d) ${args.txns} txns, ` +
+      `(e) ${args.changeRows} rows; daemon logs in ${outDir}\n` +
       `Times: (a) subscribe → all tables ready; (c) provider commit → last row visible; ` +
+      `(e) provider commit → a marker after it visible; ` +
       `live: pgbench exit → marker visible; backlog: apply process start → marker visible. ` +
       `Rates over the apply window (live: pgbench start → marker visible).\n\n` +
       tables.join("\n\n"),

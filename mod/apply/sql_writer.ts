@@ -13,6 +13,7 @@ import {
   type QueryResult,
   type Row,
   type ServerMessageFields,
+  textArrayLiteral,
   type WireSession,
 } from "../pg/mod.ts";
 import { type ColumnText, UNCHANGED_TOAST } from "../pgoutput/mod.ts";
@@ -21,6 +22,8 @@ import {
   copyStatements,
   deleteStatement,
   fastApplicable,
+  fastDeleteBatchStatement,
+  fastUpdateBatchStatement,
   insertAnyUniqueStatement,
   insertStatement,
   updateStatement,
@@ -82,6 +85,8 @@ export interface RemoteTransaction {
 
 /** Rows per multi-row INSERT; a fast run that reaches it goes on as a COPY. */
 const MAX_BATCH_ROWS = 100;
+/** Rows per batched fast UPDATE or DELETE. */
+const MAX_CHANGE_ROWS = 1000;
 /** COPY data sent per CopyData message. */
 const COPY_CHUNK_CHARS = 64 * 1024;
 /** Bind parameters per statement allowed by the protocol. */
@@ -93,6 +98,21 @@ interface OpenCopy {
   stream: CopyIn;
   columns: MappedColumn[];
   data: string;
+}
+
+/**
+ * A run of fast UPDATEs or DELETEs of one relation and shape, sent as one
+ * statement: each row's values in statement order (`set`, then `where`).
+ */
+interface ChangeRun {
+  kind: "update" | "delete";
+  relation: LocalRelation;
+  shape: string;
+  set: MappedColumn[];
+  where: MappedColumn[];
+  rows: (string | null)[][];
+  /** The rows' keys: a key seen again ends the run (one statement changes a row once). */
+  keys: Set<string>;
 }
 
 /** Builds and pipelines the row statements of one apply session. */
@@ -108,6 +128,7 @@ export class SqlWriter {
   #statements = new WeakMap<LocalRelation, Map<string, string>>();
   #inserts: { relation: LocalRelation; rows: ColumnText[][] } | undefined;
   #copy: OpenCopy | undefined;
+  #changes: ChangeRun | undefined;
   #meta: (string | null)[] = [null, null, null];
   #fast = false;
 
@@ -140,7 +161,7 @@ export class SqlWriter {
     operation: string,
     relation?: LocalRelation,
   ): Promise<void> {
-    await this.#flushInserts();
+    await this.#flushBatches();
     await this.#send(text, params, operation, relation);
   }
 
@@ -182,21 +203,22 @@ export class SqlWriter {
     );
   }
 
-  /** Sends the batched INSERTs, if any. */
+  /** Sends the batched INSERTs, UPDATEs and DELETEs, if any. */
   flush(): Promise<void> {
-    return this.#flushInserts();
+    return this.#flushBatches();
   }
 
   /** Drops the batched INSERTs not sent and the failure recorded (the transaction is rolled back). */
   discard(): void {
     this.#inserts = undefined;
     this.#copy = undefined;
+    this.#changes = undefined;
     this.#failure = undefined;
   }
 
   /** Waits for every statement sent; returns the first failure, clearing it. */
   async drain(): Promise<WriteFailure | undefined> {
-    await this.#flushInserts();
+    await this.#flushBatches();
     await this.#last;
     const failure = this.#failure;
     this.#failure = undefined;
@@ -230,8 +252,11 @@ export class SqlWriter {
     const copy = this.#copy;
     if (copy?.relation === relation) return this.#copyRow(copy, values);
     const batch = this.#inserts;
-    if (copy !== undefined || (batch !== undefined && batch.relation !== relation)) {
-      await this.#flushInserts();
+    if (
+      copy !== undefined || this.#changes !== undefined ||
+      (batch !== undefined && batch.relation !== relation)
+    ) {
+      await this.#flushBatches();
     }
     if (this.#inserts === undefined) this.#inserts = { relation, rows: [] };
     const rows = this.#inserts.rows;
@@ -239,7 +264,7 @@ export class SqlWriter {
     const columns = Math.max(relation.columns.length, 1);
     if (rows.length >= Math.min(this.#batchRows, Math.floor((MAX_PARAMS - 3) / columns))) {
       if (this.#batchRows > 1 && this.#fastFor(relation)) await this.#startCopy();
-      else await this.#flushInserts();
+      else await this.#flushBatches();
     }
   }
 
@@ -276,6 +301,70 @@ export class SqlWriter {
     copy.stream.end();
   }
 
+  /** Fast UPDATEs and DELETEs of a keyed table are batched (unless batching is off). */
+  #batchable(relation: LocalRelation): boolean {
+    return this.#batchRows > 1 && !relation.locateByAllColumns;
+  }
+
+  /** Adds a fast UPDATE or DELETE to the run of its relation and shape. */
+  async #batchChange(
+    kind: ChangeRun["kind"],
+    relation: LocalRelation,
+    set: MappedColumn[],
+    where: MappedColumn[],
+    row: (string | null)[],
+  ): Promise<void> {
+    const shape = `${kind}${mask(relation, set)}/${mask(relation, where)}`;
+    const key = JSON.stringify(row.slice(set.length));
+    let run = this.#changes;
+    if (
+      this.#copy !== undefined || this.#inserts !== undefined ||
+      (run !== undefined && (run.relation !== relation || run.shape !== shape || run.keys.has(key)))
+    ) {
+      await this.#flushBatches();
+      run = undefined;
+    }
+    if (run === undefined) {
+      run = { kind, relation, shape, set, where, rows: [], keys: new Set() };
+      this.#changes = run;
+    }
+    run.rows.push(row);
+    run.keys.add(key);
+    if (run.rows.length >= MAX_CHANGE_ROWS) await this.#flushChanges();
+  }
+
+  /** Sends the batched UPDATEs or DELETEs: one row as its own statement, more as one batch. */
+  async #flushChanges(): Promise<void> {
+    const run = this.#changes;
+    if (run === undefined) return;
+    this.#changes = undefined;
+    const { kind, relation, set, where, rows } = run;
+    if (rows.length === 1) {
+      const text = this.#statement(
+        relation,
+        `f${run.shape}`,
+        () =>
+          kind === "update"
+            ? updateStatement(relation, this.#context, set, where, true)
+            : deleteStatement(relation, this.#context, where, true),
+      );
+      return this.#send(text, [...this.#meta, ...rows[0]], kind, relation);
+    }
+    const text = this.#statement(
+      relation,
+      `fb${run.shape}`,
+      () =>
+        kind === "update"
+          ? fastUpdateBatchStatement(relation, this.#context, set, where)
+          : fastDeleteBatchStatement(relation, this.#context, where),
+    );
+    const params: (string | null)[] = [...this.#meta, String(rows.length)];
+    for (let column = 0; column < set.length + where.length; column++) {
+      params.push(textArrayLiteral(rows.map((row) => row[column])));
+    }
+    await this.#send(text, params, kind, relation);
+  }
+
   #fastFor(relation: LocalRelation): boolean {
     return this.#fast && fastApplicable(relation);
   }
@@ -285,8 +374,10 @@ export class SqlWriter {
       relation.uniqueIndexes.length > 0;
   }
 
-  async #flushInserts(): Promise<void> {
+  /** Sends whatever run is batched: the COPY under way, the INSERTs, or the UPDATEs or DELETEs. */
+  async #flushBatches(): Promise<void> {
     this.#endCopy();
+    await this.#flushChanges();
     const batch = this.#inserts;
     if (batch === undefined) return;
     this.#inserts = undefined;
@@ -322,6 +413,13 @@ export class SqlWriter {
     if (!set.some((column) => column.written)) return Promise.resolve();
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
     const fast = this.#fastFor(relation);
+    // An old tuple comes when the key changed (or with REPLICA IDENTITY FULL): not batched.
+    if (fast && old === undefined && this.#batchable(relation)) {
+      return this.#batchChange("update", relation, set, where, [
+        ...set.map((column) => values[column.remoteIndex] as string | null),
+        ...where.map((column) => key[column.remoteIndex] as string | null),
+      ]);
+    }
     const text = this.#statement(
       relation,
       `${fast ? "f" : ""}u${mask(relation, set)}/${mask(relation, where)}`,
@@ -341,6 +439,15 @@ export class SqlWriter {
   delete(relation: LocalRelation, identity: MappedColumn[], key: ColumnText[]): Promise<void> {
     const where = identity.filter((column) => key[column.remoteIndex] !== UNCHANGED_TOAST);
     const fast = this.#fastFor(relation);
+    if (fast && this.#batchable(relation)) {
+      return this.#batchChange(
+        "delete",
+        relation,
+        [],
+        where,
+        where.map((column) => key[column.remoteIndex] as string | null),
+      );
+    }
     const text = this.#statement(
       relation,
       `${fast ? "f" : ""}d${mask(relation, where)}`,

@@ -1,6 +1,6 @@
 /**
  * Leaf primitives shared by every folder: LSNs, timestamps, quoting, COPY
- * text rows, and libpq-style DSNs (parse, mask, resolve to connection settings), and the
+ * text rows, `text[]` literals, and libpq-style DSNs (parse, mask, resolve to connection settings), and the
  * pipelining wire session the apply path runs on.
  *
  * @example
@@ -44,6 +44,7 @@ export {
   type WireSessionOptions,
 } from "./wire/session.ts";
 export { quoteIdent, quoteLiteral } from "./quote.ts";
+export { textArrayLiteral } from "./text_array.ts";
 export {
   formatPgTimestamp,
   PG_EPOCH_UNIX_MICROS,

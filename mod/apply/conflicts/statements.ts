@@ -494,6 +494,77 @@ export function copiedColumns(relation: LocalRelation): MappedColumn[] {
   return writtenColumns(relation);
 }
 
+/** Parameters of a batched fast statement before its column arrays: meta, then the row count. */
+const BATCH_PARAMS = META_PARAMS + 1;
+
+/**
+ * `v`, the rows of a batched fast statement: one `text[]` parameter per
+ * column of `columns` (from $5), unnested side by side into `c1`, `c2`, …
+ */
+function batchRows(columns: MappedColumn[]): string {
+  const arrays = columns.map((_, i) => `$${BATCH_PARAMS + i + 1}::text[]`);
+  const names = columns.map((_, i) => `c${i + 1}`);
+  return `v as (select * from unnest(${arrays.join(", ")}) as v (${names.join(", ")}))`;
+}
+
+/** Ends a batched fast statement whose change is the CTE `name`: fails (SP003) unless it changed $4 rows. */
+function failShort(name: string): string {
+  return `select spock._check_applied($4::int) where (select count(*) from ${name}) <> $4::int`;
+}
+
+/**
+ * A run of fast UPDATEs of one shape (the same `set` and `where` columns,
+ * each row located by its key, no key changed) as one statement: the rows
+ * are column arrays ({@link batchRows}: `set` columns, then `where`), and it
+ * fails unless every row changed. Only for keyed tables.
+ */
+export function fastUpdateBatchStatement(
+  relation: LocalRelation,
+  context: ConflictContext,
+  set: MappedColumn[],
+  where: MappedColumn[],
+): string {
+  const value = (index: number, column: MappedColumn) => `v.c${index + 1}::${column.localType}`;
+  const assignments = set.flatMap((column, i) =>
+    column.written ? [`${quoteIdent(column.name)} = ${value(i, column)}`] : []
+  );
+  const match = where.map((column, i) =>
+    `t.${quoteIdent(column.name)} = ${value(set.length + i, column)}`
+  ).join(" and ");
+  const wins = targetWins(relation, context, "update_origin_differs");
+  return `${META}${batchRows([...set, ...where])}, u as (update ${relation.qualifiedName} as t ` +
+    `set ${assignments.join(", ")} from v where ${match} and ${wins} returning 1) ${
+      failShort("u")
+    }`;
+}
+
+/**
+ * A run of fast DELETEs as one statement, the keys as column arrays
+ * ({@link batchRows}), leaving a tombstone per deleted row; it fails unless
+ * every row was deleted. Only for keyed tables.
+ */
+export function fastDeleteBatchStatement(
+  relation: LocalRelation,
+  context: ConflictContext,
+  where: MappedColumn[],
+): string {
+  const [nspname, relname] = relation.remoteNameParts;
+  const match = where.map((column, i) =>
+    `t.${quoteIdent(column.name)} = v.c${i + 1}::${column.localType}`
+  ).join(" and ");
+  const wins = targetWins(relation, context, "delete_origin_differs");
+  const key = tombstoneKey(where, (c) => `d.${quoteIdent(c.name)}`);
+  const returned = where.map((c) => `t.${quoteIdent(c.name)}`).join(", ");
+  return `${META}${batchRows(where)}, d as (delete from ${relation.qualifiedName} as t using v ` +
+    `where ${match} and ${wins} returning ${returned}), tomb as (insert into spock._tombstone ` +
+    `as s (nspname, relname, key, deleted_at) select ${quoteLiteral(nspname)}, ${
+      quoteLiteral(relname)
+    }, ${key}, ${REMOTE_TS} from d ` +
+    `on conflict (nspname, relname, key) do update set deleted_at = excluded.deleted_at, ` +
+    `deleted_xid = null where coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) ` +
+    `< excluded.deleted_at, true)) ${failShort("d")}`;
+}
+
 /**
  * A DELETE locating the row by `where` (parameters after the meta ones). The
  * row is deleted where the remote side wins, and its key gets a tombstone;

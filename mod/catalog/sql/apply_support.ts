@@ -42,15 +42,16 @@ BEGIN
 END
 $fn$;
 
--- A fast UPDATE or DELETE of a remote transaction changed none of the
--- expected rows it was sent for: there is a conflict to handle. SQLSTATE
--- SP003 fails the statement, and the daemon applies the transaction again
--- with conflict handling. (Called only when no row changed; earlier builds
--- counted rows in a setting first, and their body raises the same way.)
+-- A fast UPDATE or DELETE of a remote transaction (one row, or a batch of
+-- expected rows) changed fewer rows than it was sent for: there is a
+-- conflict to handle. SQLSTATE SP003 fails the statement, and the daemon
+-- applies the transaction again with conflict handling. (Called only then;
+-- earlier builds counted rows in a setting first, and their body raises the
+-- same way.)
 CREATE OR REPLACE FUNCTION spock._check_applied(expected integer)
 RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
 BEGIN
-  RAISE EXCEPTION 'remote change found none of its % rows to change: applying the transaction again with conflict handling',
+  RAISE EXCEPTION 'remote changes found fewer than the % rows they were sent for: applying the transaction again with conflict handling',
     expected USING ERRCODE = 'SP003';
 END
 $fn$;
