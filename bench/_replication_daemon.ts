@@ -1,17 +1,12 @@
 /**
  * The engine under test as users run it: `deno run --allow-all main.ts run
- * --dsn <subscriber>` with the compile task's V8 flags, in a child process
+ * --dsn <subscriber>`, without the heap cap that the compile task and `deno
+ * task spock` pass (the worst case for its memory), in a child process
  * (the child's pid is the deno process itself, so /proc/<pid>/status gives
  * its peak RSS), its log appended to a file, stopped with SIGTERM. Optionally
  * writes a V8 CPU profile on exit.
  */
-import denoJson from "../deno.json" with { type: "json" };
-
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-/** The V8 flags of the compile task (the daemon's heap cap), as the shipped binary has them. */
-const V8_FLAGS: string[] = denoJson.tasks.compile.split(/\s+/)
-  .filter((word: string) => word.startsWith("--v8-flags="));
 
 /** How to start the daemon. */
 export interface DaemonProcessOptions {
@@ -52,7 +47,6 @@ export class DaemonProcess {
         "run",
         "--quiet",
         "--allow-all",
-        ...V8_FLAGS,
         ...profile,
         MAIN,
         "run",

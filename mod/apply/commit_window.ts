@@ -29,7 +29,7 @@ export interface CommitWindowLimits {
 
 /** Defaults that suit most users: a second of a busy provider, a few MB. */
 export const DEFAULT_WINDOW_LIMITS: Readonly<CommitWindowLimits> = Object.freeze({
-  transactions: 1000,
+  transactions: 500,
   bytes: 8 * 1024 * 1024,
 });
 

@@ -138,7 +138,7 @@ export const DEFAULT_ENGINE: Readonly<EngineSettings> = Object.freeze({
   exception_logging: "all",
   exception_replay_queue_size: 4_194_304,
   batch_inserts: true,
-  apply_window_transactions: 1000,
+  apply_window_transactions: 500,
   apply_window_bytes: 8_388_608,
   check_all_uc_indexes: false,
   restart_delay_default: 5000,
