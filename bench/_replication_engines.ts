@@ -5,7 +5,8 @@
  * child process). The workloads and timing are `_replication_workloads.ts`'s.
  */
 import { installCatalog } from "../mod/catalog/mod.ts";
-import type { ClusterPair } from "./_replication_cluster.ts";
+import { TcpProxy } from "../tests/_harness/mod.ts";
+import { type ClusterPair, DATABASE } from "./_replication_cluster.ts";
 import { DaemonProcess } from "./_replication_daemon.ts";
 import { waitFor } from "./_replication_poll.ts";
 
@@ -111,6 +112,8 @@ export class NativeEngine implements Engine {
 export interface SpockEngineOptions {
   logPath: string;
   cpuProfileDir?: string;
+  /** Added round trip between the daemon and the subscriber (a delaying proxy), in ms. */
+  latencyMs?: number;
 }
 
 /** spock: catalog and nodes on both sides, `sub_create`, `spock run` as a child process. */
@@ -120,6 +123,7 @@ export class SpockEngine implements Engine {
   #daemon: DaemonProcess | undefined;
   #slotName = "";
   #exited: string | undefined;
+  #proxy: TcpProxy | undefined;
 
   constructor(options: SpockEngineOptions) {
     this.#options = options;
@@ -193,11 +197,27 @@ export class SpockEngine implements Engine {
     const daemon = this.#daemon;
     this.#daemon = undefined;
     await daemon?.stop();
+    await this.#proxy?.close();
+    this.#proxy = undefined;
+  }
+
+  /** The subscriber as the daemon reaches it: through the delaying proxy when there is latency. */
+  #subscriberDsn(pair: ClusterPair): string {
+    const latencyMs = this.#options.latencyMs ?? 0;
+    if (latencyMs <= 0) return pair.subscriberDsn;
+    this.#proxy ??= TcpProxy.start(
+      { host: pair.subscriber.host, port: pair.subscriber.port },
+      { delayMs: latencyMs },
+    );
+    return pair.subscriber.dsn({ dbname: DATABASE }).replace(
+      `port=${pair.subscriber.port}`,
+      `port=${this.#proxy.port}`,
+    );
   }
 
   #spawn(pair: ClusterPair): DaemonProcess {
     const daemon = DaemonProcess.spawn({
-      dsn: pair.subscriberDsn,
+      dsn: this.#subscriberDsn(pair),
       logPath: this.#options.logPath,
       cpuProfileDir: this.#options.cpuProfileDir,
     });

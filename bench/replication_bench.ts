@@ -30,6 +30,7 @@ const USAGE = `Usage: deno run --allow-all bench/replication_bench.ts [options]
   --change-rows N    rows of the (e) UPDATE and DELETE transactions (default 200000)
   --quick            scale 1, 5 s, 100000 rows, 10000 txns, 20000 changed rows (about 2 minutes per version)
   --cpu-prof DIR     write a V8 CPU profile of each spock daemon process into DIR
+  --latency-ms N     spock's daemon reaches the subscriber through a proxy adding N ms of round trip
 
 The full default takes about 12-20 minutes per PostgreSQL version (both engines).`;
 
@@ -37,6 +38,7 @@ interface BenchArgs extends WorkloadSettings {
   majors: number[] | undefined;
   engines: ReadonlySet<string>;
   cpuProfileDir: string | undefined;
+  latencyMs: number;
 }
 
 function parseArgs(args: string[]): BenchArgs | undefined {
@@ -50,6 +52,7 @@ function parseArgs(args: string[]): BenchArgs | undefined {
     majors: undefined,
     engines: new Set(["native", "spock"]),
     cpuProfileDir: undefined,
+    latencyMs: 0,
   };
   const numeric = ["scale", "seconds", "rows", "txns", "change-rows"] as const;
   const fields = { "change-rows": "changeRows" } as Record<string, string>;
@@ -78,6 +81,9 @@ function parseArgs(args: string[]): BenchArgs | undefined {
     } else if (flag === "--pg") {
       parsed.majors = value()?.split(",").map(Number);
       if (parsed.majors?.some((m) => !Number.isInteger(m))) return undefined;
+    } else if (flag === "--latency-ms") {
+      parsed.latencyMs = Number(value());
+      if (!(parsed.latencyMs >= 0)) return undefined;
     } else if (flag === "--cpu-prof") {
       parsed.cpuProfileDir = value();
       if (!parsed.cpuProfileDir) return undefined;
@@ -151,6 +157,7 @@ async function main(): Promise<number> {
       const engine = new SpockEngine({
         logPath: `${outDir}/daemon-pg${install.major}.log`,
         cpuProfileDir: args.cpuProfileDir,
+        latencyMs: args.latencyMs,
       });
       results.spock = await runEngine(install, engine, args);
     }

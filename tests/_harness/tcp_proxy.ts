@@ -1,7 +1,8 @@
 /**
  * A TCP forwarder in front of a test server that notes when each client
  * connection was opened: tests of reconnect storms count them per second,
- * even while the server behind it is down. A client then gets what a server
+ * even while the server behind it is down. It can also hold what the server
+ * sends for a while (`delayMs`): a network with that much added round trip. A client then gets what a server
  * that is shutting down sends: a FATAL error (57P03) at startup. (Merely
  * closing the socket would make postgres.js retry the startup at once, a
  * loop no real server causes.)
@@ -16,17 +17,30 @@ export class TcpProxy {
   #listener: Deno.Listener;
   #open = new Set<Deno.Conn>();
   #done: Promise<void>;
+  #delayMs: number;
 
-  private constructor(listener: Deno.Listener, target: { host: string; port: number }) {
+  private constructor(
+    listener: Deno.Listener,
+    target: { host: string; port: number },
+    delayMs: number,
+  ) {
     this.#listener = listener;
+    this.#delayMs = delayMs;
     this.port = (listener.addr as Deno.NetAddr).port;
     this.#done = this.#accept(target);
   }
 
-  /** Starts forwarding to `target`. */
-  static start(target: { host: string; port: number }): TcpProxy {
+  /** Starts forwarding to `target`; the server's bytes reach the client `delayMs` later. */
+  static start(
+    target: { host: string; port: number },
+    options: { delayMs?: number } = {},
+  ): TcpProxy {
     const port = freePorts(1)[0];
-    return new TcpProxy(Deno.listen({ hostname: "127.0.0.1", port }), target);
+    return new TcpProxy(
+      Deno.listen({ hostname: "127.0.0.1", port }),
+      target,
+      options.delayMs ?? 0,
+    );
   }
 
   /** Connections opened in the window [from, to) of `performance.now()` times. */
@@ -61,9 +75,12 @@ export class TcpProxy {
       );
       if (server === undefined) return await refuseStartup(client);
       this.#open.add(server);
+      const replies = this.#delayMs > 0
+        ? server.readable.pipeThrough(delayed(this.#delayMs))
+        : server.readable;
       await Promise.race([
         client.readable.pipeTo(server.writable),
-        server.readable.pipeTo(client.writable),
+        replies.pipeTo(client.writable),
       ]);
     } catch {
       // Refused, reset or closed: either side ends the pair.
@@ -75,6 +92,22 @@ export class TcpProxy {
       }
     }
   }
+}
+
+/** Passes every chunk on `ms` after it arrived, in order (chunks do not wait for each other). */
+function delayed(ms: number): TransformStream<Uint8Array, Uint8Array> {
+  let previous = Promise.resolve();
+  return new TransformStream({
+    transform(chunk, controller) {
+      const due = performance.now() + ms;
+      previous = previous.then(async () => {
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        controller.enqueue(chunk);
+      });
+    },
+    flush: () => previous,
+  });
 }
 
 const SSL_REQUEST = 80877103;

@@ -2,7 +2,9 @@
  * Lag means work not yet applied: a caught-up link that stays idle for 30 s
  * reports a lag under 2 s in spock.lag_tracker and in `spock status` (the
  * provider's keepalives tell the subscriber it is caught up), and a disabled
- * link's lag grows while the provider writes.
+ * link's lag grows while the provider writes. Under steady writes the lag
+ * stays under 2 s (progress is written once a second), and spock.progress
+ * reaches the last commit within about two seconds of the writes ending.
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
@@ -65,3 +67,43 @@ pgTest("lag stays near 0 on an idle link and grows on a disabled one", async (_t
     await closeNodes(nodes);
   }
 });
+
+pgTest(
+  "under steady writes spock.progress and lag_tracker stay within a second or two",
+  async (_t, cluster) => {
+    const nodes = await createNodes(cluster, ["wp", "ws"], "create table t (k int primary key)");
+    const [provider, subscriber] = nodes;
+    await addAllTables([provider]);
+    const sub = await subscribe(subscriber, provider);
+    const daemon = runDaemon([subscriber]);
+    try {
+      await waitForSync(subscriber, sub);
+      // Progress is written at most once a second, so the lag seen while
+      // applying is that second at most, plus the apply time itself.
+      const lags: number[] = [];
+      let k = 0;
+      const started = performance.now();
+      await pollUntil(async () => {
+        await provider.sql`insert into t values (${++k})`;
+        if (k % 5 === 0) lags.push(await lagSeconds(subscriber, provider.name));
+        return performance.now() - started >= 6_000 || undefined;
+      }, { timeoutMs: 20_000, intervalMs: 20, what: "six seconds of provider writes" });
+      const worst = Math.max(...lags.slice(5));
+      assert.ok(worst < 2, `lag up to ${worst.toFixed(2)} s while applying steady writes`);
+      // Once the writes stop, the progress row reaches the last commit at the first idle
+      // keepalive: the daemon asks for one after a status interval (1 s) without data.
+      const [last] = await provider.sql`select pg_xact_commit_timestamp(xmin)::text as ts
+        from t where k = ${k}`;
+      const stopped = performance.now();
+      await pollUntil(async () => {
+        const [row] = await subscriber.sql`select remote_commit_ts::text as ts from spock.progress`;
+        return row.ts === last.ts || undefined;
+      }, { timeoutMs: 3_000, intervalMs: 50, what: "spock.progress to reach the last commit" });
+      const caughtUp = (performance.now() - stopped) / 1000;
+      assert.ok(caughtUp < 2.5, `progress caught up ${caughtUp.toFixed(2)} s after the writes`);
+    } finally {
+      await daemon.stop();
+      await closeNodes(nodes);
+    }
+  },
+);
