@@ -275,6 +275,13 @@ class StreamSession {
   async #keepalive(keepalive: PrimaryKeepalive): Promise<void> {
     const { applier, filter, tracker, tables, stream } = this.#parts;
     if (filter.inTransaction || applier.inTransaction) return;
+    // While data flows the walsender sends a keepalive after nearly every
+    // transaction: waiting there for the commit window would cost a round trip
+    // per transaction, and the commits move the positions anyway. Unless the
+    // server asks for a reply (a shutdown waits for it) or the link has still
+    // to be marked caught up.
+    const flowing = performance.now() - this.#lastDataAt < CAUGHT_UP_INTERVAL_MS;
+    if (flowing && this.#caughtUp && !keepalive.replyRequested) return;
     // Everything before the keepalive must be committed before its position counts.
     await applier.drain();
     const sub = this.#options.subscription;
