@@ -16,7 +16,7 @@
  */
 import type { Begin, Commit } from "../pgoutput/mod.ts";
 import type { ApplyCounters } from "./conflicts/report.ts";
-import type { ReplayQueue } from "./exception_mode.ts";
+import type { ReplayQueue } from "./replay_queue.ts";
 import type { LocalRelation } from "./relation_map.ts";
 
 /** Limits of the window (`engine.apply_window_*`). */

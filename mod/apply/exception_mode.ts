@@ -14,7 +14,7 @@
  *                      exception_log rows; progress; xact_setup + commit
  */
 import type { WireSession } from "../pg/mod.ts";
-import { type PgoutputMessage, type Relation, type Tuple, tupleText } from "../pgoutput/mod.ts";
+import { type Relation, type Tuple, tupleText } from "../pgoutput/mod.ts";
 import { localRowStatement } from "./conflicts/statements.ts";
 import { ApplyError } from "./errors.ts";
 import type { LocalRelation, MappedColumn } from "./relation_map.ts";
@@ -298,55 +298,6 @@ export class ExceptionReplay {
     await this.#sql.query("select spock._notify('subscription', $1, 'disable')", [
       subscription.name,
     ], { sync: true });
-  }
-}
-
-/** What a decoded message costs in memory beyond its bytes on the wire (objects, arrays, views). */
-const MESSAGE_OVERHEAD_BYTES = 256;
-
-/**
- * The messages of the current remote transaction, kept for a replay up to
- * `limit` bytes (Spock's exception_replay_queue_size, counted as wire bytes
- * plus an estimate of each decoded message's overhead); past that, none.
- */
-export class ReplayQueue {
-  #limit: number;
-  #messages: PgoutputMessage[] | undefined;
-  #bytes = 0;
-
-  constructor(limit: number) {
-    this.#limit = limit;
-  }
-
-  /** The transaction's messages so far, or undefined when over the limit. */
-  get messages(): PgoutputMessage[] | undefined {
-    return this.#messages;
-  }
-
-  /** What the kept messages cost, in the units of the limit. */
-  get bytes(): number {
-    return this.#messages === undefined ? 0 : this.#bytes;
-  }
-
-  /** Keeps one message (a Begin starts a new transaction). */
-  note(message: PgoutputMessage, size: number): void {
-    if (message.type === "begin") {
-      this.#messages = [];
-      this.#bytes = 0;
-    }
-    if (this.#messages === undefined) return;
-    // A decoded message takes far more memory than its bytes on the wire.
-    this.#bytes += size + MESSAGE_OVERHEAD_BYTES;
-    if (this.#bytes > this.#limit) {
-      this.#messages = undefined;
-      return;
-    }
-    this.#messages.push(message);
-  }
-
-  /** Drops what is kept. */
-  clear(): void {
-    this.#messages = undefined;
   }
 }
 

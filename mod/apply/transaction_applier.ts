@@ -61,9 +61,9 @@ import {
   type GuardedOperation,
   guardedOperation,
   isTransientError,
-  ReplayQueue,
 } from "./exception_mode.ts";
 import { type LocalRelation, mapRelation } from "./relation_map.ts";
+import { ReplayQueue } from "./replay_queue.ts";
 import { type RowFilterState, SAVE_ROW_FILTERS_SQL } from "./row_filters.ts";
 import { SqlWriter, type WriteFailure } from "./sql_writer.ts";
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ApplyError } from "../../mod/apply/mod.ts";
-import { describeFailure, isTransientError, ReplayQueue } from "../../mod/apply/exception_mode.ts";
+import { describeFailure, isTransientError } from "../../mod/apply/exception_mode.ts";
+import { ReplayQueue } from "../../mod/apply/replay_queue.ts";
 import type { PgoutputMessage } from "../../mod/pgoutput/mod.ts";
 
 function sqlError(code: string, message = "boom"): Error {
