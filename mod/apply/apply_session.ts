@@ -54,9 +54,10 @@ export interface ApplySessionOptions {
 const MARK_SETTING = "spock_apply.committed";
 
 /**
- * The session's prepared statement that sets the origin's position ($3,
- * $4) for the COMMIT after it and moves the commit mark from $1 to $3; it
- * fails, before the origin is touched, when the mark is not at $1.
+ * The session's prepared statement that sets the origin's position ($2, the
+ * remote end LSN, committed at $3) for the COMMIT after it and moves the
+ * commit mark from $1 to $2; it fails, before the origin is touched, when the
+ * mark is not at $1.
  */
 const COMMIT_STATEMENT = "spock_apply_commit";
 const PREPARE_COMMIT_SQL = `prepare ${COMMIT_STATEMENT}(text, text, timestamptz) as ` +

@@ -18,7 +18,6 @@ import {
 } from "../pg/mod.ts";
 import { type ColumnText, UNCHANGED_TOAST } from "../pgoutput/mod.ts";
 import {
-  copiedColumns,
   copyStatements,
   deleteStatement,
   fastApplicable,
@@ -275,11 +274,11 @@ export class SqlWriter {
   async #startCopy(): Promise<void> {
     const { relation, rows } = this.#inserts!;
     this.#inserts = undefined;
-    const { copy, guard } = copyStatements(relation);
+    const { copy, columns, guard } = copyStatements(relation);
     if (guard !== undefined) await this.#send(guard, [], "insert", relation);
     const stream = this.#session.copyIn(copy);
     this.#settle(stream.result, "insert", relation);
-    this.#copy = { relation, stream, columns: copiedColumns(relation), data: "" };
+    this.#copy = { relation, stream, columns, data: "" };
     for (const values of rows) await this.#copyRow(this.#copy, values);
   }
 
@@ -314,7 +313,10 @@ export class SqlWriter {
     where: MappedColumn[],
     row: (string | null)[],
   ): Promise<void> {
-    const shape = `${kind}${mask(relation, set)}/${mask(relation, where)}`;
+    // The per-row statement's shape (`f` + shape is its cache key; `fb` + shape the batch's).
+    const shape = kind === "update"
+      ? `u${mask(relation, set)}/${mask(relation, where)}`
+      : `d${mask(relation, where)}`;
     const key = JSON.stringify(row.slice(set.length));
     let run = this.#changes;
     if (

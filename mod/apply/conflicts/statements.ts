@@ -471,27 +471,27 @@ export function updateStatement(
 
 /**
  * A run of fast INSERTs as `COPY … FROM STDIN` of the written columns (in
- * {@link writtenColumns} order), and the statement to run before it in the
+ * the order of `columns`), and the statement to run before it in the
  * same transaction when the table has a key: it fails while the table has
  * tombstones, which only the upsert's per-row check can honour, so the
  * transaction is applied again with conflict handling.
  */
-export function copyStatements(relation: LocalRelation): { copy: string; guard?: string } {
-  const written = writtenColumns(relation).map((column) => quoteIdent(column.name)).join(", ");
-  const copy = `copy ${relation.qualifiedName} (${written}) from stdin`;
-  if (relation.keyIndex === undefined) return { copy };
+export function copyStatements(
+  relation: LocalRelation,
+): { copy: string; columns: MappedColumn[]; guard?: string } {
+  const columns = writtenColumns(relation);
+  const copy = `copy ${relation.qualifiedName} (${
+    columns.map((column) => quoteIdent(column.name)).join(", ")
+  }) from stdin`;
+  if (relation.keyIndex === undefined) return { copy, columns };
   // The message depends on the row found, so it is not evaluated (and raised) at planning.
   const refusal = "('spock: ' || s.nspname || '.' || s.relname || ' has tombstones, so its " +
     "rows are not copied: applying the transaction again with conflict handling')::int";
   return {
     copy,
+    columns,
     guard: `select ${refusal} from spock._tombstone as s where ${tombstoneTable(relation)} limit 1`,
   };
-}
-
-/** The columns a COPY of {@link copyStatements} takes, in order. */
-export function copiedColumns(relation: LocalRelation): MappedColumn[] {
-  return writtenColumns(relation);
 }
 
 /** Parameters of a batched fast statement before its column arrays: meta, then the row count. */
