@@ -146,7 +146,7 @@ export const DEFAULT_ENGINE: Readonly<EngineSettings> = Object.freeze({
   synchronous_commit: false,
   temp_directory: "",
   extra_connection_options: "",
-  sync_connections: 1,
+  sync_connections: 2,
   status_interval: 10_000,
   apply_idle_timeout: 300,
   enable_ddl_replication: false,

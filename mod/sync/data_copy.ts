@@ -116,14 +116,17 @@ export async function copyTables(options: CopyTablesOptions): Promise<TableCopyR
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const provider = connectDatabase(options.providerOptions, { max: workers });
   const results: TableCopyResult[] = new Array(tables.length);
+  // The largest tables first, so a big one does not start last on one connection.
+  const queue = tables.map((_, position) => position)
+    .sort((a, b) => (tables[b].sizeBytes ?? 0) - (tables[a].sizeBytes ?? 0));
   let next = 0;
   let failure: { error: unknown } | undefined;
 
   async function work(index: number): Promise<void> {
     const session = await CopySession.open(provider, options, options.originNames[index]);
     try {
-      while (!stop.signal.aborted && next < tables.length) {
-        const position = next++;
+      while (!stop.signal.aborted && next < queue.length) {
+        const position = queue[next++];
         const result = await session.copy(tables[position], stop.signal);
         results[position] = result;
         await options.onTableCopied?.(result);

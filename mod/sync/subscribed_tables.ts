@@ -14,6 +14,8 @@ export interface TableToCopy {
   columns: string[] | null;
   /** Row filter expressions of the sets that have one (text, already validated by the provider's catalog). */
   rowFilters: string[];
+  /** The table's size on the provider (a partitioned table's: its partitions'), to copy the largest first. */
+  sizeBytes?: number;
 }
 
 /** A provider session able to run catalog queries: a client, a reserved session or a transaction. */
@@ -41,7 +43,11 @@ SELECT n.nspname::text AS nspname, c.relname::text AS relname,
                                WHERE m2.reloid = c.oid))
   END AS columns,
   coalesce(array_agg(m.set_row_filter ORDER BY m.set_name)
-    FILTER (WHERE m.set_row_filter IS NOT NULL), '{}') AS row_filters
+    FILTER (WHERE m.set_row_filter IS NOT NULL), '{}') AS row_filters,
+  CASE WHEN c.relkind = 'p' THEN
+    (SELECT coalesce(sum(pg_catalog.pg_relation_size(t.relid)), 0)
+     FROM pg_catalog.pg_partition_tree(c.oid) t)
+  ELSE pg_catalog.pg_relation_size(c.oid) END::int8 AS size_bytes
 FROM members m
 JOIN pg_catalog.pg_class c ON c.oid = m.reloid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -72,6 +78,7 @@ export async function listSubscribedTables(
     relname: String(row.relname),
     columns: row.columns === null ? null : [...(row.columns as string[])],
     rowFilters: [...(row.row_filters as string[])],
+    sizeBytes: Number(row.size_bytes),
   }));
 }
 

@@ -151,7 +151,15 @@ pgTest(
         ["Odd.Mixed Case", "public.parted", "public.t_big", "public.t_types"],
         "partitions are copied through their parent",
       );
-      const results = await copyTables({ ...options, onTableCopied: (r) => void seen.push(r) });
+      const sizes = options.tables.map((t) => t.sizeBytes ?? 0);
+      assert.ok(sizes.every((size) => size > 0), "a partitioned table's size is its partitions'");
+      assert.equal(Math.max(...sizes), sizes[2], "t_big is the largest");
+      const results = await copyTables({
+        ...options,
+        connections: 1,
+        onTableCopied: (r) => void seen.push(r),
+      });
+      assert.equal(seen[0].relname, "t_big", "the largest table is copied first");
       await assertCleanedUp(fixture, slot);
       return results;
     });
@@ -195,12 +203,13 @@ pgTest("copyTables() copies the slot's snapshot, not later changes", async (_t, 
       await tx.unsafe(`set transaction snapshot '${snapshotName}'`);
       return await listSubscribedTables(tx, ["default", "no_such_set"]);
     });
-    assert.deepEqual(inSnapshot, [{
+    assert.deepEqual(inSnapshot.map(({ sizeBytes: _, ...table }) => table), [{
       nspname: "public",
       relname: "t",
       columns: null,
       rowFilters: [],
     }]);
+    assert.ok((inSnapshot[0].sizeBytes ?? 0) > 0, "the table's size is listed");
     const options = await copyOptions(fixture, snapshotName, slot, ["default"]);
     assert.equal(options.tables.length, 2, "outside the snapshot t2 is listed");
     const results = await copyTables({ ...options, tables: inSnapshot });
@@ -337,8 +346,8 @@ pgTest("copyTables() rejects naming the table and leaves nothing behind", async 
       );
       await assertCleanedUp(fixture, slot);
     });
-    assert.equal(await count("t_dup"), 300, "the first table was copied");
-    assert.equal(await count("t_ok"), 0, "the second table was not copied");
+    assert.equal(await count("t_ok"), 1000, "the first (largest) table was copied");
+    assert.equal(await count("t_dup"), 0, "the second table was not copied");
   });
 });
 
