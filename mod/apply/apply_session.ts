@@ -37,6 +37,7 @@ import {
   type ServerMessageFields,
   WireSession,
 } from "../pg/mod.ts";
+import { ORIGIN_SQL, prepareCommitStatementSql } from "../catalog/mod.ts";
 import { ApplyError } from "./errors.ts";
 
 const log = getLogger(["spock", "apply"]);
@@ -60,11 +61,6 @@ const MARK_SETTING = "spock_apply.committed";
  * mark is not at $1.
  */
 const COMMIT_STATEMENT = "spock_apply_commit";
-const PREPARE_COMMIT_SQL = `prepare ${COMMIT_STATEMENT}(text, text, timestamptz) as ` +
-  `select pg_catalog.pg_replication_origin_xact_setup((case when ` +
-  `pg_catalog.current_setting('${MARK_SETTING}', true) = $1 then $2 else ` +
-  `'spock: an earlier transaction of this pipeline did not commit' end)::pg_lsn, $3), ` +
-  `pg_catalog.set_config('${MARK_SETTING}', $2, false)`;
 
 /** The apply session and where its origin stood when it was bound. */
 export class ApplySession {
@@ -111,14 +107,11 @@ export class ApplySession {
           `set synchronous_commit = ${options.synchronousCommit ? "on" : "off"}`,
       );
       await assertOriginExists(wire, options);
-      await wire.query("select pg_replication_origin_session_setup($1)", [options.originName], {
-        sync: true,
-      });
+      await wire.query(ORIGIN_SQL.sessionSetup, [options.originName], { sync: true });
       const { rows: [row] } = await wire.query(
-        `select pg_replication_origin_progress($1, false)::text as lsn,
-           (select roident::int8 from pg_replication_origin where roname = $1) as origin_id,
-           (select n.node_name::text from spock.node n join spock.local_node l using (node_id))
-             as node_name`,
+        `select b.lsn, b.origin_id, (select n.node_name::text from spock.node n
+           join spock.local_node l using (node_id)) as node_name
+         from (${ORIGIN_SQL.bound}) b`,
         [options.originName],
         { sync: true },
       );
@@ -128,7 +121,7 @@ export class ApplySession {
         originId: Number(row.origin_id),
         localNodeName: (row.node_name as string | null) ?? "",
       });
-      await wire.simple(PREPARE_COMMIT_SQL);
+      await wire.simple(prepareCommitStatementSql(COMMIT_STATEMENT, MARK_SETTING));
       await session.#setMark();
       log.info("Apply session for origin {origin} opened at {lsn}", {
         origin: options.originName,
@@ -166,21 +159,16 @@ export class ApplySession {
     const status = await this.wire.sync();
     if (status !== "I") await this.wire.simple("rollback");
     const name = this.originName;
-    await this.wire.query("select pg_replication_origin_session_reset()", [], { sync: true });
-    await this.wire.query(
-      "select pg_replication_origin_advance($1, $2::text::pg_lsn)",
-      [name, formatLsn(appliedEndLsn)],
-      { sync: true },
-    );
-    await this.wire.query("select pg_replication_origin_session_setup($1)", [name], { sync: true });
+    await this.wire.query(ORIGIN_SQL.sessionReset, [], { sync: true });
+    await this.wire.query(ORIGIN_SQL.advance, [name, formatLsn(appliedEndLsn)], { sync: true });
+    await this.wire.query(ORIGIN_SQL.sessionSetup, [name], { sync: true });
     this.#mark = formatLsn(appliedEndLsn);
     await this.#setMark();
   }
 
   /** Releases the origin and ends the session. */
   async close(): Promise<void> {
-    await this.wire.query("select pg_replication_origin_session_reset()", [], { sync: true })
-      .catch(() => {});
+    await this.wire.query(ORIGIN_SQL.sessionReset, [], { sync: true }).catch(() => {});
     await this.wire.close();
   }
 
@@ -203,7 +191,7 @@ export class ApplySession {
  */
 async function assertOriginExists(wire: WireSession, options: ApplySessionOptions): Promise<void> {
   const { rows: [row] } = await wire.query(
-    `select exists (select 1 from pg_replication_origin where roname = $1) as present,
+    `select (${ORIGIN_SQL.exists}) as present,
        (select p.remote_lsn::text from spock.progress p
         where p.node_id = $2::text::oid and p.remote_node_id = $3::text::oid) as applied_lsn`,
     [options.originName, String(options.localNodeId), String(options.remoteNodeId)],

@@ -15,6 +15,7 @@
  * of conflicts does not send hundreds of transactions again for each one.
  */
 import type { Begin, Commit } from "../pgoutput/mod.ts";
+import type { ApplyMode } from "./apply_mode.ts";
 import type { ApplyCounters } from "./conflicts/report.ts";
 import type { ReplayQueue } from "./replay_queue.ts";
 import type { LocalRelation } from "./relation_map.ts";
@@ -40,8 +41,8 @@ export interface WindowEntry {
   commit: Commit | undefined;
   /** Its messages, for sending it again. */
   replay: ReplayQueue;
-  /** Applied with fast statements (pipelined, no conflict handling). */
-  fast: boolean;
+  /** How it is applied (`fast`: pipelined, no conflict handling). */
+  mode: ApplyMode;
   /** Settles when the COMMIT is answered (never rejects). */
   settled: Promise<void>;
   /** Its apply counters, from its COMMIT on (conflicts reported later still count there). */
@@ -85,12 +86,12 @@ export class CommitWindow {
   }
 
   /** Adds the transaction that `begin` opens. */
-  open(begin: Begin, replay: ReplayQueue, fast: boolean): WindowEntry {
+  open(begin: Begin, replay: ReplayQueue, mode: ApplyMode): WindowEntry {
     const entry: WindowEntry = {
       begin,
       commit: undefined,
       replay,
-      fast,
+      mode,
       settled: Promise.resolve(),
     };
     this.#entries.push(entry);

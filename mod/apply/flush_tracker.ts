@@ -11,6 +11,7 @@
  *                             everything applied is flushed
  */
 import type postgres from "postgres";
+import { ORIGIN_SQL } from "../catalog/mod.ts";
 import { type Lsn, parseLsn } from "../pg/mod.ts";
 
 /** Positions of one replication origin, in the provider's WAL. */
@@ -41,12 +42,7 @@ export class FlushTracker {
 
   /** The origin's applied and flushed positions (0 when it has none yet). */
   async positions(): Promise<OriginPositions> {
-    const [row] = await this.#sql.unsafe(
-      "select pg_replication_origin_progress(roname, false)::text as applied, " +
-        "pg_replication_origin_progress(roname, true)::text as flushed " +
-        "from pg_replication_origin where roname = $1",
-      [this.#originName],
-    );
+    const [row] = await this.#sql.unsafe(ORIGIN_SQL.positions, [this.#originName]);
     return {
       appliedRemoteLsn: row?.applied ? parseLsn(row.applied) : 0n,
       flushedRemoteLsn: row?.flushed ? parseLsn(row.flushed) : 0n,

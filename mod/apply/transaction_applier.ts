@@ -48,6 +48,7 @@ import {
   quoteIdent,
   type WireSession,
 } from "../pg/mod.ts";
+import { type ApplyMode, initialMode, nextMode } from "./apply_mode.ts";
 import { ApplySession } from "./apply_session.ts";
 import { CommitWindow, type CommitWindowLimits, type WindowEntry } from "./commit_window.ts";
 import { ApplyStatistics, CHANNEL_STATS_SQL } from "./conflicts/report.ts";
@@ -60,9 +61,10 @@ import {
   type ExceptionSettings,
   type GuardedOperation,
   guardedOperation,
-  isTransientError,
 } from "./exception_mode.ts";
-import { type LocalRelation, mapRelation } from "./relation_map.ts";
+import { CAUGHT_UP_SQL, PROGRESS_SQL, ProgressRecorder } from "./progress_recorder.ts";
+import type { LocalRelation } from "./relation_map.ts";
+import { RelationMappings } from "./relation_mappings.ts";
 import { ReplayQueue } from "./replay_queue.ts";
 import { type RowFilterState, SAVE_ROW_FILTERS_SQL } from "./row_filters.ts";
 import { SqlWriter, type WriteFailure } from "./sql_writer.ts";
@@ -122,39 +124,6 @@ export interface TransactionApplierOptions {
   carefulAt?: Lsn;
 }
 
-/** Failures that exception handling replays (others are thrown at once). */
-const REPLAYED_CODES: ReadonlySet<ApplyErrorCode> = new Set([
-  "ERR_APPLY_SQL",
-  "ERR_APPLY_MISSING_RELATION",
-  "ERR_APPLY_MISSING_COLUMNS",
-  "ERR_APPLY_NO_IDENTITY",
-]);
-
-/** `spock.progress` is written at most this often while transactions stream (as Spock 5.0.x). */
-const PROGRESS_INTERVAL_MS = 1000;
-
-/**
- * A failure of a transaction applied with fast statements that conflict
- * handling may resolve: any server error but a transient one (those retry).
- */
-function isConflictCandidate(error: unknown): boolean {
-  return error instanceof ApplyError && error.code === "ERR_APPLY_SQL" && !isTransientError(error);
-}
-
-/**
- * Upserts `spock.progress`: $1 local node, $2 remote node, $3 remote commit
- * time, $4 remote commit LSN, $5 provider insert LSN.
- */
-const PROGRESS_SQL = `
-insert into spock.progress as p (node_id, remote_node_id, remote_commit_ts, remote_lsn,
-  remote_insert_lsn, last_updated_ts, updated_by_decode)
-values ($1::text::oid, $2::text::oid, $3::text::timestamptz, $4::text::pg_lsn,
-  $5::text::pg_lsn, now(), true)
-on conflict (node_id, remote_node_id) do update set
-  remote_commit_ts = excluded.remote_commit_ts, remote_lsn = excluded.remote_lsn,
-  remote_insert_lsn = excluded.remote_insert_lsn, last_updated_ts = excluded.last_updated_ts,
-  updated_by_decode = true`;
-
 /** ALTER TABLE disabling, or enabling again as they were, a relation's statement-level triggers. */
 function alterTriggers(relation: LocalRelation, action: "disable" | "enable"): string {
   const clauses = relation.statementTriggers.map(({ name, enabled }) =>
@@ -164,12 +133,6 @@ function alterTriggers(relation: LocalRelation, action: "disable" | "enable"): s
   );
   return `alter table ${relation.qualifiedName} ${clauses.join(", ")}`;
 }
-
-/** Marks the link caught up at the provider's WAL position $3 (see `noteCaughtUp`). */
-const CAUGHT_UP_SQL = `
-update spock.progress set last_updated_ts = now(), updated_by_decode = false,
-  remote_insert_lsn = greatest(remote_insert_lsn, $3::text::pg_lsn)
-where node_id = $1::text::oid and remote_node_id = $2::text::oid`;
 
 /** A transaction in the commit window failed: the window is recovered before anything else. */
 class WindowFailed extends Error {
@@ -189,40 +152,29 @@ export class TransactionApplier {
   #wire: WireSession;
   #writer: SqlWriter;
   #options: TransactionApplierOptions;
-  #relations = new Map<number, LocalRelation>();
+  #relations: RelationMappings;
   #begin: Begin | undefined;
-  #skipping = false;
+  /** How the open transaction is applied (undefined between transactions). */
+  #mode: ApplyMode | undefined;
   #remoteOrigin: string | undefined;
-  #rows = 0;
   #appliedEndLsn: Lsn;
   #lastWalEnd: Lsn = 0n;
   #closed = false;
   #statistics: ApplyStatistics;
   /** The current remote transaction's messages, kept for a replay. */
   #replay: ReplayQueue;
-  /** True while the current transaction is applied optimistically, by fast statements. */
-  #fast = false;
   /** Commit LSN of a remote transaction to apply with conflict handling from the start. */
   #carefulAt: Lsn | undefined;
   #carefulReplays = 0;
   /** Set while a transaction is applied in exception mode. */
   #exceptions: ExceptionReplay | undefined;
-  /** Relations that could not be mapped, with why. */
-  #broken = new Map<number, { relation: Relation; error: ApplyError }>();
-  /** Broken relations whose mapping was tried again in this transaction. */
-  #remapped = new Set<number>();
-  /** The provider's description of each relation (Relation messages), to map it again. */
-  #described = new Map<number, Relation>();
   /** Relations whose statement-level triggers this transaction disabled (re-enabled at commit). */
   #quieted = new Set<LocalRelation>();
   /** Transactions whose COMMIT is not answered yet. */
   #window: CommitWindow;
   /** The open transaction's place in the window. */
   #entry: WindowEntry | undefined;
-  /** When `spock.progress` was last written (performance.now). */
-  #progressAt = 0;
-  /** The progress of the last acknowledged commit, when no commit wrote it. */
-  #unwrittenProgress: string[] | undefined;
+  #progress: ProgressRecorder;
   /** The public operation under way (a stream stopping may close the applier meanwhile). */
   #busy: Promise<void> = Promise.resolve();
 
@@ -246,6 +198,8 @@ export class TransactionApplier {
       localNodeName: session.localNodeName,
     }, { batchInserts: options.batchInserts });
     this.#appliedEndLsn = session.startLsn;
+    this.#relations = new RelationMappings(session.wire, options.rowFilters);
+    this.#progress = new ProgressRecorder(options.localNodeId, options.remoteNodeId);
   }
 
   /**
@@ -338,27 +292,23 @@ export class TransactionApplier {
       if (message.type === "begin") this.#replay = this.#newReplayQueue();
       this.#replay.note(message, size);
     }
-    if (this.#fast && this.#replay.messages === undefined && this.#window.size > 1) {
+    if (this.#mode === "fast" && this.#replay.messages === undefined && this.#window.size > 1) {
       // Too big to keep: it may fail only alone, so the ones before it settle first.
       await this.#settleWindow();
     }
     const begin = message.type === "begin" ? message : this.#begin;
-    const inExceptionMode = this.#exceptions !== undefined;
-    const fast = this.#fast;
+    const modeBefore = this.#mode;
     try {
       await this.#dispatch(message);
     } catch (error) {
       if (error instanceof WindowFailed) throw error;
+      // A failed awaited COMMIT has already cleared the transaction's state.
+      const mode = this.#mode ?? modeBefore;
       await this.#settleWindow();
       const replay = this.#replay.messages;
       await this.#rollback();
-      if (begin === undefined || inExceptionMode) throw error;
-      if (fast && isConflictCandidate(error)) {
-        if (replay === undefined) throw this.#carefulRestart(begin, message.type, error);
-        await this.#replayCarefully(replay, error);
-        return;
-      }
-      await this.#recoverFromFailure(replay, begin, message.type, error);
+      if (begin === undefined || mode === undefined) throw error;
+      await this.#stepDown(mode, replay, begin, error);
     }
   }
 
@@ -368,15 +318,41 @@ export class TransactionApplier {
     );
   }
 
-  #carefulRestart(begin: Begin, operation: string, error: unknown): ApplyError {
-    return this.#error(
-      `Cannot apply remote transaction ${begin.xid} again from memory (over exception_replay_queue_size); restarting to apply it with conflict handling`,
-      "ERR_APPLY_CAREFUL_RESTART",
-      operation,
-      undefined,
-      error,
-      begin,
-    );
+  /**
+   * Applies a transaction that failed in `mode` again one step down the
+   * ladder (`apply_mode.ts`), from `messages`; throws `error` when there is
+   * no step left, and a restart error when the messages were too many to keep.
+   */
+  async #stepDown(
+    mode: ApplyMode,
+    messages: PgoutputMessage[] | undefined,
+    begin: Begin,
+    error: unknown,
+  ): Promise<void> {
+    const next = nextMode(mode, error, this.#options.exceptions !== undefined);
+    if (next === undefined) throw error;
+    if (messages === undefined) {
+      const operation = (error as ApplyError).operation;
+      throw next === "careful"
+        ? this.#error(
+          `Cannot apply remote transaction ${begin.xid} again from memory (over exception_replay_queue_size); restarting to apply it with conflict handling`,
+          "ERR_APPLY_CAREFUL_RESTART",
+          operation,
+          undefined,
+          error,
+          begin,
+        )
+        : this.#error(
+          `Cannot replay remote transaction ${begin.xid} from memory (over exception_replay_queue_size); restarting to apply it in exception mode`,
+          "ERR_APPLY_REPLAY_RESTART",
+          operation,
+          undefined,
+          error,
+          begin,
+        );
+    }
+    if (next === "careful") await this.#replayCarefully(messages, error);
+    else await this.#replayWithExceptions(messages, error);
   }
 
   /**
@@ -398,7 +374,7 @@ export class TransactionApplier {
           this.#statistics.settle(entry.counters, false, entry.taken);
         }
       }
-      this.#progressAt = 0;
+      this.#progress.writeNext();
       const [failed, ...later] = entries;
       const again: PgoutputMessage[] = [];
       for (const entry of later) {
@@ -431,7 +407,8 @@ export class TransactionApplier {
         },
       );
       try {
-        await this.#applyAgain(failed, error);
+        this.#replay = failed.replay;
+        await this.#stepDown(failed.mode, failed.replay.messages, begin, error);
         while (backlog.length > 0) await this.#applyOne(backlog.shift()!, 0);
       } catch (thrown) {
         if (!(thrown instanceof WindowFailed)) throw thrown;
@@ -439,54 +416,16 @@ export class TransactionApplier {
     }
   }
 
-  /** Applies a transaction that failed in the window one step down the ladder. */
-  async #applyAgain(entry: WindowEntry, error: ApplyError): Promise<void> {
-    const messages = entry.replay.messages;
-    const begin = entry.begin;
-    this.#replay = entry.replay;
-    if (entry.fast && isConflictCandidate(error)) {
-      if (messages === undefined) throw this.#carefulRestart(begin, error.operation, error);
-      await this.#replayCarefully(messages, error);
-      return;
-    }
-    await this.#recoverFromFailure(messages, begin, error.operation, error);
-  }
-
   /** Clears the open transaction's state (the server side is rolled back by the caller). */
   #resetTransaction(): void {
     this.#options.rowFilters?.discard();
     this.#quieted.clear();
     this.#begin = undefined;
-    this.#skipping = false;
-    this.#fast = false;
+    this.#mode = undefined;
     this.#exceptions = undefined;
     this.#entry = undefined;
     this.#writer.discard();
     this.#statistics.discardTransaction();
-  }
-
-  /**
-   * A transaction failed with conflict handling: replays it with exception
-   * handling (from memory, or by a restart), or throws when it has none.
-   */
-  async #recoverFromFailure(
-    replay: PgoutputMessage[] | undefined,
-    begin: Begin,
-    operation: string,
-    error: unknown,
-  ): Promise<void> {
-    if (!this.#replays(error)) throw error;
-    if (replay === undefined) {
-      throw this.#error(
-        `Cannot replay remote transaction ${begin.xid} from memory (over exception_replay_queue_size); restarting to apply it in exception mode`,
-        "ERR_APPLY_REPLAY_RESTART",
-        operation,
-        undefined,
-        error,
-        begin,
-      );
-    }
-    await this.#replayWithExceptions(replay, error);
   }
 
   /**
@@ -502,21 +441,14 @@ export class TransactionApplier {
     );
     this.#carefulAt = begin.finalLsn;
     this.#carefulReplays++;
-    const last = messages[messages.length - 1];
     try {
       for (const message of messages) await this.#dispatch(message);
     } catch (error) {
       if (error instanceof WindowFailed) throw error;
       const replay = this.#replay.messages;
       await this.#rollback();
-      await this.#recoverFromFailure(replay, begin, last.type, error);
+      await this.#stepDown("careful", replay, begin, error);
     }
-  }
-
-  #replays(error: unknown): boolean {
-    return this.#options.exceptions !== undefined && error instanceof ApplyError &&
-      REPLAYED_CODES.has(error.code) &&
-      !(error.code === "ERR_APPLY_SQL" && isTransientError(error));
   }
 
   /** Applies the transaction's messages so far again, each operation in its own savepoint. */
@@ -603,41 +535,44 @@ export class TransactionApplier {
     }
     this.#begin = begin;
     this.#remoteOrigin = undefined;
-    this.#rows = 0;
-    this.#remapped.clear();
+    this.#relations.startTransaction();
     this.#quieted.clear();
     this.#options.rowFilters?.discard();
-    // Already applied (its commit ends at or before the origin's position): skip it.
-    this.#skipping = begin.finalLsn < this.#appliedEndLsn;
-    if (this.#skipping) {
+    const mode = initialMode(begin, {
+      appliedEndLsn: this.#appliedEndLsn,
+      carefulAt: this.#carefulAt,
+      exceptionModeAt: this.#options.exceptionModeAt,
+      exceptionsEnabled: this.#options.exceptions !== undefined,
+    });
+    if (mode === "skip") {
+      this.#mode = mode;
       log.debug("Skipping remote transaction {xid} at {lsn}: already applied", {
         xid: begin.xid,
         lsn: formatLsn(begin.finalLsn),
       });
       return;
     }
-    if (
-      this.#exceptions === undefined && this.#options.exceptions !== undefined &&
-      begin.finalLsn === this.#options.exceptionModeAt
-    ) {
+    // A replay with exception handling started exception mode before its Begin.
+    this.#mode = this.#exceptions !== undefined ? "exception" : mode;
+    if (this.#mode === "exception" && this.#exceptions === undefined) {
       log.warning("Applying remote transaction {xid} at {lsn} in exception mode", {
         xid: begin.xid,
         lsn: formatLsn(begin.finalLsn),
       });
       this.#startExceptionMode(begin);
     }
-    this.#fast = this.#exceptions === undefined && begin.finalLsn !== this.#carefulAt;
-    const entry = this.#window.open(begin, this.#replay, this.#fast);
+    const fast = this.#mode === "fast";
+    const entry = this.#window.open(begin, this.#replay, this.#mode);
     this.#entry = entry;
     // Statements awaited one by one must not meet a failure of the window ahead of them.
-    if (!this.#fast) await this.#settleWindow();
+    if (!fast) await this.#settleWindow();
     this.#writer.setTransaction({
       commitTime: formatPgTimestamp(begin.commitTime),
       xid: String(begin.xid),
       commitLsn: formatLsn(begin.finalLsn),
-      fast: this.#fast,
+      fast,
       onConflict: (event) => this.#statistics.noteConflict(event, begin, entry.counters),
-      onFailure: this.#fast ? (failure) => this.#noteFailure(entry, failure) : undefined,
+      onFailure: fast ? (failure) => this.#noteFailure(entry, failure) : undefined,
     });
     await this.#writer.run("begin", [], "begin");
   }
@@ -669,7 +604,7 @@ export class TransactionApplier {
    * commit; other logical messages (other prefixes) are not applied.
    */
   applyLogicalMessage(message: Message): void {
-    if (this.#begin === undefined || this.#skipping) return;
+    if (this.#begin === undefined || this.#mode === "skip") return;
     this.#options.rowFilters?.note(message);
   }
 
@@ -686,34 +621,25 @@ export class TransactionApplier {
    */
   async applyRelation(relation: Relation): Promise<void> {
     await this.#syncPoint();
-    this.#relations.delete(relation.relationId);
-    this.#described.set(relation.relationId, relation);
-    const failure = await this.#map(relation);
+    const failure = await this.#mapped(relation, () => this.#relations.describe(relation));
     if (failure !== undefined && this.#exceptions === undefined) throw failure;
   }
 
   /**
-   * Maps `relation`, or keeps it as broken and returns why it cannot be
-   * mapped. A transient error (the catalog query failed) is thrown.
+   * Runs a mapping of `relation`: its failure, named after this
+   * transaction; an error of the catalog query is thrown.
    */
-  async #map(relation: Relation): Promise<ApplyError | undefined> {
-    const name = `${relation.namespace}.${relation.relationName}`;
+  async #mapped(
+    relation: Relation,
+    map: () => Promise<ApplyError | undefined>,
+  ): Promise<ApplyError | undefined> {
+    let failure: ApplyError | undefined;
     try {
-      const filters = this.#options.rowFilters;
-      const local = await mapRelation(this.#wire, relation, {
-        written: filters?.writtenColumns(relation.namespace, relation.relationName),
-      });
-      const filter = filters?.filterOf(relation.namespace, relation.relationName);
-      if (filter !== undefined) local.rowFilter = filter;
-      this.#relations.set(relation.relationId, local);
-      this.#broken.delete(relation.relationId);
-      return undefined;
+      failure = await map();
     } catch (error) {
-      if (!(error instanceof ApplyError)) throw this.#sqlError(error, "relation", name);
-      this.#broken.set(relation.relationId, { relation, error });
-      this.#remapped.add(relation.relationId);
-      return this.#error(error.summary, error.code, "relation", error.relation);
+      throw this.#sqlError(error, "relation", `${relation.namespace}.${relation.relationName}`);
     }
+    return failure && this.#error(failure.summary, failure.code, "relation", failure.relation);
   }
 
   /**
@@ -721,16 +647,16 @@ export class TransactionApplier {
    * transaction (the subscriber may have been fixed since), or the failure.
    */
   async #retryBroken(relationId: number): Promise<ApplyError | undefined> {
-    const broken = this.#broken.get(relationId);
+    const broken = this.#relations.broken(relationId);
     if (broken === undefined) return undefined;
-    if (this.#remapped.has(relationId)) {
+    if (!this.#relations.takeRetry(relationId)) {
       const { summary, code, relation } = broken.error;
       return this.#error(summary, code, "relation", relation);
     }
-    this.#remapped.add(relationId);
     await this.#syncPoint();
-    return await this.#map(broken.relation);
+    return await this.#mapped(broken.relation, () => this.#relations.map(broken.relation));
   }
+
   /** Insert: pipelined INSERT. */
   async applyInsert(insert: Insert): Promise<void> {
     await this.#rowOperation("INSERT", insert.relationId, insert.newTuple, null, (relation) => {
@@ -790,13 +716,13 @@ export class TransactionApplier {
     apply: (relation: LocalRelation) => Promise<void>,
   ): Promise<void> {
     const exceptions = this.#exceptions;
-    const unmapped = this.#skipping || this.#broken.size === 0
+    const unmapped = this.#mode === "skip" || !this.#relations.anyBroken
       ? undefined
       : await this.#retryBroken(relationId);
     if (unmapped !== undefined) {
       // Outside exception mode the transaction fails here, to be replayed in it.
       if (exceptions === undefined) throw unmapped;
-      const { relation } = this.#broken.get(relationId)!;
+      const { relation } = this.#relations.broken(relationId)!;
       await exceptions.run(
         guardedOperation(kind, relation, newTuple, oldTuple),
         undefined,
@@ -868,9 +794,9 @@ export class TransactionApplier {
         "commit",
       );
     }
-    if (this.#skipping) {
+    if (this.#mode === "skip") {
       this.#begin = undefined;
-      this.#skipping = false;
+      this.#mode = undefined;
       return;
     }
     const exceptions = this.#exceptions;
@@ -893,9 +819,8 @@ export class TransactionApplier {
         await this.#disableSubscription(exceptions, begin);
       }
     }
-    const fast = this.#fast;
+    const fast = this.#mode === "fast";
     const commitTime = formatPgTimestamp(commit.commitTime);
-    const insertLsn = this.#lastWalEnd > commit.endLsn ? this.#lastWalEnd : commit.endLsn;
     const stats = this.#statistics.takeForCommit();
     if (stats !== undefined) await this.#writer.run(CHANNEL_STATS_SQL, stats.params, "commit");
     const rowFilters = this.#options.rowFilters;
@@ -906,19 +831,9 @@ export class TransactionApplier {
         JSON.stringify(rowFilters!.committedDocument()),
       ], "commit");
     }
-    const progress = [
-      String(this.#options.localNodeId),
-      String(this.#options.remoteNodeId),
-      commitTime,
-      formatLsn(commit.commitLsn),
-      formatLsn(insertLsn),
-    ];
-    const now = performance.now();
-    const writesProgress = !fast || now - this.#progressAt >= PROGRESS_INTERVAL_MS;
-    if (writesProgress) {
-      this.#progressAt = now;
-      await this.#writer.run(PROGRESS_SQL, progress, "commit");
-    }
+    const progress = this.#progress.paramsFor(commit, this.#lastWalEnd);
+    const writesProgress = this.#progress.takeDue(fast);
+    if (writesProgress) await this.#writer.run(PROGRESS_SQL, progress, "commit");
     await this.#writer.flush();
     const entry = this.#entry!;
     entry.commit = commit;
@@ -929,7 +844,7 @@ export class TransactionApplier {
       this.#window.acknowledge(entry);
       this.#statistics.settle(entry.counters!, true);
       this.#appliedEndLsn = commit.endLsn;
-      this.#unwrittenProgress = writesProgress ? undefined : progress;
+      this.#progress.acknowledged(progress, writesProgress);
       log.debug("Applied remote transaction {xid} committed at {lsn} end {end}", () => ({
         end: formatLsn(commit.endLsn),
         xid: begin.xid,
@@ -943,7 +858,7 @@ export class TransactionApplier {
       );
       this.#begin = undefined;
       this.#entry = undefined;
-      this.#fast = false;
+      this.#mode = undefined;
       if (filtersChange) {
         // Later transactions are filtered the new way: this one must have committed.
         await this.#settleWindow();
@@ -972,7 +887,7 @@ export class TransactionApplier {
     }
     this.#begin = undefined;
     this.#entry = undefined;
-    this.#fast = false;
+    this.#mode = undefined;
     acknowledge();
     if (filtersChange) await this.#refilter(rowFilters!.commit());
     if (exceptions !== undefined) {
@@ -994,10 +909,7 @@ export class TransactionApplier {
   /**
    * Between transactions, on a keepalive from the provider: everything it
    * sent is applied, up to its WAL position `walEnd`. Recorded in
-   * `spock.progress` as Spock does (`updated_by_decode` false), so
-   * `lag_tracker` reports the time since the link was last known to be
-   * caught up rather than the age of the last transaction, and in the
-   * replication origin.
+   * `spock.progress` (`CAUGHT_UP_SQL`) and in the replication origin.
    */
   noteCaughtUp(walEnd: Lsn): Promise<void> {
     return this.#track(() => this.#noteCaughtUp(walEnd));
@@ -1009,16 +921,14 @@ export class TransactionApplier {
     // The origin moves there too (nothing before walEnd is left to apply), so a
     // restart starts from here and an idle link passes a channel switch point.
     const position = walEnd > this.#appliedEndLsn ? walEnd : this.#appliedEndLsn;
-    const unwritten = this.#unwrittenProgress;
+    const unwritten = this.#progress.unwritten;
     const statements: Promise<unknown>[] = [this.#wire.query("begin")];
     if (unwritten !== undefined) {
       statements.push(this.#wire.query(PROGRESS_SQL, unwritten, { prepare: true }));
     }
-    statements.push(this.#wire.query(CAUGHT_UP_SQL, [
-      String(this.#options.localNodeId),
-      String(this.#options.remoteNodeId),
-      formatLsn(walEnd),
-    ], { prepare: true }));
+    statements.push(
+      this.#wire.query(CAUGHT_UP_SQL, this.#progress.caughtUpParams(walEnd), { prepare: true }),
+    );
     statements.push(this.#session.commit(position, new Date().toISOString()));
     const ended = this.#wire.sync();
     const failed = (await Promise.allSettled(statements)).find((s) => s.status === "rejected");
@@ -1027,7 +937,7 @@ export class TransactionApplier {
       await this.#session.recover(this.#appliedEndLsn);
       throw (failed as PromiseRejectedResult).reason;
     }
-    this.#unwrittenProgress = undefined;
+    this.#progress.caughtUp();
     this.#appliedEndLsn = position;
   }
 
@@ -1049,15 +959,15 @@ export class TransactionApplier {
    * builds their statements anew).
    */
   async #refilter(tables: Array<[string, string]>): Promise<void> {
-    for (const [id, relation] of this.#described) {
-      if (!tables.some(([s, t]) => s === relation.namespace && t === relation.relationName)) {
-        continue;
+    try {
+      for await (const { name, filter } of this.#relations.remap(tables)) {
+        log.info("Row filter of {relation} is now {filter}", {
+          relation: name,
+          filter: filter ?? "none",
+        });
       }
-      await this.#map(relation);
-      log.info("Row filter of {relation} is now {filter}", {
-        relation: `${relation.namespace}.${relation.relationName}`,
-        filter: this.#relations.get(id)?.rowFilter ?? "none",
-      });
+    } catch (error) {
+      throw this.#sqlError(error, "relation");
     }
   }
   /**
@@ -1099,11 +1009,11 @@ export class TransactionApplier {
       if (failed) {
         this.#window.takeAll();
         await this.#session.recover(this.#appliedEndLsn);
-      } else if (this.#unwrittenProgress !== undefined) {
+      } else if (this.#progress.unwritten !== undefined) {
         await this.#wire.query("begin");
-        await this.#wire.query(PROGRESS_SQL, this.#unwrittenProgress, { prepare: true });
+        await this.#wire.query(PROGRESS_SQL, this.#progress.unwritten, { prepare: true });
         await this.#wire.simple("commit");
-        this.#unwrittenProgress = undefined;
+        this.#progress.caughtUp();
       }
       await this.flushCounters(true);
     } catch (error) {
@@ -1121,7 +1031,7 @@ export class TransactionApplier {
         operation,
       );
     }
-    if (this.#skipping) return undefined;
+    if (this.#mode === "skip") return undefined;
     const relation = this.#relations.get(relationId);
     if (relation === undefined) {
       throw this.#error(
@@ -1130,7 +1040,6 @@ export class TransactionApplier {
         operation,
       );
     }
-    this.#rows++;
     return relation;
   }
 
@@ -1149,7 +1058,7 @@ export class TransactionApplier {
   /** Rolls back the open transaction: everything sent before it has answered once this returns. */
   async #rollback(): Promise<void> {
     const entry = this.#entry;
-    const wasOpen = this.#begin !== undefined && !this.#skipping;
+    const wasOpen = this.#begin !== undefined && this.#mode !== "skip";
     this.#resetTransaction();
     if (entry !== undefined) this.#window.forget(entry);
     if (!wasOpen) return;

@@ -8,6 +8,7 @@ import type postgres from "postgres";
 import type { CatalogSql } from "./connection.ts";
 import { CatalogError } from "./errors.ts";
 import { checkServer } from "./preflight.ts";
+import { ORIGIN_SQL } from "./replication_origins.ts";
 import { API_SQL } from "./sql/api.ts";
 import { CATALOG_VERSION, MIGRATIONS } from "./sql/schema.ts";
 
@@ -202,9 +203,7 @@ export async function uninstallCatalog(
     for (const slot of slots) await tx`SELECT pg_drop_replication_slot(${slot.slot_name})`;
     // Origins are server-wide: only this database's subscriptions' (and their
     // data copies' \`<slot>_c<n>\`) are ours to drop, never another database's.
-    await tx`SELECT pg_replication_origin_drop(o.roname) FROM pg_catalog.pg_replication_origin o
-      WHERE EXISTS (SELECT 1 FROM spock.subscription s
-        WHERE o.roname = s.sub_slot_name OR o.roname ~ ('^' || s.sub_slot_name || '_c[0-9]+$'))`;
+    await tx.unsafe(ORIGIN_SQL.dropSubscribed);
     const publications = [
       ...await tx`
         SELECT p.pubname FROM spock._set_publication p

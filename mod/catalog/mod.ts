@@ -26,4 +26,10 @@ export {
 } from "./install.ts";
 export { checkServer, type PreflightReport } from "./preflight.ts";
 export { dropProviderSlot } from "./provider_slot.ts";
+export {
+  copyOriginName,
+  ORIGIN_FUNCTIONS,
+  ORIGIN_SQL,
+  prepareCommitStatementSql,
+} from "./replication_origins.ts";
 export { CATALOG_VERSION, type Migration, MIGRATIONS } from "./sql/schema.ts";

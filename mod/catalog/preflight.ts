@@ -4,6 +4,7 @@
  * sender limits, and the privileges the engine uses.
  */
 import type { CatalogSql } from "./connection.ts";
+import { ORIGIN_FUNCTIONS } from "./replication_origins.ts";
 
 /** What the check found: errors block installing, warnings do not. */
 export interface PreflightReport {
@@ -25,8 +26,8 @@ export async function checkServer(sql: CatalogSql): Promise<PreflightReport> {
            current_setting('max_wal_senders')::int AS max_wal_senders,
            r.rolsuper AS superuser, r.rolreplication AS replication, current_user AS role,
            has_database_privilege(current_database(), 'CREATE') AS can_create_schema,
-           has_function_privilege('pg_catalog.pg_replication_origin_session_setup(text)', 'EXECUTE')
-             AS can_use_origins
+           (SELECT bool_and(has_function_privilege('pg_catalog.' || f, 'EXECUTE'))
+            FROM unnest(${[...ORIGIN_FUNCTIONS]}::text[]) f) AS can_use_origins
     FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`;
   const errors: string[] = [];
   const warnings: string[] = [];
@@ -72,8 +73,7 @@ export async function checkServer(sql: CatalogSql): Promise<PreflightReport> {
     if (!row.can_use_origins) {
       errors.push(
         `Role "${role}" cannot use replication origins: run GRANT EXECUTE ON FUNCTION ` +
-          `pg_replication_origin_session_setup(text), pg_replication_origin_xact_setup(pg_lsn, timestamptz), ` +
-          `pg_replication_origin_create(text), pg_replication_origin_drop(text) TO "${role}"`,
+          `${ORIGIN_FUNCTIONS.map((f) => `pg_catalog.${f}`).join(", ")} TO "${role}"`,
       );
     }
   }

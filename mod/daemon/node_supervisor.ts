@@ -8,7 +8,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
-import { connectDatabase } from "../catalog/mod.ts";
+import { connectDatabase, ORIGIN_SQL } from "../catalog/mod.ts";
 import type { EngineSettings } from "../config/mod.ts";
 import { maskDsn, resolveConnectOptions } from "../pg/mod.ts";
 import { sleep } from "./backoff.ts";
@@ -73,12 +73,7 @@ function needsRestart(
  */
 async function dropOrigin(sql: postgres.Sql, originName: string): Promise<void> {
   try {
-    await sql.unsafe(
-      `select pg_replication_origin_drop(roname) from pg_replication_origin
-       where roname = $1 and not exists
-         (select 1 from spock.subscription where sub_slot_name = $1)`,
-      [originName],
-    );
+    await sql.unsafe(ORIGIN_SQL.dropIfUnsubscribed, [originName]);
   } catch (error) {
     log.warning("Cannot drop replication origin {origin} of a dropped subscription: {error}", {
       origin: originName,

@@ -24,7 +24,7 @@ import { Buffer } from "node:buffer";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type postgres from "postgres";
-import { connectDatabase } from "../catalog/mod.ts";
+import { connectDatabase, ORIGIN_SQL } from "../catalog/mod.ts";
 import { type PgConnectOptions, quoteIdent, quoteLiteral } from "../pg/mod.ts";
 import type { TableToCopy } from "./subscribed_tables.ts";
 
@@ -208,13 +208,9 @@ class CopySession {
     try {
       localSession = await options.local.reserve();
       await localSession.unsafe("set session_replication_role = replica");
-      const made = await localSession.unsafe(
-        "select pg_replication_origin_create($1) where not exists " +
-          "(select 1 from pg_catalog.pg_replication_origin where roname = $1)",
-        [originName],
-      );
+      const made = await localSession.unsafe(ORIGIN_SQL.createIfMissing, [originName]);
       created = made.length > 0;
-      await localSession.unsafe("select pg_replication_origin_session_setup($1)", [originName]);
+      await localSession.unsafe(ORIGIN_SQL.sessionSetup, [originName]);
     } catch (error) {
       providerSession.release();
       // An origin we did not create may be another session's: leave it.
@@ -257,9 +253,7 @@ class CopySession {
       // Copied rows commit with the commit timestamp 1970-01-01, so any
       // change that arrives through a stream wins last-update-wins against
       // them (Spock: a row without a commit timestamp loses).
-      await this.#local.unsafe(
-        "select pg_replication_origin_xact_setup('0/0', '1970-01-01 00:00:00+00')",
-      );
+      await this.#local.unsafe(ORIGIN_SQL.xactSetupCopy);
       await this.#local.unsafe("COMMIT");
       this.#inTransaction = false;
     } catch (error) {
@@ -430,17 +424,8 @@ async function resetLocal(
   originName: string | undefined,
 ): Promise<void> {
   try {
-    await session.unsafe(
-      "select pg_replication_origin_session_reset() " +
-        "where pg_replication_origin_session_is_setup()",
-    );
-    if (originName !== undefined) {
-      await session.unsafe(
-        "select pg_replication_origin_drop(roname) from pg_catalog.pg_replication_origin " +
-          "where roname = $1",
-        [originName],
-      );
-    }
+    await session.unsafe(ORIGIN_SQL.sessionResetIfSetUp);
+    if (originName !== undefined) await session.unsafe(ORIGIN_SQL.dropIfExists, [originName]);
     await session.unsafe("reset session_replication_role");
   } catch (error) {
     log.warning("Cannot reset a local session of the data copy (origin {origin}): {reason}", {

@@ -23,7 +23,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
-import { connectDatabase } from "../catalog/mod.ts";
+import { connectDatabase, copyOriginName, ORIGIN_SQL } from "../catalog/mod.ts";
 import { formatLsn, type Lsn, type PgConnectOptions, quoteLiteral } from "../pg/mod.ts";
 import { ReplicationConnection } from "../transport/mod.ts";
 import { copyTables } from "./data_copy.ts";
@@ -136,15 +136,8 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
     }
     // The stream starts at the slot's consistent point, with the filters of that point.
     await saveRowFilters(local, subscriptionId, rowFilters);
-    await local.unsafe(
-      `select pg_replication_origin_create($1) where not exists
-         (select 1 from pg_replication_origin where roname = $1)`,
-      [options.slotName],
-    );
-    await local.unsafe("select pg_replication_origin_advance($1, $2::text::pg_lsn)", [
-      options.slotName,
-      formatLsn(consistent),
-    ]);
+    await local.unsafe(ORIGIN_SQL.createIfMissing, [options.slotName]);
+    await local.unsafe(ORIGIN_SQL.advance, [options.slotName, formatLsn(consistent)]);
     const caughtUp = { status: "u" as const, lsn: consistent };
     if (postData !== undefined) {
       await setSubscriptionSyncStatus(local, subscriptionId, { status: "c" });
@@ -220,7 +213,7 @@ async function copyInto(
     local: options.local,
     tables,
     connections,
-    originNames: Array.from({ length: connections }, (_, i) => `${options.slotName}_c${i}`),
+    originNames: Array.from({ length: connections }, (_, i) => copyOriginName(options.slotName, i)),
     truncate: how.truncate,
     signal: options.signal,
     onTableCopied: async (result) => {
