@@ -50,10 +50,13 @@ import type { SubscriptionRecord } from "./subscription_record.ts";
 /** Cleanup on a local session that may be dead waits no longer than this. */
 const CLEANUP_MS = 2_000;
 /**
- * An idle keepalive records the link as caught up (lag_tracker) when no data came for this long,
- * and at most this often: every reply to the stream's once-a-second request, when idle.
+ * No data for this long and the link is idle: the stream asks the provider
+ * for a keepalive, and the one that comes records the link as caught up
+ * (spock.progress and lag_tracker reach the last commit).
  */
-const CAUGHT_UP_INTERVAL_MS = 500;
+const IDLE_MS = 500;
+/** While the link stays idle, it is recorded as caught up at most this often. */
+const CAUGHT_UP_INTERVAL_MS = 1000;
 
 const log = getLogger(["spock", "daemon"]);
 
@@ -146,7 +149,7 @@ export async function streamAndApply(
       startLsn,
       pluginOptions: chosen.options,
       statusIntervalMs: options.statusIntervalMs,
-      requestReplyWhenIdle: true,
+      idleReplyMs: IDLE_MS,
     });
     log.info("Streaming {subscription} from slot {slot} at {lsn} (publications {publications})", {
       subscription: sub.name,
@@ -280,7 +283,7 @@ class StreamSession {
     // per transaction, and the commits move the positions anyway. Unless the
     // server asks for a reply (a shutdown waits for it) or the link has still
     // to be marked caught up.
-    const flowing = performance.now() - this.#lastDataAt < CAUGHT_UP_INTERVAL_MS;
+    const flowing = performance.now() - this.#lastDataAt < IDLE_MS;
     if (flowing && this.#caughtUp && !keepalive.replyRequested) return;
     // Everything before the keepalive must be committed before its position counts.
     await applier.drain();
@@ -299,7 +302,7 @@ class StreamSession {
     // (A keepalive in the middle of a backlog says only how far the provider has sent.)
     const now = performance.now();
     if (
-      now - this.#lastDataAt >= CAUGHT_UP_INTERVAL_MS &&
+      now - this.#lastDataAt >= IDLE_MS &&
       now - this.#lastCaughtUp >= CAUGHT_UP_INTERVAL_MS
     ) {
       this.#lastCaughtUp = now;

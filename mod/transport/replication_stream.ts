@@ -24,11 +24,12 @@ export interface ReplicationStreamOptions {
   /** Bytes of one batch handed to the consumer at most (one message may exceed it); default 128 KiB. */
   maxBatchBytes?: number;
   /**
-   * Ask for a reply in the timed status update when nothing arrived since the
-   * last one: the server answers with a keepalive carrying its WAL position,
-   * so an idle consumer learns every interval that it is caught up.
+   * When set, a status update asking for a reply goes out once nothing has
+   * arrived for this long, and again at this pace while that lasts: the
+   * server answers with a keepalive carrying its WAL position, so an idle
+   * consumer learns soon that it is caught up.
    */
-  requestReplyWhenIdle?: boolean;
+  idleReplyMs?: number;
 }
 
 const DEFAULT_STATUS_INTERVAL_MS = 10_000;
@@ -65,7 +66,9 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
   #timer: ReturnType<typeof setInterval>;
   #endedPromise: Promise<void>;
   #statusMessagesSent = 0;
-  #dataSinceStatus = false;
+  /** When the last status update went out, and when data last arrived (performance.now). */
+  #statusAt = performance.now();
+  #dataAt = performance.now();
 
   constructor(duplex: Duplex, options: ReplicationStreamOptions = {}) {
     this.#duplex = duplex;
@@ -87,10 +90,19 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
         resolve();
       });
     });
+    const statusInterval = options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS;
+    const idleReply = options.idleReplyMs;
     this.#timer = setInterval(() => {
-      this.sendStatus(options.requestReplyWhenIdle === true && !this.#dataSinceStatus);
-      this.#dataSinceStatus = false;
-    }, options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS);
+      const now = performance.now();
+      if (
+        idleReply !== undefined && now - this.#dataAt >= idleReply &&
+        now - this.#statusAt >= idleReply
+      ) {
+        this.sendStatus(true);
+      } else if (now - this.#statusAt >= statusInterval) {
+        this.sendStatus(false);
+      }
+    }, Math.min(statusInterval, idleReply ?? statusInterval) / 2);
   }
 
   #onData(chunk: Uint8Array): void {
@@ -104,7 +116,7 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
       return;
     }
     if (message.type === "xlogdata") {
-      this.#dataSinceStatus = true;
+      this.#dataAt = performance.now();
       if (message.walEnd > this.#received) this.#received = message.walEnd;
       if (message.walStart > this.#received) this.#received = message.walStart;
     } else {
@@ -178,6 +190,7 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
       replyRequested,
     }));
     this.#statusMessagesSent++;
+    this.#statusAt = performance.now();
   }
 
   /** Resolves the next batch; `undefined` when the stream has ended. Throws its error. */
