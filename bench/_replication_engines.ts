@@ -152,6 +152,15 @@ export class SpockEngine implements Engine {
       const set = t === "pgbench_history" ? "default_insert_only" : "default";
       await pair.p`select spock.repset_add_table(${set}, ${t}::regclass)`;
     }
+    // The daemon runs before the subscription exists, as a service would: (a)
+    // then times sub_create and the sync, not the daemon's own start.
+    this.#spawn(pair);
+    await waitFor(
+      pair.s,
+      "exists (select 1 from pg_stat_activity where datname = current_database() " +
+        `and query = 'listen "spock_catalog"')`,
+      { what: "spock run to listen for catalog changes", check: () => this.assertAlive() },
+    );
   }
 
   async subscribe(pair: ClusterPair): Promise<void> {
@@ -162,7 +171,6 @@ export class SpockEngine implements Engine {
     const [{ slot }] = await pair.s`select sub_slot_name::text as slot from spock.subscription
       where sub_name = ${SUBSCRIPTION}`;
     this.#slotName = slot;
-    this.#spawn(pair);
   }
 
   get syncDoneSql(): string {
