@@ -1,5 +1,5 @@
 /**
- * The conflict SQL API (mod/catalog/sql/conflicts.ts, and sub_alter_options'
+ * The conflict SQL API (mod/catalog/sql/api/18_conflicts.sql, and sub_alter_options'
  * conflict keys) against a real server: one node database whose subscriptions
  * are recorded locally through spock._sub_create_local, so no provider runs;
  * resolutions and channel counters are written by hand, as the engine would.

@@ -1,5 +1,5 @@
 /**
- * The info and misc SQL API (mod/catalog/sql/info.ts, info_ddl.ts) against
+ * The info and misc SQL API (mod/catalog/sql/api/04_info.sql, 05_info_ddl.sql) against
  * real servers: versions, slot names checked against Spock's own regression
  * output, commit-timestamp origins, sync events, slot waits, replicate_ddl's
  * queue rows and statement checks, sync_seq and delta_apply.

@@ -1,5 +1,5 @@
 /**
- * The node functions of the SQL API (mod/catalog/sql/node.ts) against real
+ * The node functions of the SQL API (mod/catalog/sql/api/06_node.sql) against real
  * servers: ids as Spock computes them, the default sets and their
  * publications, Spock's error texts, and calls that fail changing nothing.
  */

@@ -1,5 +1,5 @@
 /**
- * The replication-set functions of the SQL API (mod/catalog/sql/repset*.ts)
+ * The replication-set functions of the SQL API (mod/catalog/sql/api/0[7-9]_repset*.sql, 10_repset_seq.sql)
  * against real servers: Spock's checks and error texts, publications kept in
  * step, row filters validated without ever running injected SQL, queue
  * messages, partitions, sequences and the drop cleanup.

@@ -1,5 +1,5 @@
 /**
- * The subscription SQL API (mod/catalog/sql/subscription*.ts) against real
+ * The subscription SQL API (mod/catalog/sql/api/1[2-6]_subscription*.sql) against real
  * servers: two nodes are two databases of one cluster, and sub_create reaches
  * the provider through dblink. No engine runs, so statuses stay "down" unless a
  * test writes a heartbeat, and sync rows move only when a test sets them.

@@ -1,12 +1,8 @@
-/**
- * Row filters: a lexer that keeps a filter from ever leaving the expression it
- * is spliced into, validation with PostgreSQL's CHECK-constraint rules (as
- * Spock's EXPR_KIND_CHECK_CONSTRAINT), and table_data_filtered() for the
- * initial copy. Storing filters in sets is repset_table.ts's business.
- */
+-- Row filters: a lexer that keeps a filter from ever leaving the expression it
+-- is spliced into, validation with PostgreSQL's CHECK-constraint rules (as
+-- Spock's EXPR_KIND_CHECK_CONSTRAINT), and table_data_filtered() for the
+-- initial copy. Storing filters in sets is 09_repset_table.sql's business.
 
-/** SQL creating the row-filter functions; part of REPSET_SQL. */
-export const REPSET_FILTER_SQL = String.raw`
 -- Whether ch may continue an identifier (letters, digits, _, $, non-ASCII).
 CREATE OR REPLACE FUNCTION spock._is_ident_char(ch text) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
@@ -263,4 +259,3 @@ BEGIN
     || coalesce(' WHERE ' || filters, '');
 END
 $fn$;
-`;

@@ -1,11 +1,7 @@
-/**
- * Private helpers every SQL API group uses: the local-node check with Spock's
- * error text, ids computed as Spock computes them, and the NOTIFY that tells
- * running daemons the catalog changed.
- */
+-- Private helpers every SQL API group uses: the local-node check with Spock's
+-- error text, ids computed as Spock computes them, and the NOTIFY that tells
+-- running daemons the catalog changed.
 
-/** SQL creating the private helper functions (names start with `_`). */
-export const COMMON_SQL = String.raw`
 -- The local node's id; raises Spock's error when this database is not a node.
 CREATE OR REPLACE FUNCTION spock._local_node_id() RETURNS oid
 LANGUAGE plpgsql STABLE AS $fn$
@@ -40,7 +36,7 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
   SELECT (hashtext(sub_name)::bigint & 4294967295)::oid
 $fn$;
 
--- Raises Spock's error for the first of \`repsets\` that node \`local_id\` does not have.
+-- Raises Spock's error for the first of `repsets` that node `local_id` does not have.
 CREATE OR REPLACE FUNCTION spock._check_repsets(local_id oid, repsets text[]) RETURNS void
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
@@ -77,4 +73,3 @@ LANGUAGE sql VOLATILE AS $fn$
     json_build_object('object', object, 'name', name, 'action', action)::text)
 $fn$;
 
-`;

@@ -1,25 +1,21 @@
-/**
- * Channels: the publications a provider serves one list of replication sets
- * through, so that a subscription gets Spock's column lists. Every set has
- * its own publication (`spock_<set>`, repset.ts), whose column list is the
- * set's; but PostgreSQL refuses to stream a table that two publications of
- * one subscription list with different columns, and Spock's rule for a table
- * in several subscribed sets is the union of their lists (a set without a
- * list does not widen it). A channel has one publication per set of its list
- * (the set's actions), each listing a table with the columns the channel
- * carries for it: that union, plus the columns the sets' row filters use
- * (subscribers evaluate the filters and do not write those columns).
- *
- * `_pubs_refresh(relation)` brings one table's membership and column list in
- * every spock publication in line with the catalog; the repset functions call
- * it in the transaction that changes a set, so subscribers see the change in
- * commit order. DROP COLUMN of a listed column works as in Spock: the column
- * lists are taken off before ALTER TABLE runs and put back (without the
- * column) after it.
- */
+-- Channels: the publications a provider serves one list of replication sets
+-- through, so that a subscription gets Spock's column lists. Every set has
+-- its own publication (`spock_<set>`, 07_repset.sql), whose column list is the
+-- set's; but PostgreSQL refuses to stream a table that two publications of
+-- one subscription list with different columns, and Spock's rule for a table
+-- in several subscribed sets is the union of their lists (a set without a
+-- list does not widen it). A channel has one publication per set of its list
+-- (the set's actions), each listing a table with the columns the channel
+-- carries for it: that union, plus the columns the sets' row filters use
+-- (subscribers evaluate the filters and do not write those columns).
+--
+-- `_pubs_refresh(relation)` brings one table's membership and column list in
+-- every spock publication in line with the catalog; the repset functions call
+-- it in the transaction that changes a set, so subscribers see the change in
+-- commit order. DROP COLUMN of a listed column works as in Spock: the column
+-- lists are taken off before ALTER TABLE runs and put back (without the
+-- column) after it.
 
-/** SQL creating the channel functions and DDL event triggers; part of the SQL API. */
-export const CHANNEL_SQL = String.raw`
 -- The columns of relation a row filter uses, with the columns a generated one
 -- it uses is computed from (those are not streamed, their inputs are).
 CREATE OR REPLACE FUNCTION spock._row_filter_columns(relation regclass, row_filter text)
@@ -228,4 +224,3 @@ EXCEPTION WHEN insufficient_privilege THEN
   RAISE WARNING 'cannot create the event triggers spock_lists_off and spock_lists_on: only a superuser can; a column in a replication set''s column list then cannot be dropped';
 END
 $do$;
-`;

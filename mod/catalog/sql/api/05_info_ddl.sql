@@ -1,13 +1,9 @@
-/**
- * `spock.replicate_ddl()`: queue a 'Q' message into spock.queue for the given
- * sets, then run the command here as the given role with the given search_path.
- * Spock asks the parser which statements are DDL; without a server extension we
- * split the text outside quotes and comments and classify each statement by its
- * leading keywords. Executing queued messages on subscribers is the engine's job.
- */
+-- `spock.replicate_ddl()`: queue a 'Q' message into spock.queue for the given
+-- sets, then run the command here as the given role with the given search_path.
+-- Spock asks the parser which statements are DDL; without a server extension we
+-- split the text outside quotes and comments and classify each statement by its
+-- leading keywords. Executing queued messages on subscribers is the engine's job.
 
-/** SQL creating replicate_ddl and its private helpers (part of INFO_SQL). */
-export const INFO_DDL_SQL = String.raw`
 -- Splits SQL text at top-level semicolons, skipping string literals (standard,
 -- E'' and dollar-quoted), quoted identifiers and nested comments. skeleton is
 -- the statement's text outside all of those and outside parentheses, for
@@ -249,4 +245,3 @@ CREATE OR REPLACE FUNCTION spock.replicate_ddl(command text[],
   role text DEFAULT CURRENT_USER)
 RETURNS SETOF boolean LANGUAGE sql VOLATILE STRICT AS
   'SELECT spock.replicate_ddl(cmd, $2, $3, $4) FROM (SELECT unnest(command) cmd) AS t';
-`;

@@ -1,28 +1,22 @@
-/**
- * The SQL API for replication sets (repset_create, repset_alter, repset_drop)
- * and the publications that serve them; tables, sequences, partitions and row
- * filters live in repset_table.ts, repset_seq.ts and repset_filter.ts, which
- * this module appends to {@link REPSET_SQL}.
- *
- * Publications: every local set has one publication (recorded in
- * `spock._set_publication`) named `spock_<set_name>`, or `spock_set_<set_id>`
- * when the name is not [a-z0-9_]+ or too long. Its `publish` list follows the
- * set's actions and it holds the set's plain tables and partitions (relkind
- * 'r'; a partitioned parent is represented by its partitions, as Spock
- * replicates each leaf as itself) with the set's column list. Sequences are not
- * in publications (Spock sends them as 'S' queue messages).
- *
- * Row filters are NOT put into publications: PostgreSQL ORs the filters of
- * several publications and refuses UPDATE/DELETE on the provider when a filter
- * uses columns outside the replica identity, whereas Spock ANDs the filters of
- * the subscribed sets and allows any column. The engine evaluates the filters
- * stored in `spock.replication_set_table.set_row_filter` itself.
- */
-import { REPSET_FILTER_SQL } from "./repset_filter.ts";
-import { REPSET_SEQ_SQL } from "./repset_seq.ts";
-import { REPSET_TABLE_SQL } from "./repset_table.ts";
+-- The SQL API for replication sets (repset_create, repset_alter, repset_drop)
+-- and the publications that serve them; tables, sequences, partitions and row
+-- filters live in 08_repset_filter.sql, 09_repset_table.sql and
+-- 10_repset_seq.sql.
+--
+-- Publications: every local set has one publication (recorded in
+-- `spock._set_publication`) named `spock_<set_name>`, or `spock_set_<set_id>`
+-- when the name is not [a-z0-9_]+ or too long. Its `publish` list follows the
+-- set's actions and it holds the set's plain tables and partitions (relkind
+-- 'r'; a partitioned parent is represented by its partitions, as Spock
+-- replicates each leaf as itself) with the set's column list. Sequences are not
+-- in publications (Spock sends them as 'S' queue messages).
+--
+-- Row filters are NOT put into publications: PostgreSQL ORs the filters of
+-- several publications and refuses UPDATE/DELETE on the provider when a filter
+-- uses columns outside the replica identity, whereas Spock ANDs the filters of
+-- the subscribed sets and allows any column. The engine evaluates the filters
+-- stored in `spock.replication_set_table.set_row_filter` itself.
 
-const REPSET_CORE_SQL = String.raw`
 -- The publication name of a set: spock_<name> when that is a plain identifier.
 CREATE OR REPLACE FUNCTION spock._set_pubname(set_id oid, set_name name) RETURNS name
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
@@ -195,12 +189,3 @@ BEGIN
 END
 $fn$;
 
-`;
-
-/** SQL creating this group's functions: sets, then filters, tables and sequences. */
-export const REPSET_SQL: string = [
-  REPSET_CORE_SQL,
-  REPSET_FILTER_SQL,
-  REPSET_TABLE_SQL,
-  REPSET_SEQ_SQL,
-].join("\n");

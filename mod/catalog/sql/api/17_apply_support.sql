@@ -1,13 +1,9 @@
-/**
- * SQL functions the apply engine calls inside its row statements: the
- * conflict decision on a local row's commit timestamp and origin (Spock's
- * `conflict_resolve_by_timestamp` and tiebreaker), the node behind a
- * replication origin, and the error raised when a conflict must go to
- * exception handling. Building the statements is `apply/`'s job.
- */
+-- SQL functions the apply engine calls inside its row statements: the
+-- conflict decision on a local row's commit timestamp and origin (Spock's
+-- `conflict_resolve_by_timestamp` and tiebreaker), the node behind a
+-- replication origin, and the error raised when a conflict must go to
+-- exception handling. Building the statements is `apply/`'s job.
 
-/** SQL creating the apply support functions. */
-export const APPLY_SUPPORT_SQL = String.raw`
 -- The node that wrote a row with replication origin roident: 0 is the local
 -- node, another origin is the provider of the subscription it belongs to
 -- (origins are named after subscription slots). NULL when unknown (e.g. the
@@ -372,4 +368,3 @@ BEGIN
   RETURN true;
 END
 $fn$;
-`;

@@ -1,13 +1,9 @@
-/**
- * Tables in replication sets: repset_add_table, repset_add_all_tables,
- * repset_remove_table, repset_add_partition, repset_remove_partition and
- * repset_show_table, with Spock 5.0's checks and TABLESYNC queue messages; the
- * set's publication follows each change (helpers in repset.ts). Row-filter
- * validation is repset_filter.ts's; sequences are repset_seq.ts's.
- */
+-- Tables in replication sets: repset_add_table, repset_add_all_tables,
+-- repset_remove_table, repset_add_partition, repset_remove_partition and
+-- repset_show_table, with Spock 5.0's checks and TABLESYNC queue messages; the
+-- set's publication follows each change (helpers in 07_repset.sql). Row-filter
+-- validation is 08_repset_filter.sql's; sequences are 10_repset_seq.sql's.
 
-/** SQL creating the table functions; part of REPSET_SQL. */
-export const REPSET_TABLE_SQL = String.raw`
 -- Announces a table's row filters and column lists in every set of this node,
 -- as they are after a change, to every subscriber: a transactional logical
 -- message, so each subscriber switches exactly between the provider
@@ -338,4 +334,3 @@ BEGIN
     ORDER BY a.attnum);
 END
 $fn$;
-`;

@@ -1,12 +1,8 @@
-/**
- * The SQL API's subscription status and waits: sub_show_status (running only
- * while a daemon's heartbeat in spock._apply_worker is fresh, never a fake
- * "replicating"), sub_show_table, sub_wait_for_sync and table_wait_for_sync.
- * Part of SUBSCRIPTION_SQL; the daemons that write the heartbeats are elsewhere.
- */
+-- The SQL API's subscription status and waits: sub_show_status (running only
+-- while a daemon's heartbeat in spock._apply_worker is fresh, never a fake
+-- "replicating"), sub_show_table, sub_wait_for_sync and table_wait_for_sync.
+-- The daemons that write the heartbeats are elsewhere.
 
-/** SQL creating the status and wait functions. */
-export const SUBSCRIPTION_SHOW_SQL = String.raw`
 -- Spock's sync_status_to_string().
 CREATE OR REPLACE FUNCTION spock._sync_status_name(status "char") RETURNS text
 LANGUAGE sql IMMUTABLE AS $fn$
@@ -191,4 +187,3 @@ CREATE OR REPLACE FUNCTION spock.table_wait_for_sync(subscription_name name, rel
 RETURNS void LANGUAGE sql VOLATILE STRICT AS $fn$
   SELECT spock._sub_wait_for_sync($1, $2)
 $fn$;
-`;

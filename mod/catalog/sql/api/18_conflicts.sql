@@ -1,13 +1,9 @@
-/**
- * The SQL API around conflicts: retention of spock.resolutions, registration
- * of delta-apply columns, and the per-table apply counters (Spock's channel
- * stats views over spock._channel_stats). Detecting, resolving and logging
- * conflicts is the apply engine's job; these functions only record intent and
- * read what the engine wrote. Installed after SUBSCRIPTION_SQL.
- */
+-- The SQL API around conflicts: retention of spock.resolutions, registration
+-- of delta-apply columns, and the per-table apply counters (Spock's channel
+-- stats views over spock._channel_stats). Detecting, resolving and logging
+-- conflicts is the apply engine's job; these functions only record intent and
+-- read what the engine wrote. Installed after the subscription files.
 
-/** SQL creating the conflict functions and the channel stats views. */
-export const CONFLICTS_SQL = String.raw`
 -- Spock HEAD's cleanup_resolutions: deletes the resolutions logged more than
 -- days ago (NULL: 30, the engine's default resolutions_retention_days; 0 keeps
 -- everything) and returns how many rows went.
@@ -152,4 +148,3 @@ BEGIN
   RETURN deleted;
 END
 $fn$;
-`;

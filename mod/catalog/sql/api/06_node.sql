@@ -1,13 +1,9 @@
-/**
- * The SQL API for nodes: node_create, node_drop, node_add_interface,
- * node_drop_interface and node_info, with Spock 5.0's signatures, ids and
- * error texts (`spock_functions.c`, `spock_node.c`). Replication sets and their
- * publications belong to the repset group; node_create and node_drop call its
- * private helpers `spock._repset_insert()` and `spock._repset_delete()`.
- */
+-- The SQL API for nodes: node_create, node_drop, node_add_interface,
+-- node_drop_interface and node_info, with Spock 5.0's signatures, ids and
+-- error texts (`spock_functions.c`, `spock_node.c`). Replication sets and their
+-- publications belong to the repset group; node_create and node_drop call its
+-- private helpers `spock._repset_insert()` and `spock._repset_delete()`.
 
-/** SQL creating this group's functions. */
-export const NODE_SQL = String.raw`
 -- Spock's node_create: node, interface named after it, the three default sets,
 -- then the local_node row. Returns NULL when node_name or dsn is NULL.
 CREATE OR REPLACE FUNCTION spock.node_create(node_name name, dsn text,
@@ -177,4 +173,3 @@ BEGIN
                                 FROM spock.replication_set s WHERE s.set_nodeid = node_id), '');
 END
 $fn$;
-`;

@@ -1,12 +1,8 @@
-/**
- * Sequences in replication sets (repset_add_seq, repset_add_all_seqs,
- * repset_remove_seq) with their `spock.sequence_state` rows and 'S' queue
- * messages, and the `sql_drop` event trigger that takes dropped tables,
- * sequences and columns out of sets, as Spock does through `spock.depend`.
- */
+-- Sequences in replication sets (repset_add_seq, repset_add_all_seqs,
+-- repset_remove_seq) with their `spock.sequence_state` rows and 'S' queue
+-- messages, and the `sql_drop` event trigger that takes dropped tables,
+-- sequences and columns out of sets, as Spock does through `spock.depend`.
 
-/** SQL creating the sequence functions and the drop cleanup; part of REPSET_SQL. */
-export const REPSET_SEQ_SQL = String.raw`
 -- A sequence's last_value as stored (Spock's sequence_get_last_value).
 CREATE OR REPLACE FUNCTION spock._sequence_last_value(seq regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE STRICT AS $fn$
@@ -166,4 +162,3 @@ EXCEPTION WHEN insufficient_privilege THEN
   RAISE WARNING 'cannot create event trigger spock_drop_cleanup: only a superuser can; dropped tables stay in replication sets until removed with spock.repset_remove_table()';
 END
 $do$;
-`;

@@ -1,12 +1,7 @@
-/**
- * The SQL API's info and misc functions: versions, slot names, commit
- * timestamps with spock node ids, sync events, waits on slots, sequences,
- * country and delta-apply helpers. `replicate_ddl` lives in `info_ddl.ts` and
- * is appended here; the engine that consumes queue rows and messages is elsewhere.
- */
-import { INFO_DDL_SQL } from "./info_ddl.ts";
+-- The SQL API's info and misc functions: versions, slot names, commit
+-- timestamps with spock node ids, sync events, waits on slots, sequences,
+-- country and delta-apply helpers. `replicate_ddl` lives in `05_info_ddl.sql`; the engine that consumes queue rows and messages is elsewhere.
 
-const INFO_BASE_SQL = String.raw`
 -- Spock's version functions are created without a schema prefix; its control
 -- file puts them in spock. spock_version() reports this program's version,
 -- spock_version_num() the Spock API level this catalog implements.
@@ -18,7 +13,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION spock.spock_version_num() RETURNS integer
 LANGUAGE sql IMMUTABLE AS $fn$ SELECT 50000 $fn$;
 
--- The installed schema version (migrations in schema.ts); not in Spock.
+-- The installed schema version (the migrations in `../migrations/`); not in Spock.
 CREATE OR REPLACE FUNCTION spock.catalog_version() RETURNS integer
 LANGUAGE sql STABLE AS $fn$
   SELECT version FROM spock._catalog
@@ -232,7 +227,3 @@ CREATE OR REPLACE FUNCTION spock.delta_apply(numeric, numeric, numeric) RETURNS 
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT $3 + ($2 - $1) $fn$;
 CREATE OR REPLACE FUNCTION spock.delta_apply(money, money, money) RETURNS money
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT $3 + ($2 - $1) $fn$;
-`;
-
-/** SQL creating this group's functions (installed before the node functions). */
-export const INFO_SQL: string = INFO_BASE_SQL + INFO_DDL_SQL;

@@ -1,13 +1,9 @@
-/**
- * The SQL API's subscription alterations: enable, disable, interface, sets,
- * skip LSN, options (with the per-subscription conflict settings in
- * spock._sub_option), and the table sync requests (sub_alter_sync,
- * sub_resync_table). Each records intent and notifies; restarting workers and
- * copying tables is the engine's job. Part of SUBSCRIPTION_SQL.
- */
+-- The SQL API's subscription alterations: enable, disable, interface, sets,
+-- skip LSN, options (with the per-subscription conflict settings in
+-- spock._sub_option), and the table sync requests (sub_alter_sync,
+-- sub_resync_table). Each records intent and notifies; restarting workers and
+-- copying tables is the engine's job.
 
-/** SQL creating the alteration functions. */
-export const SUBSCRIPTION_ALTER_SQL = String.raw`
 -- sub_enable / sub_disable. immediate = true: Spock kills the apply worker at once;
 -- here the daemon reacts to the notification at commit, as for immediate = false.
 CREATE OR REPLACE FUNCTION spock._sub_set_enabled(subscription_name name, enabled boolean,
@@ -307,4 +303,3 @@ BEGIN
   RETURN true;
 END
 $fn$;
-`;
