@@ -1,15 +1,18 @@
 /**
  * `spock install` / `spock uninstall`: our CREATE EXTENSION. Installing runs
  * the missing schema versions and re-creates the SQL API in one transaction
- * under an advisory lock; the same version again changes nothing. Removing
- * refuses while subscriptions or spock's replication slots exist, unless forced.
+ * under an advisory lock, and records what it installed (`api_checksum.ts`);
+ * the same version again changes nothing unless the API differs from this
+ * program's or was changed by hand, which it puts back. Removing refuses
+ * while subscriptions or spock's replication slots exist, unless forced.
  */
 import type postgres from "postgres";
 import type { CatalogSql } from "./connection.ts";
 import { CatalogError } from "./errors.ts";
 import { checkServer } from "./preflight.ts";
+import { API_SOURCE_HASH, liveApiChecksum } from "./api_checksum.ts";
 import { ORIGIN_SQL } from "./replication_origins.ts";
-import { API_SQL } from "./sql/api.ts";
+import { API_SQL, RECONCILE_SQL } from "./sql/api.ts";
 import { CATALOG_VERSION, MIGRATIONS } from "./sql/schema.ts";
 
 /** What an install did. */
@@ -18,6 +21,12 @@ export interface InstallResult {
   from: number | null;
   to: number;
   changed: boolean;
+  /**
+   * Set when the catalog version was already installed but its SQL API was
+   * re-created: `api_changed` (installed by a program with other SQL) or
+   * `api_modified` (functions changed since the install).
+   */
+  apiReinstalled?: "api_changed" | "api_modified";
   warnings: string[];
 }
 
@@ -90,7 +99,15 @@ export async function installCatalog(
           "use a newer spock",
       );
     }
-    if (from === target) return { from, to: target, changed: false, warnings: report.warnings };
+    const warnings = [...report.warnings];
+    if (from === target) {
+      const drift = target === CATALOG_VERSION ? await apiDrift(tx) : undefined;
+      if (drift === undefined) return { from, to: target, changed: false, warnings };
+      await installApi(tx, warnings);
+      await tx`UPDATE spock._catalog SET program_version = ${options.programVersion},
+        upgraded_at = now()`;
+      return { from, to: target, changed: true, apiReinstalled: drift, warnings };
+    }
     if (from === null) {
       await tx`CREATE SCHEMA spock`;
       await tx`CREATE TABLE spock._catalog (
@@ -106,17 +123,35 @@ export async function installCatalog(
         await tx.unsafe(migration.sql);
       }
     }
-    const warnings = [...report.warnings];
-    if (target === CATALOG_VERSION) {
-      const dblink = await ensureDblink(tx);
-      if (dblink) warnings.push(dblink);
-      for (const group of API_SQL) await tx.unsafe(group);
-    }
+    if (target === CATALOG_VERSION) await installApi(tx, warnings);
     await tx`UPDATE spock._catalog
       SET version = ${target}, program_version = ${options.programVersion},
           upgraded_at = CASE WHEN ${from !== null} THEN now() END`;
     return { from, to: target, changed: true, warnings };
   });
+}
+
+/**
+ * Whether the installed API is not this program's: installed by a program
+ * with other SQL, or changed since (its live checksum is not the recorded one).
+ */
+async function apiDrift(
+  tx: postgres.TransactionSql,
+): Promise<"api_changed" | "api_modified" | undefined> {
+  const [row] = await tx`SELECT api_source, api_checksum FROM spock._catalog`;
+  if (row.api_source !== API_SOURCE_HASH) return "api_changed";
+  if (row.api_checksum !== await liveApiChecksum(tx)) return "api_modified";
+  return undefined;
+}
+
+/** Creates (or re-creates) every API function, then records what was installed. */
+async function installApi(tx: postgres.TransactionSql, warnings: string[]): Promise<void> {
+  const dblink = await ensureDblink(tx);
+  if (dblink) warnings.push(dblink);
+  for (const file of API_SQL) await tx.unsafe(file);
+  await tx.unsafe(RECONCILE_SQL);
+  await tx`UPDATE spock._catalog SET api_source = ${API_SOURCE_HASH},
+    api_checksum = ${await liveApiChecksum(tx)}`;
 }
 
 /**

@@ -15,6 +15,14 @@
  * ```
  */
 export { type CatalogSql, connectDatabase } from "./connection.ts";
+export {
+  API_SOURCE_HASH,
+  assertCatalogCurrent,
+  type CatalogMismatch,
+  catalogMismatch,
+  describeMismatch,
+  liveApiChecksum,
+} from "./api_checksum.ts";
 export { CatalogError } from "./errors.ts";
 export {
   installCatalog,

@@ -3,7 +3,7 @@
  * looked up in the config file. Also turns server and connection failures
  * into one-line messages (with DETAIL and HINT) that never show a password.
  */
-import { type CatalogSql, connectDatabase } from "../catalog/mod.ts";
+import { assertCatalogCurrent, type CatalogSql, connectDatabase } from "../catalog/mod.ts";
 import { ConfigError, findNode } from "../config/mod.ts";
 import { DsnError, maskDsn, resolveConnectOptions } from "../pg/mod.ts";
 import {
@@ -89,15 +89,25 @@ export function connectTarget(
 /**
  * Runs `work` with a catalog client on `dsn` and closes the client after it;
  * a failure becomes the message the user reads ({@link describeFailure}).
+ * Unless `catalog` is `any` (install, uninstall, version, a provider's slot),
+ * a catalog that is not this program's is refused first, naming the upgrade.
  */
 export async function withTarget<T>(
   dsn: string,
   context: CommandContext,
   command: Command,
   work: (sql: CatalogSql) => Promise<T>,
+  options: { catalog?: "current" | "any" } = {},
 ): Promise<T> {
   const sql = connectTarget(dsn, context, command);
   try {
+    if (options.catalog !== "any") {
+      const where = maskDsn(dsn);
+      await assertCatalogCurrent(sql, {
+        where,
+        installCommand: `spock install --dsn "${where}"`,
+      });
+    }
     return await work(sql);
   } catch (error) {
     throw describeFailure(error, dsn);

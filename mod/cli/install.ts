@@ -28,13 +28,18 @@ export const installCommand: Command = {
       for (const warning of result.warnings) log.warning("{warning}", { warning });
       const text = flags.json
         ? formatResult([{ ...result }], "record", true)
+        : result.apiReinstalled !== undefined
+        ? `Re-created the SQL API of spock catalog version ${result.to} in ${maskDsn(dsn)}: ` +
+          (result.apiReinstalled === "api_changed"
+            ? "it was installed by a spock whose functions differ from this one's\n"
+            : "its functions had been changed since the install\n")
         : result.changed
         ? `Installed spock catalog version ${result.to} in ${maskDsn(dsn)}` +
           (result.from === null ? "\n" : ` (upgraded from version ${result.from})\n`)
         : `spock catalog version ${result.to} is already installed in ${maskDsn(dsn)}\n`;
       await writeOut(context.stdout, text);
       return 0;
-    });
+    }, { catalog: "any" });
   },
 };
 
@@ -64,6 +69,6 @@ export const uninstallCommand: Command = {
         : `spock is not installed in ${maskDsn(dsn)}\n`;
       await writeOut(context.stdout, text);
       return 0;
-    });
+    }, { catalog: "any" });
   },
 };

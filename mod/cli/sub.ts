@@ -102,6 +102,8 @@ async function dropSlotOnProvider(
       context,
       command,
       (provider) => dropProviderSlot(provider, { slotName: slot, subscriptionName: subscription }),
+      // A provider on another spock version (a rolling upgrade) still drops its slot.
+      { catalog: "any" },
     );
   } catch (error) {
     throw new Error(

@@ -31,6 +31,7 @@ export const versionCommand: Command = {
         context,
         versionCommand,
         installedVersion,
+        { catalog: "any" },
       );
     }
     let text = `spock ${SPOCK_VERSION} (deno ${Deno.version.deno}, v8 ${Deno.version.v8})\n`;

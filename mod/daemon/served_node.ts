@@ -7,7 +7,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
-import { CATALOG_VERSION } from "../catalog/mod.ts";
+import { catalogMismatch, describeMismatch } from "../catalog/mod.ts";
 import { maskDsn } from "../pg/mod.ts";
 import { restartDelay, sleep } from "./backoff.ts";
 import { failureMessage, sqlStateOf } from "./worker_failure.ts";
@@ -98,23 +98,12 @@ export async function waitForServedNode(
 
 async function checkServedNode(sql: postgres.Sql, dsn: string): Promise<ServedNodeIdentity> {
   const where = maskDsn(dsn);
-  const [state] = await sql`
-    select current_database()::text as db, to_regclass('spock._catalog') is not null as installed`;
-  if (!state.installed) {
+  const [state] = await sql`select current_database()::text as db`;
+  const mismatch = await catalogMismatch(sql);
+  if (mismatch !== undefined) {
     throw new ServedNodeError(
-      `Cannot serve database "${state.db}" at ${where}: spock is not installed there; ` +
-        `run 'spock install --dsn "${where}"' and create its node first`,
-    );
-  }
-  const [catalog] = await sql`select version from spock._catalog`;
-  const version = Number(catalog?.version);
-  if (version !== CATALOG_VERSION) {
-    throw new ServedNodeError(
-      `Cannot serve database "${state.db}" at ${where}: its catalog is version ${version}, ` +
-        `this program's is ${CATALOG_VERSION}; ` +
-        (version < CATALOG_VERSION
-          ? `run 'spock install --dsn "${where}"' to upgrade it`
-          : "run a newer spock"),
+      `Cannot serve database "${state.db}" at ${where}: ` +
+        describeMismatch(mismatch, `spock install --dsn "${where}"`),
     );
   }
   const [node] = await sql`

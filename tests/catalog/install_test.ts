@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { pgTest } from "../_harness/mod.ts";
 import {
+  API_SOURCE_HASH,
   CATALOG_VERSION,
   CatalogError,
+  catalogMismatch,
   checkServer,
   installCatalog,
   installedVersion,
@@ -57,6 +59,22 @@ pgTest(
       assert.equal(result.changed, false);
       const [after] = await sql`select xmin::text, installed_at from spock._catalog`;
       assert.deepEqual(after, before);
+    });
+    await t.step("a function changed by hand is seen and put back", async () => {
+      assert.equal(await catalogMismatch(sql), undefined);
+      const [recorded] = await sql`select api_source from spock._catalog`;
+      assert.equal(recorded.api_source, API_SOURCE_HASH);
+      await sql.unsafe(
+        "create or replace function spock._local_node_id() returns oid language sql as 'select 0::oid'",
+      );
+      assert.deepEqual(await catalogMismatch(sql), { kind: "api_modified" });
+      const result = await installCatalog(sql, { programVersion: "test" });
+      assert.deepEqual([result.changed, result.apiReinstalled], [true, "api_modified"]);
+      const [definition] =
+        await sql`select pg_get_functiondef('spock._local_node_id'::regproc) as d`;
+      assert.match(definition.d, /current database is not configured as spock node/);
+      assert.equal(await catalogMismatch(sql), undefined);
+      assert.equal((await installCatalog(sql, { programVersion: "test" })).changed, false);
     });
     await t.step("uninstall removes the schema", async () => {
       const result = await uninstallCatalog(sql);

@@ -24,7 +24,7 @@ pgTest("spock install, version and uninstall", async (t, cluster) => {
       assert.match(result.stderr, /^spock node list: .*spock.*\n/);
       assert.match(
         result.stderr,
-        /HINT: is spock installed in this database\? Run 'spock install' first/,
+        /is not this program's: spock is not installed there; run 'spock install --dsn "[^"]+"'/,
       );
     });
 
@@ -47,6 +47,61 @@ pgTest("spock install, version and uninstall", async (t, cluster) => {
         [CATALOG_VERSION, CATALOG_VERSION, false],
       );
     });
+
+    await t.step("a function changed by hand is refused until install puts it back", async () => {
+      const sql = cluster.connect();
+      try {
+        await sql.unsafe(
+          "create or replace function spock.spock_version_num() returns integer " +
+            "language sql as 'select 0'",
+        );
+        const refused = await spock(["node", "list", "--dsn", dsn]);
+        assert.equal(refused.code, 1);
+        assert.match(
+          refused.stderr,
+          /SQL API functions differ from what spock install created \(changed by hand\?\); run 'spock install --dsn "[^"]+"' to put them back/,
+        );
+        const [before] = await sql`select spock.spock_version_num() as n`;
+        assert.equal(before.n, 0, "a refused command changed nothing");
+        const repaired = await spock(["install", "--dsn", dsn]);
+        assert.equal(repaired.code, 0, repaired.stderr);
+        assert.match(
+          repaired.stdout,
+          /^Re-created the SQL API of spock catalog version \d+ .*had been changed/,
+        );
+        const [after] = await sql`select spock.spock_version_num() as n`;
+        assert.notEqual(after.n, 0);
+        assert.equal((await spock(["node", "list", "--dsn", dsn])).code, 0);
+      } finally {
+        await sql.end();
+      }
+    });
+
+    await t.step(
+      "an API installed by another build of spock is refused and re-created",
+      async () => {
+        const sql = cluster.connect();
+        try {
+          await sql`update spock._catalog set api_source = 'other', program_version = '0.0.1'`;
+          const refused = await spock(["status", "--dsn", dsn]);
+          assert.equal(refused.code, 1);
+          assert.match(
+            refused.stderr,
+            /its SQL API \(catalog version \d+\) was installed by spock 0\.0\.1, whose functions differ from this program's; run 'spock install --dsn/,
+          );
+          const repaired = await spock(["install", "--dsn", dsn, "--json"]);
+          assert.equal(repaired.code, 0, repaired.stderr);
+          const report = JSON.parse(repaired.stdout);
+          assert.deepEqual([report.changed, report.apiReinstalled], [true, "api_changed"]);
+          assert.equal(
+            (await spock(["install", "--dsn", dsn, "--json"])).stdout.includes('"changed":false'),
+            true,
+          );
+        } finally {
+          await sql.end();
+        }
+      },
+    );
 
     await t.step("version reports the installed catalog", async () => {
       const [text, json, bare] = await Promise.all([

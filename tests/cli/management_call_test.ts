@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, runSpock } from "../_harness/mod.ts";
+import { API_SOURCE_HASH, CATALOG_VERSION, liveApiChecksum } from "../../mod/catalog/mod.ts";
 
 const STUBS = String.raw`
 CREATE SCHEMA spock;
@@ -72,6 +73,13 @@ pgTest("management commands call SQL with named bind parameters", async (t, clus
   const prov = cluster.connect({ database: "prov" });
   await sub.unsafe(STUBS);
   await prov.unsafe(PROVIDER_STUB);
+  // The commands refuse a catalog that is not this program's: the stubs are recorded as one.
+  await sub.unsafe(
+    "CREATE TABLE spock._catalog (version int, program_version text, api_source text, " +
+      "api_checksum text)",
+  );
+  await sub`INSERT INTO spock._catalog VALUES (${CATALOG_VERSION}, 'stub', ${API_SOURCE_HASH},
+    ${await liveApiChecksum(sub)})`;
   const dsn = cluster.dsn({ dbname: "sub" });
   const lastCall = async () => {
     const [row] = await sub`SELECT fn, args FROM spock.calls ORDER BY id DESC LIMIT 1`;

@@ -6,19 +6,30 @@
  */
 import assert from "node:assert/strict";
 import { freePorts, pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
-import { installCatalog } from "../../mod/catalog/mod.ts";
+import { CATALOG_VERSION, installCatalog } from "../../mod/catalog/mod.ts";
 import { SpockProcess } from "./_spock_process.ts";
 
 pgTest("spock run exits 1 at start when a node cannot be served", async (_t, cluster) => {
   const admin = cluster.connect();
   await admin.unsafe("create database nocat");
   await admin.unsafe("create database nonode");
+  await admin.unsafe("create database oldcat");
   await admin.unsafe("create role runner login password 'right'");
   await admin.end();
   const nonode = cluster.connect({ database: "nonode" });
   await installCatalog(nonode, { programVersion: "test" });
+  const oldcat = cluster.connect({ database: "oldcat" });
+  await installCatalog(oldcat, { programVersion: "test", targetVersion: CATALOG_VERSION - 1 });
+  await oldcat.end();
   const cases: Array<[string, RegExp]> = [
     [cluster.dsn({ dbname: "nocat" }), /spock is not installed there; run 'spock install/],
+    [
+      cluster.dsn({ dbname: "oldcat" }),
+      new RegExp(
+        `its catalog is version ${CATALOG_VERSION - 1}, this program's is ${CATALOG_VERSION}; ` +
+          `run 'spock install --dsn "[^"]+dbname=oldcat[^"]*"' to upgrade it`,
+      ),
+    ],
     [cluster.dsn({ dbname: "nonode" }), /it is not a spock node; create one with/],
     [
       cluster.dsn({ dbname: "nonode", user: "runner", password: "wrong" }),

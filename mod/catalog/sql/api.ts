@@ -21,6 +21,13 @@ import subscriptionAlter from "./api/15_subscription_alter.sql" with { type: "te
 import subscriptionShow from "./api/16_subscription_show.sql" with { type: "text" };
 import applySupport from "./api/17_apply_support.sql" with { type: "text" };
 import conflicts from "./api/18_conflicts.sql" with { type: "text" };
+import reconcile from "./reconcile.sql" with { type: "text" };
+
+/**
+ * Run after the API on every install that creates it: brings objects an
+ * older catalog made (triggers on tables already in sets) up to date.
+ */
+export const RECONCILE_SQL: string = reconcile;
 
 /** The API files' texts, in the order they are created. */
 export const API_SQL: readonly string[] = [

@@ -10,6 +10,7 @@ import v1 from "./migrations/001_spock_500.sql" with { type: "text" };
 import v2 from "./migrations/002_spock_50x.sql" with { type: "text" };
 import v3 from "./migrations/003_conflicts.sql" with { type: "text" };
 import v4 from "./migrations/004_operations.sql" with { type: "text" };
+import v5 from "./migrations/005_api_checksum.sql" with { type: "text" };
 
 /** One schema version: the SQL that brings the previous version to it. */
 export interface Migration {
@@ -37,6 +38,11 @@ export const MIGRATIONS: readonly Migration[] = [
     description:
       "Operations: last error per subscription, discarded-operation counters, row filters in stream order",
     sql: v4,
+  },
+  {
+    version: 5,
+    description: "The installed SQL API recorded: source hash and function checksum",
+    sql: v5,
   },
 ];
 
