@@ -39,12 +39,29 @@ export type CatalogMismatch =
   /** The functions are not what the install created (changed by hand?). */
   | { kind: "api_modified" };
 
-/** The live checksum of the API in the database behind `sql` (a client or a transaction). */
+/**
+ * Settings under which the definitions are printed: a default such as
+ * `'0'::interval` is deparsed by the session's IntervalStyle, DateStyle,
+ * time zone and float digits, which databases and roles may set otherwise.
+ */
+const FIXED_OUTPUT_SQL = "SET LOCAL DateStyle = 'ISO'; SET LOCAL IntervalStyle = 'postgres'; " +
+  "SET LOCAL extra_float_digits = 3; SET LOCAL TimeZone = 'UTC'";
+
+/**
+ * The live checksum of the API in the database behind `sql`: a client (in a
+ * transaction of its own) or an open transaction (whose output settings it
+ * fixes for the rest of that transaction).
+ */
 export async function liveApiChecksum(
   sql: CatalogSql | postgres.TransactionSql,
 ): Promise<string> {
-  const [row] = await sql.unsafe(LIVE_API_CHECKSUM_SQL);
-  return String(row.checksum);
+  const checksum = async (tx: postgres.TransactionSql) => {
+    await tx.unsafe(FIXED_OUTPUT_SQL);
+    const [row] = await tx.unsafe(LIVE_API_CHECKSUM_SQL);
+    return String(row.checksum);
+  };
+  if ("savepoint" in sql) return await checksum(sql);
+  return await sql.begin(checksum) as string;
 }
 
 /** How the catalog behind `sql` differs from this program's, or undefined when it is the same. */

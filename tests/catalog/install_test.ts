@@ -76,6 +76,20 @@ pgTest(
       assert.equal(await catalogMismatch(sql), undefined);
       assert.equal((await installCatalog(sql, { programVersion: "test" })).changed, false);
     });
+    await t.step("the checksum does not depend on the session's output settings", async () => {
+      await sql`alter database postgres set intervalstyle = 'iso_8601'`;
+      await sql`alter database postgres set datestyle = 'SQL, DMY'`;
+      const skewed = cluster.connect();
+      try {
+        const [style] = await skewed`select current_setting('intervalstyle') as s`;
+        assert.equal(style.s, "iso_8601");
+        assert.equal(await catalogMismatch(skewed), undefined);
+      } finally {
+        await skewed.end();
+        await sql`alter database postgres reset intervalstyle`;
+        await sql`alter database postgres reset datestyle`;
+      }
+    });
     await t.step("uninstall removes the schema", async () => {
       const result = await uninstallCatalog(sql);
       assert.equal(result.removed, true);
