@@ -2,13 +2,13 @@
  * The demo's nodes and their full mesh, built only through the SQL API a user
  * would call: `installCatalog`, `spock.node_create`, `spock.repset_add_all_tables`,
  * `spock.sub_create` and `spock.sub_wait_for_sync`. Starting the servers is
- * `_local_servers.ts`'s job; replicating is the daemon's.
+ * `local_servers.ts`'s job; replicating is the daemon's.
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { connectDatabase, installCatalog } from "../mod/catalog/mod.ts";
 import { resolveConnectOptions } from "../mod/pg/mod.ts";
 import type postgres from "postgres";
-import { type LocalServer, serverDsn } from "./_local_servers.ts";
+import { type LocalServer, serverDsn } from "./local_servers.ts";
 
 /** The database every node lives in. */
 export const DATABASE = "demo";

@@ -15,7 +15,7 @@ import {
 import type postgres from "postgres";
 import { DEFAULT_ENGINE } from "../mod/config/mod.ts";
 import { type Daemon, guardClosedSocketWrites, startDaemon } from "../mod/daemon/mod.ts";
-import { LocalServers, serverDsn } from "./_local_servers.ts";
+import { LocalServers, serverDsn } from "./local_servers.ts";
 import { createMesh, createNode, DATABASE, waitForSync } from "./_mesh.ts";
 import { formatSummary, readLags } from "./_summary.ts";
 import {

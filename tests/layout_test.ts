@@ -1,6 +1,8 @@
 /**
  * The tree is the data path: checks the import edges between mod/ folders
- * (STYLE.md §1) from `deno info --json`, so a shortcut across layers fails CI.
+ * (STYLE.md §1) from `deno info --json`, so a shortcut across layers fails CI;
+ * that `_` files stay private to their folder in mod/, tests/, bench/ and
+ * demo/; and that the decoder does no I/O.
  */
 import assert from "node:assert/strict";
 
@@ -95,4 +97,89 @@ Deno.test("main.ts imports only the CLI's mod.ts and LogTape", () => {
   const imports = edges.filter(({ from }) => from.endsWith("/main.ts") && !from.startsWith(MOD))
     .map(({ to }) => to.startsWith(MOD) ? to.slice(MOD.length) : to.replace(/@[\d.]+$/, ""));
   assert.deepEqual([...new Set(imports)].sort(), ["cli/mod.ts", "npm:@logtape/logtape"]);
+});
+
+/** Every .ts file under `folder` (relative to the root), recursively. */
+async function sourcesUnder(folder: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(new URL(`${folder}/`, ROOT))) {
+    const path = `${folder}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await sourcesUnder(path));
+    else if (entry.name.endsWith(".ts")) files.push(path);
+  }
+  return files;
+}
+
+/** Import edges of every module under tests/, bench/ and demo/ (one `deno info` of a root importing them all). */
+async function outsideEdges(): Promise<Edge[]> {
+  const files = (await Promise.all(["tests", "bench", "demo"].map(sourcesUnder))).flat();
+  const root = await Deno.makeTempFile({ dir: new URL(".", ROOT).pathname, suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      root,
+      files.map((file) => `import "${new URL(file, ROOT).href}";`).join("\n") + "\n",
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", root],
+      cwd: new URL(".", ROOT).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const graph = JSON.parse(new TextDecoder().decode(out.stdout));
+    const edges: Edge[] = [];
+    for (const module of graph.modules) {
+      if (module.specifier === new URL(`file://${root}`).href) continue;
+      for (const dependency of module.dependencies ?? []) {
+        const to = dependency.code?.specifier ?? dependency.type?.specifier;
+        if (to) edges.push({ from: module.specifier, to });
+      }
+    }
+    return edges;
+  } finally {
+    await Deno.remove(root);
+  }
+}
+
+const allEdges = [...edges, ...await outsideEdges()];
+
+/** The folder of a file URL, and whether its file name starts with `_` (folder-private). */
+function privateFile(specifier: string): { folder: string; private: boolean } | undefined {
+  if (!specifier.startsWith("file:")) return undefined;
+  const slash = specifier.lastIndexOf("/");
+  return { folder: specifier.slice(0, slash), private: specifier[slash + 1] === "_" };
+}
+
+Deno.test("a folder's _ files are imported only from that folder (mod/, tests/, bench/, demo/)", () => {
+  const violations = allEdges.filter(({ from, to }) => {
+    const target = privateFile(to);
+    return target?.private && privateFile(from)?.folder !== target.folder;
+  }).map(({ from, to }) => `${from.slice(ROOT.href.length)} → ${to.slice(ROOT.href.length)}`);
+  assert.deepEqual([...new Set(violations)], []);
+});
+
+Deno.test("pgoutput does no I/O: it imports only itself and pg, and has no async code or clocks", async () => {
+  const imports = edges.filter(({ from, to }) =>
+    folderOf(from) === "pgoutput" && folderOf(to) !== "pgoutput" && folderOf(to) !== "pg"
+  ).map(({ from, to }) => `${from.slice(MOD.length)} → ${to}`);
+  assert.deepEqual([...new Set(imports)], []);
+  const found: string[] = [];
+  for (const file of await sourcesUnder("mod/pgoutput")) {
+    const code = (await Deno.readTextFile(new URL(file, ROOT)))
+      .replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+    for (
+      const pattern of [
+        /\bDeno\./,
+        /\bawait\b/,
+        /\basync\b/,
+        /\bDate\.now\b/,
+        /\bperformance\./,
+        /\bset(Timeout|Interval)\b/,
+        /\bfetch\(/,
+      ]
+    ) {
+      if (pattern.test(code)) found.push(`${file}: ${pattern.source}`);
+    }
+  }
+  assert.deepEqual(found, []);
 });

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
-import { SpockProcess } from "./_spock_process.ts";
+import { SpockProcess } from "../_harness/spock_process.ts";
 
 pgTest("spock node, repset and sub subcommands", async (t, cluster) => {
   const admin = cluster.connect();

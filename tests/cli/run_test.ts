@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { freePorts, pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
 import { CATALOG_VERSION, installCatalog } from "../../mod/catalog/mod.ts";
-import { SpockProcess } from "./_spock_process.ts";
+import { SpockProcess } from "../_harness/spock_process.ts";
 
 pgTest("spock run exits 1 at start when a node cannot be served", async (_t, cluster) => {
   const admin = cluster.connect();

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
-import { countType, SpockProcess, stable } from "./_spock_process.ts";
+import { countType, SpockProcess, stable } from "../_harness/spock_process.ts";
 
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/;
 const BIG = "x".repeat(5000);

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { exists } from "../../demo/_local_servers.ts";
+import { exists } from "../../demo/local_servers.ts";
 
 const MAIN = new URL("../../demo/main.ts", import.meta.url).pathname;
 

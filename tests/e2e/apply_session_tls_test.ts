@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { pgTest } from "../_harness/mod.ts";
-import { SpockProcess } from "../cli/_spock_process.ts";
+import { SpockProcess } from "../_harness/spock_process.ts";
 import { closeNodes, createNodes, subscribe, waitConverged, waitForSync } from "./_mesh.ts";
 
 const PASSWORD = "tls-apply:s3cret";

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
-import { SpockProcess } from "../cli/_spock_process.ts";
+import { SpockProcess } from "../_harness/spock_process.ts";
 import {
   addAllTables,
   checkedPair,

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { pgInstalls, pgTest, pollUntil } from "../_harness/mod.ts";
 import { findPgDump } from "../../mod/sync/mod.ts";
-import { SpockProcess } from "../cli/_spock_process.ts";
+import { SpockProcess } from "../_harness/spock_process.ts";
 import {
   addAllTables,
   closeNodes,

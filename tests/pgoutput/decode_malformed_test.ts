@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { decodeMessage, ProtocolError } from "../../mod/pgoutput/mod.ts";
 import { assertProtocolError } from "./_assert.ts";
-import { ByteWriter, encodeMessage, writeTuple } from "./_encode.ts";
-import { FIXTURES, text, V1, V2, V2_STREAM, V3, V4 } from "./_fixtures.ts";
+import { ByteWriter, encodeMessage, writeTuple } from "../_harness/pgoutput_encode.ts";
+import { FIXTURES, text, V1, V2, V2_STREAM, V3, V4 } from "../_harness/pgoutput_fixtures.ts";
 
 function w(): ByteWriter {
   return new ByteWriter();

@@ -14,7 +14,7 @@ import {
   type RelationColumn,
   type TupleColumn,
 } from "../../mod/pgoutput/mod.ts";
-import { encodeMessage } from "./_encode.ts";
+import { encodeMessage } from "../_harness/pgoutput_encode.ts";
 
 interface Sample {
   message: PgoutputMessage;

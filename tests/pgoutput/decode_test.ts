@@ -14,8 +14,17 @@ import {
   UNCHANGED_COLUMN,
 } from "../../mod/pgoutput/mod.ts";
 import { assertProtocolError } from "./_assert.ts";
-import { ByteWriter, encodeMessage } from "./_encode.ts";
-import { EVERY_KIND, FIXTURES, text, V1, V2, V2_STREAM, V3, V4 } from "./_fixtures.ts";
+import { ByteWriter, encodeMessage } from "../_harness/pgoutput_encode.ts";
+import {
+  EVERY_KIND,
+  FIXTURES,
+  text,
+  V1,
+  V2,
+  V2_STREAM,
+  V3,
+  V4,
+} from "../_harness/pgoutput_fixtures.ts";
 
 function w(): ByteWriter {
   return new ByteWriter();

@@ -8,7 +8,7 @@ import {
   tupleText,
   UNCHANGED_TOAST,
 } from "../../mod/pgoutput/mod.ts";
-import { encodeMessage } from "./_encode.ts";
+import { encodeMessage } from "../_harness/pgoutput_encode.ts";
 
 function decodedInsert(columns: TupleColumn[]) {
   const bytes = encodeMessage({ type: "insert", relationId: 1, newTuple: columns });

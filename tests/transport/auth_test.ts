@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { type Cluster, pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
 import { ReplicationConnection } from "../../mod/transport/mod.ts";
 import { resolveConnectOptions } from "../../mod/pg/mod.ts";
-import { SpockProcess } from "../cli/_spock_process.ts";
+import { SpockProcess } from "../_harness/spock_process.ts";
 
 const SCRAM_PASSWORD = "s3cr@t:pw";
 const MD5_PASSWORD = "md5-pw";

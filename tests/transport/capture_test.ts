@@ -18,8 +18,8 @@ import {
   PgoutputStreamDecoder,
   ProtocolError,
 } from "../../mod/pgoutput/mod.ts";
-import { encodeMessage } from "../pgoutput/_encode.ts";
-import { text } from "../pgoutput/_fixtures.ts";
+import { encodeMessage } from "../_harness/pgoutput_encode.ts";
+import { text } from "../_harness/pgoutput_fixtures.ts";
 
 const RELATION: PgoutputMessage = {
   type: "relation",

@@ -3,7 +3,8 @@
  * line by line as it arrives and stderr as text, so a test can wait on what
  * has been printed so far; the process is always killed on the way out.
  */
-import { pollUntil, spockCommand } from "../_harness/mod.ts";
+import { pollUntil } from "./poll.ts";
+import { spockCommand } from "./spawn.ts";
 
 /** What a finished spock process printed and how it exited. */
 export interface SpockResult {

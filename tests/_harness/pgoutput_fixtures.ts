@@ -1,7 +1,7 @@
 /**
  * Test-only sample messages: one or more valid instances of every pgoutput
  * message kind with the decode context each needs. Shared by the example
- * tests and the corruption properties; encoding is `_encode.ts`'s job.
+ * tests and the corruption properties; encoding is `pgoutput_encode.ts`'s job.
  */
 
 import type { DecodeContext, PgoutputMessage, Tuple } from "../../mod/pgoutput/mod.ts";
