@@ -29,29 +29,32 @@ interface Edge {
   to: string;
 }
 
+/** The import edges of the module graph below `root` (a path or file URL), from `deno info --json`. */
+async function graphEdges(root: string): Promise<Edge[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", root],
+    cwd: new URL(".", ROOT).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const graph = JSON.parse(new TextDecoder().decode(out.stdout));
+  const edges: Edge[] = [];
+  for (const module of graph.modules) {
+    for (const dependency of module.dependencies ?? []) {
+      const to = dependency.code?.specifier ?? dependency.type?.specifier;
+      if (to) edges.push({ from: module.specifier, to });
+    }
+  }
+  return edges;
+}
+
 async function importEdges(): Promise<Edge[]> {
   const roots = ["main.ts"];
   for await (const entry of Deno.readDir(new URL("mod/", ROOT))) {
     if (entry.isDirectory) roots.push(`mod/${entry.name}/mod.ts`);
   }
-  const edges: Edge[] = [];
-  for (const root of roots) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["info", "--json", root],
-      cwd: new URL(".", ROOT).pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    const graph = JSON.parse(new TextDecoder().decode(out.stdout));
-    for (const module of graph.modules) {
-      for (const dependency of module.dependencies ?? []) {
-        const to = dependency.code?.specifier ?? dependency.type?.specifier;
-        if (to) edges.push({ from: module.specifier, to });
-      }
-    }
-  }
-  return edges;
+  return (await Promise.all(roots.map(graphEdges))).flat();
 }
 
 function folderOf(specifier: string): string | undefined {
@@ -119,23 +122,8 @@ async function outsideEdges(): Promise<Edge[]> {
       root,
       files.map((file) => `import "${new URL(file, ROOT).href}";`).join("\n") + "\n",
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["info", "--json", root],
-      cwd: new URL(".", ROOT).pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    const graph = JSON.parse(new TextDecoder().decode(out.stdout));
-    const edges: Edge[] = [];
-    for (const module of graph.modules) {
-      if (module.specifier === new URL(`file://${root}`).href) continue;
-      for (const dependency of module.dependencies ?? []) {
-        const to = dependency.code?.specifier ?? dependency.type?.specifier;
-        if (to) edges.push({ from: module.specifier, to });
-      }
-    }
-    return edges;
+    const rootUrl = new URL(`file://${root}`).href;
+    return (await graphEdges(root)).filter(({ from }) => from !== rootUrl);
   } finally {
     await Deno.remove(root);
   }
