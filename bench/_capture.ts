@@ -4,7 +4,7 @@
  * streams a slot into a capture file, until the sentinel transaction's
  * Commit arrives. Reading the file back is `_capture_file.ts`'s job.
  */
-import { Cluster, installsUnderTest } from "../tests/_harness/mod.ts";
+import { Cluster, discoverInstalls } from "../local_pg/mod.ts";
 import { resolveConnectOptions } from "../mod/pg/mod.ts";
 import {
   choosePgoutputOptions,
@@ -40,7 +40,7 @@ const BEGIN_XID_OFFSET = 17;
  * capture never looks like a finished one.
  */
 export async function captureWorkload(path: string): Promise<CaptureSummary> {
-  const [install] = await installsUnderTest();
+  const [install] = await discoverInstalls(); // the newest major
   const cluster = await Cluster.start(install);
   try {
     const sql = cluster.connect();

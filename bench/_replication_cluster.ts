@@ -5,7 +5,7 @@
  * `_replication_engines.ts`'s business.
  */
 import type postgres from "postgres";
-import { Cluster, type PgInstall } from "../tests/_harness/mod.ts";
+import { Cluster, type PgInstall } from "../local_pg/mod.ts";
 
 /** PG 15 client tools, used against every server version (as native_baseline.sh does). */
 export const PGCLIENTBIN = "/usr/lib/postgresql/15/bin";

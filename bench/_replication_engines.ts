@@ -5,7 +5,7 @@
  * child process). The workloads and timing are `_replication_workloads.ts`'s.
  */
 import { installCatalog } from "../mod/catalog/mod.ts";
-import { TcpProxy } from "../tests/_harness/mod.ts";
+import { TcpProxy } from "../local_pg/mod.ts";
 import { type ClusterPair, DATABASE } from "./_replication_cluster.ts";
 import { DaemonProcess } from "./_replication_daemon.ts";
 import { waitFor } from "./_replication_poll.ts";

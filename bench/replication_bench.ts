@@ -6,7 +6,7 @@
  * ones, (e) one big UPDATE and one big DELETE. Each engine gets two fresh clusters. Prints one markdown table per
  * version. Clusters, engines, workloads and printing live in `_replication_*.ts`.
  */
-import { discoverInstalls, type PgInstall } from "../tests/_harness/mod.ts";
+import { discoverInstalls, type PgInstall } from "../local_pg/mod.ts";
 import { loadSchema, startPair, stopPair } from "./_replication_cluster.ts";
 import { type Engine, NativeEngine, SpockEngine } from "./_replication_engines.ts";
 import { compareTables } from "./_replication_cluster.ts";

@@ -4,7 +4,7 @@
  * against PostgreSQL's own C client pg_recvlogical on identical slots, in the
  * same run. Tells whether postgres.js bounds throughput or the walsender does.
  */
-import { Cluster, installsUnderTest } from "../tests/_harness/mod.ts";
+import { Cluster, discoverInstalls } from "../local_pg/mod.ts";
 import { resolveConnectOptions } from "../mod/pg/mod.ts";
 import { PgoutputStreamDecoder } from "../mod/pgoutput/mod.ts";
 import { choosePgoutputOptions, ReplicationConnection } from "../mod/transport/mod.ts";
@@ -99,7 +99,7 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const [install] = await installsUnderTest();
+  const [install] = await discoverInstalls(); // the newest major
   const hasRecvlogical = await Deno.stat(PG_RECVLOGICAL).then(() => true, () => false);
   const cluster = await Cluster.start(install, { conf: { shared_buffers: "256MB" } });
   try {

@@ -4,7 +4,7 @@
  * updated on two nodes at once (conflicts); convergence is an identical
  * ordered checksum of `accounts` on every node.
  */
-import { pollUntil } from "../tests/_harness/mod.ts";
+import { pollUntil } from "../local_pg/mod.ts";
 import type { DemoNode } from "./_mesh.ts";
 
 const INSERT_TRANSACTIONS = 10;
@@ -112,6 +112,11 @@ export async function updateOnTwoNodes(nodes: DemoNode[]): Promise<TwoNodeUpdate
     second: nodes[(i + 1) % nodes.length],
   }));
   await Promise.all(updates.map(async ({ id, first, second }) => {
+    // The row was written on `first` a moment ago: update it on `second` only once it is there.
+    await pollUntil(() => rowVersion(second, id), {
+      timeoutMs: CONVERGE_TIMEOUT_MS,
+      what: `row ${id} to reach ${second.name}`,
+    });
     await first.sql`update accounts set balance = ${FIRST_BALANCE}, updated_by = ${first.name}
       where id = ${id}`;
     await second.sql`update accounts set balance = ${SECOND_BALANCE}, updated_by = ${second.name}

@@ -1,8 +1,10 @@
 /**
  * The tree is the data path: checks the import edges between mod/ folders
  * (STYLE.md §1) from `deno info --json`, so a shortcut across layers fails CI;
- * that `_` files stay private to their folder in mod/, tests/, bench/ and
- * demo/; and that the decoder does no I/O.
+ * that `_` files stay private to their folder in mod/, tests/, bench/, demo/
+ * and local_pg/; that only tests import tests/, and the server launcher
+ * (local_pg/) nothing of the project's but itself, without top-level await;
+ * and that the decoder does no I/O.
  */
 import assert from "node:assert/strict";
 
@@ -113,9 +115,11 @@ async function sourcesUnder(folder: string): Promise<string[]> {
   return files;
 }
 
-/** Import edges of every module under tests/, bench/ and demo/ (one `deno info` of a root importing them all). */
+const OUTSIDE_MOD = ["tests", "bench", "demo", "local_pg"];
+
+/** Import edges of every module outside mod/ (one `deno info` of a root importing them all). */
 async function outsideEdges(): Promise<Edge[]> {
-  const files = (await Promise.all(["tests", "bench", "demo"].map(sourcesUnder))).flat();
+  const files = (await Promise.all(OUTSIDE_MOD.map(sourcesUnder))).flat();
   const root = await Deno.makeTempFile({ dir: new URL(".", ROOT).pathname, suffix: ".ts" });
   try {
     await Deno.writeTextFile(
@@ -138,12 +142,43 @@ function privateFile(specifier: string): { folder: string; private: boolean } | 
   return { folder: specifier.slice(0, slash), private: specifier[slash + 1] === "_" };
 }
 
-Deno.test("a folder's _ files are imported only from that folder (mod/, tests/, bench/, demo/)", () => {
+Deno.test("a folder's _ files are imported only from that folder (mod/ and outside it)", () => {
   const violations = allEdges.filter(({ from, to }) => {
     const target = privateFile(to);
     return target?.private && privateFile(from)?.folder !== target.folder;
   }).map(({ from, to }) => `${from.slice(ROOT.href.length)} → ${to.slice(ROOT.href.length)}`);
   assert.deepEqual([...new Set(violations)], []);
+});
+
+/** A source file's text without its comments. */
+async function codeOf(file: string): Promise<string> {
+  return (await Deno.readTextFile(new URL(file, ROOT)))
+    .replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+}
+
+/** The top-level folder of a file URL of this checkout. */
+function topFolder(specifier: string): string | undefined {
+  if (!specifier.startsWith(ROOT.href)) return undefined;
+  return specifier.slice(ROOT.href.length).split("/")[0];
+}
+
+Deno.test("only tests import tests/; local_pg/ imports nothing of the project but itself", () => {
+  const violations = allEdges.filter(({ from, to }) => {
+    const source = topFolder(from);
+    const target = topFolder(to);
+    if (target === undefined || source === target) return false;
+    return target === "tests" || (source === "local_pg" && !to.startsWith("npm:"));
+  }).map(({ from, to }) => `${from.slice(ROOT.href.length)} → ${to.slice(ROOT.href.length)}`);
+  assert.deepEqual([...new Set(violations)], []);
+});
+
+Deno.test("local_pg/ has no top-level await (importing it starts nothing)", async () => {
+  const found: string[] = [];
+  for (const file of await sourcesUnder("local_pg")) {
+    const lines = (await codeOf(file)).split("\n").filter((line) => /^\S.*\bawait\b/.test(line));
+    found.push(...lines.map((line) => `${file}: ${line}`));
+  }
+  assert.deepEqual(found, []);
 });
 
 Deno.test("pgoutput does no I/O: it imports only itself and pg, and has no async code or clocks", async () => {
@@ -153,8 +188,7 @@ Deno.test("pgoutput does no I/O: it imports only itself and pg, and has no async
   assert.deepEqual([...new Set(imports)], []);
   const found: string[] = [];
   for (const file of await sourcesUnder("mod/pgoutput")) {
-    const code = (await Deno.readTextFile(new URL(file, ROOT)))
-      .replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+    const code = await codeOf(file);
     for (
       const pattern of [
         /\bDeno\./,

@@ -1,14 +1,22 @@
 /**
- * The test harness: real PostgreSQL servers for every installation under test,
- * started per test and always stopped.
+ * The test harness: real PostgreSQL servers (from local_pg/) for every
+ * installation under test, started per test and always stopped.
  */
-import { Cluster, type ClusterOptions } from "./cluster.ts";
-import { installsUnderTest, type PgInstall } from "./pg_install.ts";
+import { Cluster, type ClusterOptions, type PgInstall } from "../../local_pg/mod.ts";
+import { installsUnderTest } from "./installs_under_test.ts";
 
-export { Cluster, type ClusterOptions, withCluster } from "./cluster.ts";
-export { discoverInstalls, installsUnderTest, type PgInstall } from "./pg_install.ts";
-export { type PollOptions, pollUntil } from "./poll.ts";
-export { freePorts } from "./ports.ts";
+export {
+  Cluster,
+  type ClusterOptions,
+  discoverInstalls,
+  freePorts,
+  type PgInstall,
+  type PollOptions,
+  pollUntil,
+  TcpProxy,
+  withCluster,
+} from "../../local_pg/mod.ts";
+export { installsUnderTest } from "./installs_under_test.ts";
 
 const installs = await installsUnderTest();
 
@@ -58,7 +66,6 @@ export function pgInstalls(): PgInstall[] {
   return installs;
 }
 export { COMPILE_PERMISSIONS, runSpock, spockCommand } from "./spawn.ts";
-export { TcpProxy } from "./tcp_proxy.ts";
 
 // SPOCK_TEST_LOG=debug (or info, warning…) prints the engine's logs of in-process daemons.
 const testLogLevel = Deno.env.get("SPOCK_TEST_LOG");

@@ -3,7 +3,7 @@
  * line by line as it arrives and stderr as text, so a test can wait on what
  * has been printed so far; the process is always killed on the way out.
  */
-import { pollUntil } from "./poll.ts";
+import { pollUntil } from "../../local_pg/mod.ts";
 import { spockCommand } from "./spawn.ts";
 
 /** What a finished spock process printed and how it exited. */

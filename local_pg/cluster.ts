@@ -1,20 +1,31 @@
 /**
- * Throwaway PostgreSQL clusters for tests: initdb (once per installation, then
- * copied), a free port on 127.0.0.1 and a private unix socket directory, the
- * settings logical replication needs, and a stop that always kills and deletes.
- * As root the server runs as the `postgres` user, with a parent-death signal so
- * a crashed test runner leaves no server behind.
+ * Throwaway PostgreSQL clusters for tests, the demo and the benchmarks: initdb
+ * (once per installation and process, then copied), a free port on 127.0.0.1
+ * and a private unix socket directory, the settings logical replication
+ * needs, and a stop that always kills and deletes. As root the server runs as
+ * the `postgres` user (created if missing). An attached server gets a
+ * parent-death signal, so a crashed runner leaves none behind; a detached one
+ * starts through `pg_ctl` in its own session and may outlive the program.
  */
 import postgres from "postgres";
-import type { PgInstall } from "./pg_install.ts";
+import type { PgInstall } from "./installs.ts";
 import { pollUntil } from "./poll.ts";
 import { freePorts } from "./ports.ts";
 
 const RUN_AS = "postgres";
 const BASE_DIR = "/tmp/spock-test";
 
-/** What a test may change about a cluster. */
+/** What a caller may change about a cluster. */
 export interface ClusterOptions {
+  /**
+   * The directory to create the cluster's own directory in (default
+   * /tmp/spock-test, where directories left by killed runs are swept).
+   */
+  parentDir?: string;
+  /** The cluster's directory name under `parentDir` (default: a fresh temporary name). */
+  name?: string;
+  /** Start through `pg_ctl`, in its own session, so the server may outlive this process. */
+  detached?: boolean;
   /** Extra postgresql.conf settings. */
   conf?: Record<string, string | number | boolean>;
   /** pg_hba.conf lines placed before the default trust lines. */
@@ -46,31 +57,31 @@ function isRoot(): boolean {
   return Deno.uid() === 0;
 }
 
-/** Runs a command as the server's owner (`postgres` when we are root). */
+/**
+ * The argv that runs `program` as the server's owner (`postgres` when we are
+ * root), killed with its parent when `diesWithParent`.
+ */
+function ownerArgv(program: string, args: string[], diesWithParent: boolean): string[] {
+  if (!isRoot()) return [program, ...args];
+  const setpriv = [`--reuid=${RUN_AS}`, `--regid=${RUN_AS}`, "--init-groups"];
+  if (diesWithParent) setpriv.push("--pdeathsig=SIGKILL");
+  return ["setpriv", ...setpriv, "--", program, ...args];
+}
+
+/** A command that runs `program` as the server's owner and dies with this process. */
 function ownerCommand(
   program: string,
   args: string[],
   env: Record<string, string> = {},
 ): Deno.Command {
-  if (!isRoot()) return new Deno.Command(program, { args, env, stdout: "piped", stderr: "piped" });
-  return new Deno.Command("setpriv", {
-    env,
-    args: [
-      `--reuid=${RUN_AS}`,
-      `--regid=${RUN_AS}`,
-      "--init-groups",
-      "--pdeathsig=SIGKILL",
-      "--",
-      program,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  });
+  const [command, ...argv] = ownerArgv(program, args, true);
+  return new Deno.Command(command, { args: argv, env, stdout: "piped", stderr: "piped" });
 }
 
-async function runOwner(program: string, args: string[]): Promise<string> {
-  const out = await ownerCommand(program, args).output();
+async function runOwner(program: string, args: string[], diesWithParent = true): Promise<string> {
+  const [command, ...argv] = ownerArgv(program, args, diesWithParent);
+  const out = await new Deno.Command(command, { args: argv, stdout: "piped", stderr: "piped" })
+    .output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   if (!out.success) throw new Error(`${program} failed (${out.code}): ${text}`);
   return text;
@@ -173,27 +184,48 @@ export class Cluster {
   readonly socketDir: string;
   readonly port: number;
   readonly host = "127.0.0.1";
+  readonly detached: boolean;
   #child: Deno.ChildProcess | undefined;
+  #started = false;
   #clients = new Set<postgres.Sql>();
 
-  private constructor(install: PgInstall, dir: string, port: number) {
+  private constructor(install: PgInstall, dir: string, port: number, detached: boolean) {
     this.install = install;
     this.dir = dir;
     this.dataDir = `${dir}/data`;
     this.socketDir = `${dir}/socket`;
     this.port = port;
+    this.detached = detached;
   }
 
-  /** Creates and starts a cluster of `install` configured for logical replication. */
-  static async start(install: PgInstall, options: ClusterOptions = {}): Promise<Cluster> {
+  /** Creates a cluster of `install` configured for logical replication, not yet started. */
+  static async create(install: PgInstall, options: ClusterOptions = {}): Promise<Cluster> {
     const template = await templateFor(install);
-    const dir = await Deno.makeTempDir({ dir: BASE_DIR, prefix: `pg${install.major}-` });
+    const parentDir = options.parentDir ?? BASE_DIR;
+    let dir: string;
+    if (options.name === undefined) {
+      dir = await Deno.makeTempDir({ dir: parentDir, prefix: `pg${install.major}-` });
+    } else {
+      dir = `${parentDir}/${options.name}`;
+      await Deno.mkdir(dir);
+    }
     await Deno.chmod(dir, 0o755);
-    const cluster = new Cluster(install, dir, freePorts(1)[0]);
+    const cluster = new Cluster(install, dir, freePorts(1)[0], options.detached ?? false);
     try {
       await runRoot("cp", ["-a", template, cluster.dataDir]);
       await ownedDir(cluster.socketDir, 0o755);
       await cluster.#configure(options);
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** Creates and starts a cluster of `install` configured for logical replication. */
+  static async start(install: PgInstall, options: ClusterOptions = {}): Promise<Cluster> {
+    const cluster = await Cluster.create(install, options);
+    try {
       await cluster.startServer();
     } catch (error) {
       await cluster.stop();
@@ -248,10 +280,15 @@ export class Cluster {
     return `${this.dataDir}/server.crt`;
   }
 
-  /** The server log, for diagnosing a failed test. */
+  /** Where the server writes its log. */
+  get logPath(): string {
+    return `${this.dir}/server.log`;
+  }
+
+  /** The server log, for diagnosing a failure. */
   async log(): Promise<string> {
     try {
-      return await Deno.readTextFile(`${this.dir}/server.log`);
+      return await Deno.readTextFile(this.logPath);
     } catch {
       return "";
     }
@@ -286,8 +323,9 @@ export class Cluster {
 
   /** Starts the server process (after a {@link stopServer}, too). */
   async startServer(): Promise<void> {
-    const logPath = `${this.dir}/server.log`;
+    const logPath = this.logPath;
     if (isRoot()) await runRoot("touch", [logPath]).then(() => runRoot("chown", [RUN_AS, logPath]));
+    if (this.detached) return await this.#startDetached();
     this.#child = ownerCommand("sh", [
       "-c",
       'exec "$0" "$@" >>"$SPOCK_PG_LOG" 2>&1',
@@ -311,8 +349,36 @@ export class Cluster {
     );
   }
 
+  async #startDetached(): Promise<void> {
+    this.#started = true; // pg_ctl may time out and leave the server starting: stop it too
+    try {
+      await runOwner(`${this.install.binDir}/pg_ctl`, [
+        "start",
+        "--silent",
+        "--wait",
+        "--timeout=30",
+        `--pgdata=${this.dataDir}`,
+        `--log=${this.logPath}`,
+      ], false);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${await this.log()}`);
+    }
+  }
+
+  /** The argv that stops this (detached) server, for a script that outlives this process. */
+  stopCommand(): string[] {
+    return ownerArgv(`${this.install.binDir}/pg_ctl`, [
+      "stop",
+      "--silent",
+      "--wait",
+      "--mode=fast",
+      `--pgdata=${this.dataDir}`,
+    ], false);
+  }
+
   /** Fast shutdown of the server, keeping its data (for restart tests). */
   async stopServer(): Promise<void> {
+    if (this.detached) return await this.#stopDetached();
     const child = this.#child;
     if (!child) return;
     for (const sql of this.#clients) await sql.end({ timeout: 1 }).catch(() => {});
@@ -327,6 +393,20 @@ export class Cluster {
     await child.stderr.cancel().catch(() => {});
     this.#child = undefined;
     running.delete(this);
+  }
+
+  async #stopDetached(): Promise<void> {
+    if (!this.#started) return;
+    for (const sql of this.#clients) await sql.end({ timeout: 1 }).catch(() => {});
+    this.#clients.clear();
+    const [command, ...args] = this.stopCommand();
+    const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+      .output();
+    const stillUp = await Deno.stat(`${this.dataDir}/postmaster.pid`).then(() => true, () => false);
+    if (!out.success && stillUp) {
+      throw new Error(`pg_ctl stop failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`);
+    }
+    this.#started = false;
   }
 
   /** Restarts the server in place (same port, same data). */

