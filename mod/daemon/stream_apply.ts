@@ -1,9 +1,9 @@
 /**
  * The data path of one subscription once synced: START_REPLICATION from the
  * origin's position → pgoutput decoder → transaction filter → applier, with
- * feedback to the provider from the flush tracker only. Also moves the sync
- * states that depend on the stream's position (catchup → ready, and tables
- * synchronized at an LSN → ready once the stream passes it).
+ * feedback to the provider from the flush tracker only. Tells the sync's
+ * stream gate the positions it has passed, so that the sync states waiting
+ * on the stream move on.
  *
  * Stops when `signal` aborts: the transaction in flight is rolled back (the
  * provider sends it again next time), a final status carries the flushed LSN.
@@ -29,12 +29,9 @@ import {
   openChannel,
   quietPoint,
   readSubscriptionChannel,
-  readTableSyncStates,
   saveSubscriptionChannel,
-  setSubscriptionSyncStatus,
-  setTableSyncStatus,
+  StreamSyncGate,
   type SubscriptionChannel,
-  type TableSyncState,
 } from "../sync/mod.ts";
 import {
   choosePgoutputOptions,
@@ -160,19 +157,23 @@ export async function streamAndApply(
     const stop = () => void stream.stop();
     signal.addEventListener("abort", stop, { once: true });
     const decoder = new PgoutputStreamDecoder(chosen.protoVersion);
-    const tables = new TableGate(local, sub.id, await readTableSyncStates(local, sub.id));
+    const sync = await StreamSyncGate.open(local, {
+      id: sub.id,
+      name: sub.name,
+      state: sub.syncState,
+    });
     const session = new StreamSession(options, counters, {
       switchAt: switching ? channel.validFrom : undefined,
       applier,
       stream,
       decoder,
-      tables,
+      sync,
       tracker: new FlushTracker(local, sub.slotName),
       filter: new TransactionFilter({
         skipOriginated: onlyLocal && !serverFilters,
         skipLsn: sub.skipLsn,
         relations: decoder.relations,
-        applyTable: tables.pending ? (ns, rel, lsn) => tables.applies(ns, rel, lsn) : undefined,
+        applyTable: sync.tablesPending ? (ns, rel, lsn) => sync.applies(ns, rel, lsn) : undefined,
       }),
     });
     await options.onStreaming?.();
@@ -216,7 +217,7 @@ interface StreamParts {
   decoder: PgoutputStreamDecoder;
   tracker: FlushTracker;
   filter: TransactionFilter;
-  tables: TableGate;
+  sync: StreamSyncGate;
 }
 
 /** One stream's loop body: messages to the applier, feedback to the provider, sync states. */
@@ -224,7 +225,6 @@ class StreamSession {
   #options: StreamApplyOptions;
   #counters: StreamCounters;
   #parts: StreamParts;
-  #caughtUp: boolean;
   #lastStatus = performance.now();
   #lastCaughtUp = 0;
   #lastDataAt = 0;
@@ -233,7 +233,6 @@ class StreamSession {
     this.#options = options;
     this.#counters = counters;
     this.#parts = parts;
-    this.#caughtUp = options.subscription.syncStatus !== "u";
   }
 
   /** Reports the flushed position now. */
@@ -276,7 +275,7 @@ class StreamSession {
   }
 
   async #keepalive(keepalive: PrimaryKeepalive): Promise<void> {
-    const { applier, filter, tracker, tables, stream } = this.#parts;
+    const { applier, filter, tracker, sync, stream } = this.#parts;
     if (filter.inTransaction || applier.inTransaction) return;
     // While data flows the walsender sends a keepalive after nearly every
     // transaction: waiting there for the commit window would cost a round trip
@@ -284,17 +283,11 @@ class StreamSession {
     // server asks for a reply (a shutdown waits for it) or the link has still
     // to be marked caught up.
     const flowing = performance.now() - this.#lastDataAt < IDLE_MS;
-    if (flowing && this.#caughtUp && !keepalive.replyRequested) return;
+    if (flowing && sync.caughtUp && !keepalive.replyRequested) return;
     // Everything before the keepalive must be committed before its position counts.
     await applier.drain();
-    const sub = this.#options.subscription;
     tracker.noteIdleKeepalive(keepalive.walEnd);
-    if (!this.#caughtUp) {
-      this.#caughtUp = true;
-      await setSubscriptionSyncStatus(this.#options.local, sub.id, { status: "r" });
-      log.info("Subscription {subscription} caught up: ready", { subscription: sub.name });
-    }
-    await tables.passed(keepalive.walEnd);
+    await sync.passedIdle(keepalive.walEnd);
     // Confirm at once: a server shutting down waits for this before it stops.
     stream.reportProgress(tracker.confirmableNow(applier.appliedEndLsn));
     if (keepalive.replyRequested) stream.sendStatus(false);
@@ -334,10 +327,10 @@ class StreamSession {
       sub.skipLsn = 0n;
       this.#parts.filter.clearSkipLsn();
     }
-    if (!this.#parts.tables.pending) return;
+    if (!this.#parts.sync.tablesPending) return;
     // A table becomes ready only once the commits before its position are acknowledged.
     await this.#parts.applier.drain();
-    await this.#parts.tables.passed(commit.endLsn);
+    await this.#parts.sync.passedCommit(commit.endLsn);
   }
 }
 
@@ -409,48 +402,4 @@ async function delayApply(commitTime: bigint, delayMs: number, signal: AbortSign
   const dueMicros = commitTime + BigInt(delayMs) * 1000n;
   const waitMs = Number((dueMicros - pgTimestampNow()) / 1000n);
   if (waitMs > 0) await sleep(waitMs, signal);
-}
-
-/**
- * Tables synchronized on their own: changes committed before a table's
- * `y` LSN are already in its copy and skipped; once the stream passes that
- * LSN the table is marked ready.
- */
-class TableGate {
-  #local: postgres.Sql;
-  #subscriptionId: number;
-  #waiting = new Map<string, TableSyncState>();
-
-  constructor(local: postgres.Sql, subscriptionId: number, states: TableSyncState[]) {
-    this.#local = local;
-    this.#subscriptionId = subscriptionId;
-    for (const state of states) {
-      if (state.status !== "r") this.#waiting.set(`${state.nspname}.${state.relname}`, state);
-    }
-  }
-
-  get pending(): boolean {
-    return this.#waiting.size > 0;
-  }
-
-  applies(nspname: string, relname: string, finalLsn: Lsn): boolean {
-    const state = this.#waiting.get(`${nspname}.${relname}`);
-    if (state === undefined) return true;
-    return state.status === "y" && finalLsn >= state.statusLsn;
-  }
-
-  /** Marks ready every `y` table whose LSN the stream has reached. */
-  async passed(lsn: Lsn): Promise<void> {
-    for (const [key, state] of this.#waiting) {
-      if (state.status !== "y" || lsn < state.statusLsn) continue;
-      await setTableSyncStatus(this.#local, this.#subscriptionId, {
-        nspname: state.nspname,
-        relname: state.relname,
-        status: "r",
-        lsn: state.statusLsn,
-      });
-      this.#waiting.delete(key);
-      log.info("Table {table} synchronized: ready", { table: key });
-    }
-  }
 }

@@ -1,15 +1,13 @@
 /**
  * What the daemon needs to know about the subscriptions of a served node, read
  * from its `spock` catalog in one query: provider DSN and node ids, slot,
- * sets, forward origins, apply delay, skip LSN and sync status. Changing any
+ * sets, forward origins, apply delay, skip LSN and sync state. Changing any
  * of it restarts the subscription's worker (see {@link subscriptionFingerprint}).
  */
 import type postgres from "postgres";
 import type { ConflictResolution } from "../apply/mod.ts";
 import { type Lsn, parseLsn } from "../pg/mod.ts";
-
-/** Spock's sync status letters (`local_sync_status.sync_status`). */
-export type SyncStatus = "i" | "s" | "d" | "c" | "w" | "u" | "y" | "r";
+import { type SyncState, syncStateOfLetter } from "../sync/mod.ts";
 
 /** One subscription whose target is the local node. */
 export interface SubscriptionRecord {
@@ -30,8 +28,8 @@ export interface SubscriptionRecord {
   localNodeId: number;
   /** `i` (nothing), `s` (structure), `d` (data), `f` (both): what initial sync does. */
   syncKind: string;
-  /** The subscription's own sync status (`i` until initialized, `r` when ready). */
-  syncStatus: SyncStatus;
+  /** The subscription's own sync state (init until initialized, then catchup and ready). */
+  syncState: SyncState;
   skipSchemas: string[];
   /** Tables waiting for a sync of their own (`sub_resync_table`, `sub_alter_sync`). */
   pendingTables: number;
@@ -87,7 +85,7 @@ export async function readSubscriptions(
     providerDsn: row.provider_dsn,
     localNodeId: Number(row.local_node_id),
     syncKind: row.sync_kind,
-    syncStatus: row.sync_status as SyncStatus,
+    syncState: syncStateOfLetter(row.sync_status),
     skipSchemas: row.skip_schemas ?? [],
     pendingTables: row.pending_tables,
     options: row.options,

@@ -19,6 +19,8 @@ import {
 } from "../pg/mod.ts";
 import {
   initializeSubscription,
+  needsCopy,
+  needsInitialSync,
   readTableSyncStates,
   StructureSyncError,
   type SubscriptionSyncOptions,
@@ -232,7 +234,7 @@ export class SubscriptionWorker {
           slotName: record.slotName,
           replicationSets: record.replicationSets,
           syncKind: record.syncKind,
-          syncStatus: record.syncStatus,
+          syncState: record.syncState,
           skipSchemas: record.skipSchemas,
           local,
           providerOptions,
@@ -240,17 +242,17 @@ export class SubscriptionWorker {
           connections: engine.sync_connections,
           signal,
         };
-        if (record.syncStatus !== "r" && record.syncStatus !== "u") {
+        if (needsInitialSync(record.syncState)) {
           await seat.setState("syncing");
           const lsn = await initializeSubscription(sync);
-          record.syncStatus = "u";
+          record.syncState = "catchup";
           log.info("Subscription {subscription} synchronized at {lsn}; catching up", {
             subscription: record.name,
             lsn: formatLsn(lsn),
           });
         }
         const pending = (await readTableSyncStates(local, record.id))
-          .filter((table) => table.status !== "r" && table.status !== "y");
+          .filter((table) => needsCopy(table.state));
         if (pending.length > 0) {
           await seat.setState("syncing");
           await synchronizeTables(sync, pending);

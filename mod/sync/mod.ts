@@ -1,8 +1,9 @@
 /**
  * Initial synchronization of a subscription: the provider's schema through
  * pg_dump (`structure_sync.ts`) and its table contents through COPY under the
- * slot's exported snapshot (`data_copy.ts`). Walking the sync states is the
- * daemon's; this folder copies.
+ * slot's exported snapshot (`data_copy.ts`), and the sync state machine
+ * (`sync_states.ts`), moved by the sync itself and, as the stream passes the
+ * positions it waits for, by `stream_gate.ts`.
  */
 export {
   openChannel,
@@ -27,9 +28,11 @@ export {
   synchronizeTables,
 } from "./subscription_sync.ts";
 export {
+  needsCopy,
+  needsInitialSync,
   readTableSyncStates,
-  setSubscriptionSyncStatus,
-  setTableSyncStatus,
-  type SyncStatusLetter,
+  type SyncState,
+  syncStateOfLetter,
   type TableSyncState,
-} from "./sync_status.ts";
+} from "./sync_states.ts";
+export { StreamSyncGate } from "./stream_gate.ts";

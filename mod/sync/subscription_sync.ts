@@ -12,7 +12,7 @@
  *   catchup (u, at C) ─ origin advanced to C; the stream starts at C
  *   ready (r) ─ set by the stream once it has caught up
  *
- * Each restore commits with the status after it, so a failure anywhere
+ * Each restore commits with the state after it, so a failure anywhere
  * resumes: before the pre-data restore committed, from the start; after it,
  * from the data copy (a new slot, tables truncated), keeping the structure.
  *
@@ -33,10 +33,10 @@ import { listRowFilters, listSubscribedTables, type TableToCopy } from "./subscr
 import { dumpSchema, findPgDump, restoreSchema } from "./structure_sync.ts";
 import {
   readTableSyncStates,
-  setSubscriptionSyncStatus,
-  setTableSyncStatus,
-  type SyncStatusLetter,
-} from "./sync_status.ts";
+  setSubscriptionSyncState,
+  setTableSyncState,
+  type SyncState,
+} from "./sync_states.ts";
 
 const log = getLogger(["spock", "sync"]);
 
@@ -48,8 +48,8 @@ export interface SubscriptionSyncOptions {
   replicationSets: string[];
   /** `i`, `s`, `d` or `f` (structure and data). */
   syncKind: string;
-  /** The subscription's current sync status. */
-  syncStatus: SyncStatusLetter;
+  /** The subscription's current sync state. */
+  syncState: SyncState;
   skipSchemas: string[];
   /** The subscriber database; needs `connections + 1` free sessions. */
   local: postgres.Sql;
@@ -62,20 +62,21 @@ export interface SubscriptionSyncOptions {
 }
 
 /**
- * Runs the subscription's initial sync (its status is not `r`) and returns
- * the LSN the stream must start from. Leaves the status at `u`.
+ * Runs the subscription's initial sync ({@link needsInitialSync}) and returns
+ * the LSN the stream must start from. Leaves the state at catchup.
  *
- * Each step that changes the subscriber commits together with the status
+ * Each step that changes the subscriber commits together with the state
  * that records it, so an attempt interrupted anywhere (a crash, SIGKILL)
- * resumes on the next one: at `i` or `s` nothing was restored yet and
- * everything starts over; at `d` or `c` the provider's pre-data structure is
+ * resumes on the next one: at init or structure nothing was restored yet and
+ * everything starts over; at data or constraints the provider's pre-data structure is
  * in place and is kept, and the data is copied again (the tables truncated
  * first) under a new slot's snapshot, then the post-data part follows.
  */
 export async function initializeSubscription(options: SubscriptionSyncOptions): Promise<Lsn> {
   const structure = options.syncKind === "s" || options.syncKind === "f";
   const data = options.syncKind === "d" || options.syncKind === "f";
-  const structureRestored = structure && (options.syncStatus === "d" || options.syncStatus === "c");
+  const structureRestored = structure &&
+    (options.syncState === "data" || options.syncState === "constraints");
   const { local, subscriptionId } = options;
   const provider = connectDatabase(options.providerOptions, { max: 1 });
   const repl = await ReplicationConnection.open(options.providerOptions);
@@ -83,9 +84,11 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
     // Before anything changes: a structure sync needs a pg_dump for this provider.
     const tool = structure ? await findPgDump(repl.serverVersionNum) : undefined;
     await dropInactiveSlot(provider, options.slotName);
-    const retry = options.syncStatus !== "i" ||
+    const retry = options.syncState !== "init" ||
       (await readTableSyncStates(local, subscriptionId)).length > 0;
-    if (!structureRestored) await setSubscriptionSyncStatus(local, subscriptionId, { status: "i" });
+    if (!structureRestored) {
+      await setSubscriptionSyncState(local, subscriptionId, { state: "init" });
+    }
     // The channel's publications must be older than the slot to be streamed from it.
     await saveSubscriptionChannel(local, subscriptionId, {
       sets: options.replicationSets,
@@ -112,11 +115,12 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
     let postData: string | undefined;
     if (tool !== undefined) {
       if (!structureRestored) {
-        await setSubscriptionSyncStatus(local, subscriptionId, { status: "s" });
+        await setSubscriptionSyncState(local, subscriptionId, { state: "structure" });
         const preData = await dump("pre-data");
         await restoreSchema(local, preData, {
           signal: options.signal,
-          thenInTransaction: (tx) => setSubscriptionSyncStatus(tx, subscriptionId, { status: "d" }),
+          thenInTransaction: (tx) =>
+            setSubscriptionSyncState(tx, subscriptionId, { state: "data" }),
         });
         log.info("Structure of the provider restored (pre-data)");
       } else {
@@ -127,10 +131,10 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
       postData = await dump("post-data");
     }
     if (data) {
-      await setSubscriptionSyncStatus(local, subscriptionId, { status: "d" });
+      await setSubscriptionSyncState(local, subscriptionId, { state: "data" });
       const tables = await tablesInSnapshot(provider, slot.snapshotName!, options);
       for (const table of tables) {
-        await setTableSyncStatus(local, subscriptionId, { ...table, status: "d" });
+        await setTableSyncState(local, subscriptionId, { ...table, state: "data" });
       }
       await copyInto(options, slot.snapshotName!, tables, { truncate: retry, lsn: consistent });
     }
@@ -138,16 +142,16 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
     await saveRowFilters(local, subscriptionId, rowFilters);
     await local.unsafe(ORIGIN_SQL.createIfMissing, [options.slotName]);
     await local.unsafe(ORIGIN_SQL.advance, [options.slotName, formatLsn(consistent)]);
-    const caughtUp = { status: "u" as const, lsn: consistent };
+    const caughtUp = { state: "catchup" as const, lsn: consistent };
     if (postData !== undefined) {
-      await setSubscriptionSyncStatus(local, subscriptionId, { status: "c" });
+      await setSubscriptionSyncState(local, subscriptionId, { state: "constraints" });
       await restoreSchema(local, postData, {
         signal: options.signal,
-        thenInTransaction: (tx) => setSubscriptionSyncStatus(tx, subscriptionId, caughtUp),
+        thenInTransaction: (tx) => setSubscriptionSyncState(tx, subscriptionId, caughtUp),
       });
       log.info("Constraints and indexes of the provider restored (post-data)");
     } else {
-      await setSubscriptionSyncStatus(local, subscriptionId, caughtUp);
+      await setSubscriptionSyncState(local, subscriptionId, caughtUp);
     }
     return consistent;
   } finally {
@@ -158,7 +162,7 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
 
 /**
  * Copies `tables` (by name) again or for the first time, truncating each
- * first, and marks each `y` at the snapshot's LSN. Run while the
+ * first, and marks each synchronized at the snapshot's LSN. Run while the
  * subscription's stream is stopped.
  */
 export async function synchronizeTables(
@@ -180,19 +184,19 @@ export async function synchronizeTables(
         log.warning("Table {table} is in no replication set of the subscription: not copied", {
           table: `${table.nspname}.${table.relname}`,
         });
-        await setTableSyncStatus(options.local, options.subscriptionId, {
+        await setTableSyncState(options.local, options.subscriptionId, {
           ...table,
-          status: "r",
+          state: "ready",
         });
       }
     }
     for (const table of listed) {
-      await setTableSyncStatus(options.local, options.subscriptionId, { ...table, status: "d" });
+      await setTableSyncState(options.local, options.subscriptionId, { ...table, state: "data" });
     }
     await copyInto(options, slot.snapshotName!, listed, {
       truncate: true,
       lsn: slot.consistentPoint,
-      done: "y",
+      done: "synchronized",
     });
   } finally {
     await repl.close().catch(() => {});
@@ -204,7 +208,7 @@ async function copyInto(
   options: SubscriptionSyncOptions,
   snapshotName: string,
   tables: TableToCopy[],
-  how: { truncate: boolean; lsn: Lsn; done?: SyncStatusLetter },
+  how: { truncate: boolean; lsn: Lsn; done?: SyncState },
 ): Promise<void> {
   const connections = Math.max(1, Math.min(options.connections, tables.length));
   await copyTables({
@@ -217,10 +221,10 @@ async function copyInto(
     truncate: how.truncate,
     signal: options.signal,
     onTableCopied: async (result) => {
-      await setTableSyncStatus(options.local, options.subscriptionId, {
+      await setTableSyncState(options.local, options.subscriptionId, {
         nspname: result.nspname,
         relname: result.relname,
-        status: how.done ?? "r",
+        state: how.done ?? "ready",
         lsn: how.lsn,
       });
     },
