@@ -18,6 +18,7 @@ import {
   resolveConnectOptions,
 } from "../pg/mod.ts";
 import {
+  DataCopyError,
   initializeSubscription,
   needsCopy,
   needsInitialSync,
@@ -149,7 +150,8 @@ export class SubscriptionWorker {
       baseMs: BACKOFF_BASE_MS,
       capMs: Math.max(BACKOFF_BASE_MS, this.#options.engine.restart_delay_default),
     });
-    const operatorMustAct = error instanceof ApplyError || error instanceof StructureSyncError;
+    const operatorMustAct = error instanceof ApplyError || error instanceof StructureSyncError ||
+      (error instanceof DataCopyError && error.operatorMustAct);
     const properties = {
       subscription: this.#record.name,
       error: failureMessage(error),

@@ -26,6 +26,7 @@ import { pipeline } from "node:stream/promises";
 import type postgres from "postgres";
 import { connectDatabase, ORIGIN_SQL } from "../catalog/mod.ts";
 import { type PgConnectOptions, quoteIdent, quoteLiteral } from "../pg/mod.ts";
+import { DataCopyError } from "./errors.ts";
 import type { TableToCopy } from "./subscribed_tables.ts";
 
 const log = getLogger(["spock", "sync"]);
@@ -198,11 +199,11 @@ class CopySession {
       );
     } catch (error) {
       providerSession.release();
-      throw new Error(
+      throw new DataCopyError(
         `Cannot import snapshot ${quoteLiteral(options.snapshotName)} on the provider: ${
           reasonOf(error)
         }`,
-        { cause: error },
+        { code: "ERR_COPY_SNAPSHOT", cause: error },
       );
     }
     try {
@@ -215,11 +216,11 @@ class CopySession {
       providerSession.release();
       // An origin we did not create may be another session's: leave it.
       if (localSession) await resetLocal(localSession, created ? originName : undefined);
-      throw new Error(
+      throw new DataCopyError(
         `Cannot bind replication origin ${quoteLiteral(originName)} for the data copy: ${
           reasonOf(error)
         }`,
-        { cause: error },
+        { code: "ERR_COPY_ORIGIN", cause: error },
       );
     }
     return new CopySession(providerSession, localSession, originName, options.truncate ?? false);
@@ -232,7 +233,7 @@ class CopySession {
     const tally = { rows: 0, bytes: 0 };
     try {
       signal.throwIfAborted();
-      const { relkind, columns: allColumns } = await this.#describe(table);
+      const { relkind, columns: allColumns } = await this.#describe(table, name);
       const columns = table.columns ?? allColumns;
       const columnList = columns.length > 0 ? ` (${columns.map(quoteIdent).join(", ")})` : "";
 
@@ -258,8 +259,12 @@ class CopySession {
       this.#inTransaction = false;
     } catch (error) {
       await this.#rollback();
-      if (signal.aborted) throw error;
-      throw new Error(`Cannot copy table ${name}: ${reasonOf(error)}`, { cause: error });
+      if (signal.aborted || error instanceof DataCopyError) throw error;
+      throw new DataCopyError(`Cannot copy table ${name}: ${reasonOf(error)}`, {
+        code: "ERR_COPY_TABLE",
+        table: name,
+        cause: error,
+      });
     }
     const ms = Math.round(performance.now() - started);
     const rate = Math.round(tally.rows / Math.max(ms, 1) * 1000);
@@ -309,7 +314,10 @@ class CopySession {
   }
 
   /** The table's kind and copyable columns, as of the snapshot. */
-  async #describe(table: TableToCopy): Promise<{ relkind: string; columns: string[] }> {
+  async #describe(
+    table: TableToCopy,
+    name: string,
+  ): Promise<{ relkind: string; columns: string[] }> {
     const [row] = await this.#provider.unsafe(
       `select c.relkind::text as relkind,
          array(select a.attname::text from pg_catalog.pg_attribute a
@@ -319,7 +327,15 @@ class CopySession {
        where n.nspname = $1 and c.relname = $2`,
       [table.nspname, table.relname],
     );
-    if (row === undefined) throw new Error("the table does not exist on the provider");
+    if (row === undefined) {
+      throw new DataCopyError(
+        `Cannot copy table ${name}: the table does not exist on the provider`,
+        {
+          code: "ERR_COPY_NO_TABLE",
+          table: name,
+        },
+      );
+    }
     return { relkind: String(row.relkind), columns: [...(row.columns as string[])] };
   }
 

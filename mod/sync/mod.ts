@@ -21,7 +21,12 @@ export {
   type PgDumpTool,
   restoreSchema,
 } from "./structure_sync.ts";
-export { StructureSyncError, type StructureSyncErrorCode } from "./errors.ts";
+export {
+  DataCopyError,
+  type DataCopyErrorCode,
+  StructureSyncError,
+  type StructureSyncErrorCode,
+} from "./errors.ts";
 export {
   initializeSubscription,
   type SubscriptionSyncOptions,

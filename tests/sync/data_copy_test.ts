@@ -12,6 +12,7 @@ import { ReplicationConnection } from "../../mod/transport/mod.ts";
 import {
   copyTables,
   type CopyTablesOptions,
+  DataCopyError,
   listSubscribedTables,
   type TableCopyResult,
 } from "../../mod/sync/mod.ts";
@@ -307,6 +308,13 @@ pgTest("copyTables() rejects naming the table and leaves nothing behind", async 
       await assert.rejects(copyTables(options), (error: Error) => {
         assert.match(error.message, /^Cannot copy table "public"\."t_bad": column "extra"/);
         assert.equal((error.cause as postgres.PostgresError).code, "42703");
+        assert.ok(error instanceof DataCopyError);
+        assert.deepEqual([error.code, error.table, error.sqlState, error.operatorMustAct], [
+          "ERR_COPY_TABLE",
+          '"public"."t_bad"',
+          "42703",
+          true,
+        ]);
         return true;
       });
       await assertCleanedUp(fixture, slot);
@@ -320,11 +328,41 @@ pgTest("copyTables() rejects naming the table and leaves nothing behind", async 
       await assert.rejects(copyTables(options), (error: Error) => {
         assert.match(error.message, /^Cannot copy table "public"\."t_dup": duplicate key/);
         assert.equal((error.cause as postgres.PostgresError).code, "23505");
+        assert.ok(error instanceof DataCopyError);
+        assert.deepEqual([error.code, error.sqlState], ["ERR_COPY_TABLE", "23505"]);
         return true;
       });
       await assertCleanedUp(fixture, slot);
     });
     assert.equal(await count("t_dup"), 1, "the failed table's transaction rolled back");
+  });
+
+  await t.step("a table gone from the provider, and a snapshot that is not exported", async () => {
+    await withSnapshot(cluster, async (snapshotName, slot) => {
+      const options = await copyOptions(fixture, snapshotName, slot, ["dup"]);
+      options.tables = [{ nspname: "public", relname: "gone", columns: null, rowFilters: [] }];
+      await assert.rejects(copyTables(options), (error: Error) => {
+        assert.ok(error instanceof DataCopyError);
+        assert.equal(
+          error.message,
+          'Cannot copy table "public"."gone": the table does not exist on the provider',
+        );
+        assert.deepEqual([error.code, error.operatorMustAct], ["ERR_COPY_NO_TABLE", true]);
+        return true;
+      });
+      await assertCleanedUp(fixture, slot);
+      options.snapshotName = "00000003-000000FF-1";
+      await assert.rejects(copyTables(options), (error: Error) => {
+        assert.ok(error instanceof DataCopyError);
+        assert.match(
+          error.message,
+          /^Cannot import snapshot '00000003-000000FF-1' on the provider: /,
+        );
+        assert.deepEqual([error.code, error.operatorMustAct], ["ERR_COPY_SNAPSHOT", false]);
+        return true;
+      });
+      await assertCleanedUp(fixture, slot);
+    });
   });
 
   await t.step("an abort stops after the current table with the signal's reason", async () => {
