@@ -16,6 +16,13 @@ import { CATALOG_VERSION } from "./sql/schema.ts";
 export const API_SOURCE_HASH: string = createHash("sha256").update(API_SQL.join("\n"))
   .digest("hex");
 
+/** The functions in schema spock that the API creates: not an extension's, such as dblink's. */
+const API_FUNCTIONS = `pg_catalog.pg_proc p
+where p.pronamespace = 'spock'::pg_catalog.regnamespace and p.prokind in ('f', 'p')
+  and not exists (select 1 from pg_catalog.pg_depend d
+    where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass and d.objid = p.oid
+      and d.deptype = 'e')`;
+
 /**
  * md5 over the definitions of the functions in schema spock that the API
  * created (not an extension's, such as dblink's when it lives there), in
@@ -24,11 +31,25 @@ export const API_SOURCE_HASH: string = createHash("sha256").update(API_SQL.join(
 export const LIVE_API_CHECKSUM_SQL = `
 select md5(coalesce(string_agg(pg_catalog.pg_get_functiondef(p.oid), E'\\n'
   order by p.oid::pg_catalog.regprocedure::text), '')) as checksum
-from pg_catalog.pg_proc p
-where p.pronamespace = 'spock'::pg_catalog.regnamespace and p.prokind in ('f', 'p')
+from ${API_FUNCTIONS}`;
+
+/** Every API function with its row version (`pg_proc.xmin`): `oid`, `version`. */
+export const API_FUNCTION_VERSIONS_SQL =
+  `select p.oid::pg_catalog.int8 as oid, p.xmin::text as version from ${API_FUNCTIONS}`;
+
+/**
+ * The functions still at the row versions `$1` (oids) and `$2` (versions)
+ * read before the API was created, that nothing depends on: the ones it did
+ * not create or replace, an older API's whose name or arguments changed
+ * since. (The schema's own, such as md5_agg's state function, and one a
+ * trigger still uses, stay.) `signature` is the quoted `regprocedure`.
+ */
+export const STALE_API_FUNCTIONS_SQL =
+  `select p.oid::pg_catalog.regprocedure::text as signature from ${API_FUNCTIONS}
+  and (p.oid::pg_catalog.int8, p.xmin::text) in
+    (select * from unnest($1::pg_catalog.int8[], $2::text[]))
   and not exists (select 1 from pg_catalog.pg_depend d
-    where d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass and d.objid = p.oid
-      and d.deptype = 'e')`;
+    where d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass and d.refobjid = p.oid)`;
 
 /** How a database's catalog differs from this program's (see {@link catalogMismatch}). */
 export type CatalogMismatch =

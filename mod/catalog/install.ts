@@ -10,7 +10,12 @@ import type postgres from "postgres";
 import type { CatalogSql } from "./connection.ts";
 import { CatalogError } from "./errors.ts";
 import { checkServer } from "./preflight.ts";
-import { API_SOURCE_HASH, liveApiChecksum } from "./api_checksum.ts";
+import {
+  API_FUNCTION_VERSIONS_SQL,
+  API_SOURCE_HASH,
+  liveApiChecksum,
+  STALE_API_FUNCTIONS_SQL,
+} from "./api_checksum.ts";
 import { ORIGIN_SQL } from "./replication_origins.ts";
 import { API_SQL, RECONCILE_SQL } from "./sql/api.ts";
 import { CATALOG_VERSION, MIGRATIONS } from "./sql/schema.ts";
@@ -148,7 +153,14 @@ async function apiDrift(
 async function installApi(tx: postgres.TransactionSql, warnings: string[]): Promise<void> {
   const dblink = await ensureDblink(tx);
   if (dblink) warnings.push(dblink);
+  const before = await tx.unsafe(API_FUNCTION_VERSIONS_SQL);
   for (const file of API_SQL) await tx.unsafe(file);
+  // What the API did not re-create belongs to an older one: an upgrade leaves none behind.
+  const stale = await tx.unsafe(STALE_API_FUNCTIONS_SQL, [
+    before.map((row) => row.oid),
+    before.map((row) => row.version),
+  ]);
+  for (const { signature } of stale) await tx.unsafe(`DROP FUNCTION ${signature}`);
   await tx.unsafe(RECONCILE_SQL);
   await tx`UPDATE spock._catalog SET api_source = ${API_SOURCE_HASH},
     api_checksum = ${await liveApiChecksum(tx)}`;

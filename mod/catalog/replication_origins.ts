@@ -14,9 +14,8 @@ export function copyOriginName(slot: string, index: number): string {
 
 /** SQL for replication origins; `$1` is always the origin's name. */
 export const ORIGIN_SQL = Object.freeze({
-  /** Creates origin $1 unless it exists (returns a row only when it created it). */
-  createIfMissing: "select pg_catalog.pg_replication_origin_create($1) where not exists " +
-    "(select 1 from pg_catalog.pg_replication_origin where roname = $1)",
+  /** Creates origin $1 unless it exists; `created` is true when it did. */
+  createIfMissing: "select spock._ensure_origin($1) as created",
   /** Sets origin $1's position to remote LSN $2 (text). */
   advance: "select pg_catalog.pg_replication_origin_advance($1, $2::text::pg_lsn)",
   /** Binds origin $1 to the session: its commits carry it and move it. */

@@ -210,7 +210,7 @@ class CopySession {
       localSession = await options.local.reserve();
       await localSession.unsafe("set session_replication_role = replica");
       const made = await localSession.unsafe(ORIGIN_SQL.createIfMissing, [originName]);
-      created = made.length > 0;
+      created = made[0].created === true;
       await localSession.unsafe(ORIGIN_SQL.sessionSetup, [originName]);
     } catch (error) {
       providerSession.release();

@@ -76,6 +76,26 @@ pgTest(
       assert.equal(await catalogMismatch(sql), undefined);
       assert.equal((await installCatalog(sql, { programVersion: "test" })).changed, false);
     });
+    await t.step("a function an older API had is dropped; one a trigger uses stays", async () => {
+      await sql.unsafe(`
+        create function spock._remote_wins(xid, timestamptz) returns boolean language sql
+          as 'select true';
+        create function spock._old_trigger() returns trigger language plpgsql
+          as 'begin return null; end';
+        create table public.kept (id int);
+        create trigger kept_old after insert on public.kept
+          for each row execute function spock._old_trigger()`);
+      assert.deepEqual(await catalogMismatch(sql), { kind: "api_modified" });
+      const result = await installCatalog(sql, { programVersion: "test" });
+      assert.deepEqual([result.changed, result.apiReinstalled], [true, "api_modified"]);
+      const left = await sql`select proname::text as name from pg_proc
+        where pronamespace = 'spock'::regnamespace and proname in ('_remote_wins', '_old_trigger')`;
+      assert.deepEqual(left.map((row) => row.name), ["_old_trigger"]);
+      assert.equal(await catalogMismatch(sql), undefined);
+      await sql.unsafe("drop table public.kept; drop function spock._old_trigger()");
+      await installCatalog(sql, { programVersion: "test" });
+      assert.equal(await catalogMismatch(sql), undefined);
+    });
     await t.step("the checksum does not depend on the session's output settings", async () => {
       await sql`alter database postgres set intervalstyle = 'iso_8601'`;
       await sql`alter database postgres set datestyle = 'SQL, DMY'`;

@@ -131,10 +131,16 @@ const COMMIT_TS_JOIN = "left join lateral pg_catalog.pg_xact_commit_timestamp_or
 
 /**
  * Whether the remote change wins over a local row with commit time `ts` and
- * origin `origin`, as a SQL expression. Not a conflict (the remote wins): no
- * commit timestamp (frozen row, written earlier in this transaction,
+ * origin `origin`, as a SQL expression: the conflict rule, written only here
+ * and inlined in every statement (the INSERT's upsert hands its verdict to
+ * `spock._insert_exists()`). Not a conflict (the remote wins): no commit
+ * timestamp (frozen row, written earlier in this transaction,
  * track_commit_timestamp off) or the same origin (stream order decides).
- * Otherwise the mode; equal timestamps go to the tiebreaker.
+ * Otherwise the mode; equal timestamps go to the tiebreaker of the node that
+ * wrote the local row against the remote node's (Spock 5.0's
+ * `conflict_resolve_by_timestamp`). Under last-update-wins a newer remote
+ * change wins whoever wrote the row, so the origin is read only when it is
+ * not newer: one origin's changes to one row commit in time order.
  */
 function remoteWinsSql(
   relation: LocalRelation,
@@ -154,7 +160,8 @@ function remoteWinsSql(
         quoteLiteral(type)
       }, ${quoteLiteral(relation.remoteName)}) end)`;
     case "last_update_wins":
-      return `(case when ${same} then true when ${REMOTE_TS} > ${local.ts} then true ` +
+      return `(case when ${local.ts} is null or ${REMOTE_TS} > ${local.ts} then true ` +
+        `when ${local.origin} = ${context.sessionOrigin} then true ` +
         `when ${REMOTE_TS} < ${local.ts} then false else ${tiebreak} end)`;
     case "first_update_wins":
       return `(case when ${same} then true when ${REMOTE_TS} < ${local.ts} then true ` +
@@ -164,26 +171,22 @@ function remoteWinsSql(
 
 const LOCAL = { ts: "l.spock_ts", origin: "l.spock_origin" };
 const SAME_ROW = "t.tableoid = l.spock_toid and t.ctid = l.spock_tid";
-/**
- * The commit time and origin of the row version `t` a statement changes:
- * decided on that version (a concurrent local change is re-read before the
- * row is changed), not on the earlier lookup.
- */
-const TARGET = { ts: "c.timestamp", origin: "c.roident" };
 
-/** {@link remoteWinsSql} on the row version `t`: one commit timestamp lookup per row. */
+/**
+ * {@link remoteWinsSql} on the row version `t` a statement changes: decided
+ * on that version (a concurrent local change is re-read before the row is
+ * changed), not on an earlier lookup. Under last-update-wins the commit time
+ * and the origin are looked up each where the rule needs it (mostly the time
+ * alone); under the other modes with one lookup of both.
+ */
 function targetWins(relation: LocalRelation, context: ConflictContext, type: ConflictType): string {
   if (context.settings.resolution === "last_update_wins") {
-    // The common case asks only for the commit time: a remote change newer
-    // than the row wins whoever wrote it (one origin's changes to one row
-    // commit in time order, so the origin matters only when it is not newer).
-    const ts = "pg_catalog.pg_xact_commit_timestamp(t.xmin)";
-    const origin = "(pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).roident";
-    return `(case when ${ts} is null or ${REMOTE_TS} > ${ts} then true ` +
-      `when ${origin} = ${context.sessionOrigin} then true when ${REMOTE_TS} < ${ts} then false ` +
-      `else spock._tiebreak_remote_wins(${origin}, ${context.remoteNodeId}) end)`;
+    return remoteWinsSql(relation, context, {
+      ts: "pg_catalog.pg_xact_commit_timestamp(t.xmin)",
+      origin: "(pg_catalog.pg_xact_commit_timestamp_origin(t.xmin)).roident",
+    }, type);
   }
-  const wins = remoteWinsSql(relation, context, TARGET, type);
+  const wins = remoteWinsSql(relation, context, { ts: "c.timestamp", origin: "c.roident" }, type);
   if (wins === "true") return wins;
   return `(select ${wins} from pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) as c)`;
 }
@@ -200,29 +203,26 @@ function locate(relation: LocalRelation, where: MappedColumn[], offset: number):
     `where ${match} limit 1)`;
 }
 
-/** The tail shared by every statement: record what `e` says, return it. */
+/**
+ * The tail of a statement whose conflict is the CTE `e`: returns it, and
+ * records it with `spock._record_resolution()` when resolutions are saved
+ * (the local row as it was, since the statement's own change is not visible
+ * to it).
+ */
 function reportTail(relation: LocalRelation, context: ConflictContext, remoteJson: string): string {
-  const report = "select e.spock_type as conflict_type, e.spock_resolution as resolution, " +
+  const [nspname, relname] = relation.remoteNameParts;
+  const saved = !context.settings.saveResolutions ? "" : `, case when e.spock_recorded then ` +
+    `spock._record_resolution(${quoteLiteral(context.localNodeName)}, ${quoteLiteral(nspname)}, ${
+      quoteLiteral(relname)
+    }, e.spock_index, e.spock_type, e.spock_resolution, ` +
+    `e.spock_origin, (select row_to_json(x.*)::text from ${relation.qualifiedName} as x ` +
+    `where x.tableoid = e.spock_toid and x.ctid = e.spock_tid), e.spock_xid, e.spock_ts, ` +
+    `${context.remoteNodeId}, ${remoteJson}, $2::text::xid, ${REMOTE_TS}, $3::text::pg_lsn) ` +
+    `end as saved`;
+  return "select e.spock_type as conflict_type, e.spock_resolution as resolution, " +
     "e.spock_index as index_name, e.spock_recorded as recorded, " +
     "e.spock_xid::text as local_xid, e.spock_ts::text as local_ts, " +
-    "spock._origin_node(e.spock_origin)::int8 as local_node from e";
-  if (!context.settings.saveResolutions) return report;
-  return `, r as (insert into spock.resolutions (node_name, log_time, relname, idxname, ` +
-    `conflict_type, conflict_resolution, local_origin, local_tuple, local_xid, local_timestamp, ` +
-    `remote_origin, remote_tuple, remote_xid, remote_timestamp, remote_lsn) ` +
-    `select ${quoteLiteral(context.localNodeName)}, now(), ${relname(relation)}, ` +
-    `e.spock_index, e.spock_type, e.spock_resolution, ` +
-    `spock._origin_node(e.spock_origin)::int8::int, ` +
-    `(select row_to_json(x.*)::text from ${relation.qualifiedName} as x ` +
-    `where x.tableoid = e.spock_toid and x.ctid = e.spock_tid), e.spock_xid, e.spock_ts, ` +
-    `${context.remoteNodeId}, ${remoteJson}, $2::text::xid, ${REMOTE_TS}, $3::text::pg_lsn ` +
-    `from e where e.spock_recorded) ${report}`;
-}
-
-/** Spock's `relname`: quote_ident(schema) || '.' || quote_ident(table). */
-function relname(relation: LocalRelation): string {
-  const [nspname, table] = relation.remoteNameParts;
-  return `quote_ident(${quoteLiteral(nspname)}) || '.' || quote_ident(${quoteLiteral(table)})`;
+    `spock._origin_node(e.spock_origin)::int8 as local_node${saved} from e`;
 }
 
 /** The tombstone key of a row: its key columns as JSON, as the delete trigger writes it. */
@@ -230,6 +230,14 @@ function tombstoneKey(columns: MappedColumn[], value: (column: MappedColumn) => 
   return `jsonb_build_object(${
     columns.map((column) => `${quoteLiteral(column.name)}, ${value(column)}`).join(", ")
   })`;
+}
+
+/** `spock._remember_remote_deletes()` of the relation's `keys` (a `jsonb[]`) at the remote commit. */
+function rememberDeletes(relation: LocalRelation, keys: string): string {
+  const [nspname, relname] = relation.remoteNameParts;
+  return `spock._remember_remote_deletes(${quoteLiteral(nspname)}, ${
+    quoteLiteral(relname)
+  }, ${keys}, ${REMOTE_TS})`;
 }
 
 function tombstoneTable(relation: LocalRelation): string {
@@ -248,8 +256,6 @@ function insertChange(relation: LocalRelation, context: ConflictContext, source:
   const fields = [
     ["relation", quoteLiteral(relation.remoteName)],
     ["index", quoteLiteral(relation.keyIndex!.name)],
-    ["mode", quoteLiteral(context.settings.resolution)],
-    ["session_origin", String(context.sessionOrigin)],
     ["remote_node", String(context.remoteNodeId)],
     ["remote_ts", "$1::text"],
     ["remote_xid", "$2::text"],
@@ -298,7 +304,9 @@ export function insertStatement(
   const keyNames = key.columns.map((column) => quoteIdent(column.name));
   const delta = relation.deltaColumns.length > 0;
   const decide = `spock._insert_exists(${regclass}, t.xmin, row_to_json(t.*)::text, ` +
-    `${insertChange(relation, context, "excluded")})`;
+    `${insertChange(relation, context, "excluded")}, ${
+      targetWins(relation, context, "insert_exists")
+    })`;
   const assignments = writtenColumns(relation).map((column) => {
     const name = quoteIdent(column.name);
     if (relation.deltaColumns.includes(column)) return `${name} = t.${name} + excluded.${name}`;
@@ -548,21 +556,17 @@ export function fastDeleteBatchStatement(
   context: ConflictContext,
   where: MappedColumn[],
 ): string {
-  const [nspname, relname] = relation.remoteNameParts;
   const match = where.map((column, i) =>
     `t.${quoteIdent(column.name)} = v.c${i + 1}::${column.localType}`
   ).join(" and ");
   const wins = targetWins(relation, context, "delete_origin_differs");
   const key = tombstoneKey(where, (c) => `d.${quoteIdent(c.name)}`);
   const returned = where.map((c) => `t.${quoteIdent(c.name)}`).join(", ");
+  // `tomb` is read for the row count, so its tombstones are always written.
   return `${META}${batchRows(where)}, d as (delete from ${relation.qualifiedName} as t using v ` +
-    `where ${match} and ${wins} returning ${returned}), tomb as (insert into spock._tombstone ` +
-    `as s (nspname, relname, key, deleted_at) select ${quoteLiteral(nspname)}, ${
-      quoteLiteral(relname)
-    }, ${key}, ${REMOTE_TS} from d ` +
-    `on conflict (nspname, relname, key) do update set deleted_at = excluded.deleted_at, ` +
-    `deleted_xid = null where coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) ` +
-    `< excluded.deleted_at, true)) ${failShort("d")}`;
+    `where ${match} and ${wins} returning ${returned}), tomb as (select count(*) as deleted, ` +
+    `${rememberDeletes(relation, `array_agg(${key})`)} as remembered from d) ` +
+    `select spock._check_applied($4::int) from tomb where tomb.deleted <> $4::int`;
 }
 
 /**
@@ -579,27 +583,20 @@ export function deleteStatement(
 ): string {
   const filter = passesFilter(relation, where, META_PARAMS);
   const wins = targetWins(relation, context, "delete_origin_differs");
-  const [nspname, relname] = relation.remoteNameParts;
   const key = tombstoneKey(where, (c) => param(META_PARAMS + where.indexOf(c) + 1, c));
-  const tombstone = relation.locateByAllColumns ? "" : `, tomb as (insert into spock._tombstone ` +
-    `as s (nspname, relname, key, deleted_at) select ${quoteLiteral(nspname)}, ${
-      quoteLiteral(relname)
-    }, ${key}, ${REMOTE_TS} where exists (select from d) ` +
-    `on conflict (nspname, relname, key) do update set deleted_at = excluded.deleted_at, ` +
-    `deleted_xid = null where coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) ` +
-    `< excluded.deleted_at, true))`;
+  // RETURNING runs for the deleted row whether or not the query reads it.
+  const returning = relation.locateByAllColumns ? "1" : rememberDeletes(relation, `array[${key}]`);
   const remove = `delete from ${relation.qualifiedName} as t where ${
     locate(relation, where, META_PARAMS)
-  } and ${wins}${filter}`;
-  if (fast) return `${META}d as (${remove} returning 1)${tombstone} ${failUnchanged("d")}`;
+  } and ${wins}${filter} returning ${returning}`;
+  if (fast) return `${META}d as (${remove}) ${failUnchanged("d")}`;
   const slow = unchangedRow(relation, context, {
     kind: "delete",
     key: where,
     keyOffset: META_PARAMS,
     passes: filterVerdict(relation, where, META_PARAMS),
   }, []);
-  return `with d as (${remove} returning 1)${tombstone} ` +
-    `select r.* from ${slow} as r where not exists (select from d)`;
+  return `with d as (${remove}) select r.* from ${slow} as r where not exists (select from d)`;
 }
 
 /**

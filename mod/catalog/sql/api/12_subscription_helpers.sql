@@ -92,3 +92,17 @@ BEGIN
   END IF;
 END
 $fn$;
+
+-- Creates replication origin origin_name unless it exists; true when it
+-- created it. The one place origins are created: sub_create of a disabled
+-- subscription, and the apply engine's initial sync and data copy.
+CREATE OR REPLACE FUNCTION spock._ensure_origin(origin_name text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+  IF EXISTS (SELECT FROM pg_catalog.pg_replication_origin WHERE roname = origin_name) THEN
+    RETURN false;
+  END IF;
+  PERFORM pg_catalog.pg_replication_origin_create(origin_name);
+  RETURN true;
+END
+$fn$;

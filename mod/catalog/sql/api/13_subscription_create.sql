@@ -94,9 +94,7 @@ BEGIN
         subscription_name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     status := 'r';
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_origin WHERE roname = slot) THEN
-      PERFORM pg_catalog.pg_replication_origin_create(slot);
-    END IF;
+    PERFORM spock._ensure_origin(slot);
   END IF;
   INSERT INTO spock.local_sync_status (sync_kind, sync_subid, sync_nspname, sync_relname,
     sync_status, sync_statuslsn)

@@ -1,8 +1,10 @@
 -- SQL functions the apply engine calls inside its row statements: the
--- conflict decision on a local row's commit timestamp and origin (Spock's
--- `conflict_resolve_by_timestamp` and tiebreaker), the node behind a
--- replication origin, and the error raised when a conflict must go to
--- exception handling. Building the statements is `apply/`'s job.
+-- tiebreaker of Spock's `conflict_resolve_by_timestamp`, the node behind a
+-- replication origin, the error raised when a conflict must go to exception
+-- handling, and the one place each of these is written: a resolution in
+-- spock.resolutions, a remote delete's tombstones. Building the statements,
+-- and with them the conflict rule itself, is `apply/`'s job
+-- (mod/apply/conflicts/statements.ts), so that it is inlined in each one.
 
 -- The node that wrote a row with replication origin roident: 0 is the local
 -- node, another origin is the provider of the subscription it belongs to
@@ -60,38 +62,25 @@ RETURNS boolean LANGUAGE sql STABLE AS $fn$
     >= spock._tiebreaker(remote_node), true)
 $fn$;
 
--- Whether a remote change wins over the local row version local_xmin (the
--- upsert of an INSERT; row statements use the same rules inline).
--- Not a conflict (the remote wins): no commit timestamp (frozen row, row
--- written earlier in this apply transaction, track_commit_timestamp off) or
--- the row came through this same origin (stream order decides). Otherwise the
--- mode decides; equal timestamps go to the tiebreaker of the node that wrote
--- the local row against the remote node's: the lower wins, equal lets the
--- remote win (Spock 5.0's conflict_resolve_by_timestamp).
-CREATE OR REPLACE FUNCTION spock._remote_wins(local_xmin xid, remote_ts timestamptz,
-  session_origin oid, remote_node oid, mode text, conflict_type text, relation text)
-RETURNS boolean LANGUAGE plpgsql STABLE AS $fn$
-DECLARE
-  local_ts timestamptz;
-  local_origin oid;
-BEGIN
-  SELECT c.timestamp, c.roident INTO local_ts, local_origin
-  FROM pg_catalog.pg_xact_commit_timestamp_origin(local_xmin) c;
-  IF local_ts IS NULL OR local_origin = session_origin THEN
-    RETURN true;
-  END IF;
-  CASE mode
-    WHEN 'apply_remote' THEN RETURN true;
-    WHEN 'keep_local' THEN RETURN false;
-    WHEN 'last_update_wins' THEN
-      IF remote_ts <> local_ts THEN RETURN remote_ts > local_ts; END IF;
-    WHEN 'first_update_wins' THEN
-      IF remote_ts <> local_ts THEN RETURN remote_ts < local_ts; END IF;
-    ELSE
-      RETURN spock._apply_conflict_error(conflict_type, relation);
-  END CASE;
-  RETURN spock._tiebreak_remote_wins(local_origin, remote_node);
-END
+-- Records one resolved conflict in spock.resolutions, with Spock's columns:
+-- the relation as quote_ident(schema) || '.' || quote_ident(table), and the
+-- node that wrote the local row behind its replication origin.
+CREATE OR REPLACE FUNCTION spock._record_resolution(node_name text, nspname text,
+  relname text, index_name text, conflict_type text, resolution text, local_origin oid,
+  local_tuple text, local_xid xid, local_ts timestamptz, remote_node int, remote_tuple text,
+  remote_xid xid, remote_ts timestamptz, remote_lsn pg_lsn)
+RETURNS boolean LANGUAGE sql VOLATILE AS $fn$
+  INSERT INTO spock.resolutions (node_name, log_time, relname, idxname, conflict_type,
+    conflict_resolution, local_origin, local_tuple, local_xid, local_timestamp, remote_origin,
+    remote_tuple, remote_xid, remote_timestamp, remote_lsn)
+  VALUES (_record_resolution.node_name, now(),
+    quote_ident(_record_resolution.nspname) || '.' || quote_ident(_record_resolution.relname),
+    _record_resolution.index_name, _record_resolution.conflict_type,
+    _record_resolution.resolution, spock._origin_node(_record_resolution.local_origin)::int,
+    _record_resolution.local_tuple, _record_resolution.local_xid, _record_resolution.local_ts,
+    _record_resolution.remote_node, _record_resolution.remote_tuple,
+    _record_resolution.remote_xid, _record_resolution.remote_ts, _record_resolution.remote_lsn)
+  RETURNING true
 $fn$;
 
 -- When a tombstone's delete happened: the remote commit time, or the local
@@ -99,6 +88,26 @@ $fn$;
 CREATE OR REPLACE FUNCTION spock._tombstone_time(deleted_at timestamptz, deleted_xid xid8)
 RETURNS timestamptz LANGUAGE sql STABLE AS $fn$
   SELECT coalesce(deleted_at, pg_catalog.pg_xact_commit_timestamp(pg_catalog.xid(deleted_xid)))
+$fn$;
+
+-- Leaves a tombstone for each key of a table deleted by a remote change
+-- committed at deleted_at, unless a later delete of the key is already
+-- known, so that an older change arriving later does not bring the row
+-- back. Returns how many it wrote. (Local deletes have their trigger,
+-- _record_local_delete, which records the deleting transaction instead.)
+CREATE OR REPLACE FUNCTION spock._remember_remote_deletes(nspname text, relname text,
+  keys jsonb[], deleted_at timestamptz)
+RETURNS bigint LANGUAGE sql VOLATILE AS $fn$
+  WITH written AS (
+    INSERT INTO spock._tombstone AS s (nspname, relname, key, deleted_at)
+    SELECT _remember_remote_deletes.nspname, _remember_remote_deletes.relname, k.key,
+      _remember_remote_deletes.deleted_at
+    FROM unnest(_remember_remote_deletes.keys) AS k(key)
+    ON CONFLICT (nspname, relname, key) DO UPDATE
+      SET deleted_at = excluded.deleted_at, deleted_xid = NULL
+      WHERE coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) < excluded.deleted_at, true)
+    RETURNING 1)
+  SELECT count(*) FROM written
 $fn$;
 
 -- AFTER DELETE trigger of replicated tables (an ordinary trigger: it fires
@@ -218,6 +227,7 @@ DECLARE
   found_row record;
   local_json text;
   remote_json text;
+  deleted_key jsonb;
   gone boolean := false;
 BEGIN
   IF NOT passes THEN
@@ -247,12 +257,11 @@ BEGIN
     IF NOT is_update THEN
       conflict_type := 'delete_missing';
       resolution := 'skip';
-      EXECUTE format('INSERT INTO spock._tombstone AS s (nspname, relname, key, deleted_at) '
-          'SELECT $2, $3, (SELECT to_jsonb(k.*) FROM (SELECT %s) AS k), $4 '
-          'ON CONFLICT (nspname, relname, key) DO UPDATE SET deleted_at = excluded.deleted_at, '
-          'deleted_xid = NULL WHERE coalesce(spock._tombstone_time(s.deleted_at, s.deleted_xid) '
-          '< excluded.deleted_at, true)', spock._values_sql(relation, key_names, 1))
-        USING key_values, rel.nspname, rel.relname, remote_ts;
+      EXECUTE format('SELECT to_jsonb(k.*) FROM (SELECT %s) AS k',
+          spock._values_sql(relation, key_names, 1))
+        INTO deleted_key USING key_values;
+      PERFORM spock._remember_remote_deletes(rel.nspname, rel.relname, ARRAY[deleted_key],
+        remote_ts);
     ELSE
       conflict_type := 'update_missing';
       IF gone THEN
@@ -277,13 +286,10 @@ BEGIN
     EXECUTE format('SELECT row_to_json(v.*)::text FROM (SELECT %s) AS v',
         spock._values_sql(relation, CASE WHEN is_update THEN new_names ELSE key_names END, 1))
       INTO remote_json USING CASE WHEN is_update THEN new_values ELSE key_values END;
-    INSERT INTO spock.resolutions (node_name, log_time, relname, idxname, conflict_type,
-      conflict_resolution, local_origin, local_tuple, local_xid, local_timestamp, remote_origin,
-      remote_tuple, remote_xid, remote_timestamp, remote_lsn)
-    VALUES (change ->> 'node_name', now(), quote_ident(rel.nspname) || '.' || quote_ident(rel.relname),
-      index_name, conflict_type, resolution, local_node::int, local_json, found_row.xid,
-      found_row.ts, (change ->> 'remote_node')::int, remote_json, remote_xid::xid,
-      remote_ts, remote_lsn::pg_lsn);
+    PERFORM spock._record_resolution(change ->> 'node_name', rel.nspname, rel.relname,
+      index_name, conflict_type, resolution, found_row.origin, local_json, found_row.xid,
+      found_row.ts, (change ->> 'remote_node')::int, remote_json, remote_xid::xid, remote_ts,
+      remote_lsn::pg_lsn);
   END IF;
   RETURN NEXT;
 END
@@ -312,32 +318,26 @@ BEGIN
     EXECUTE format('SELECT row_to_json(v.*)::text FROM (SELECT %s) AS v',
         spock._values_sql(relation, remote_names, 1))
       INTO remote_json USING remote_values;
-    INSERT INTO spock.resolutions (node_name, log_time, relname, idxname, conflict_type,
-      conflict_resolution, local_origin, local_tuple, local_xid, local_timestamp, remote_origin,
-      remote_tuple, remote_xid, remote_timestamp, remote_lsn)
-    VALUES (change ->> 'node_name', now(), quote_ident(rel.nspname) || '.' || quote_ident(rel.relname),
-      change ->> 'index', conflict_type, resolution, local_node::int, local_row, local_xid,
-      local_ts, (change ->> 'remote_node')::int, remote_json, (change ->> 'remote_xid')::xid,
+    PERFORM spock._record_resolution(change ->> 'node_name', rel.nspname, rel.relname,
+      change ->> 'index', conflict_type, resolution, local_origin, local_row, local_xid, local_ts,
+      (change ->> 'remote_node')::int, remote_json, (change ->> 'remote_xid')::xid,
       (change ->> 'remote_ts')::timestamptz, (change ->> 'remote_lsn')::pg_lsn);
   END IF;
 END
 $fn$;
 
 -- The ON CONFLICT condition of an INSERT: called only for a row whose key
--- exists, with that row's xmin and image. Decides as _remote_wins() and
--- reports insert_exists.
+-- exists, with that row's xmin and image and whether the remote change wins
+-- over it (the statement's conflict rule). Reports insert_exists and
+-- returns the decision.
 CREATE OR REPLACE FUNCTION spock._insert_exists(relation regclass, local_xmin xid,
-  local_row text, change jsonb)
+  local_row text, change jsonb, wins boolean)
 RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   commit_ts record;
-  wins boolean;
 BEGIN
   SELECT c.timestamp, c.roident INTO commit_ts
   FROM pg_catalog.pg_xact_commit_timestamp_origin(local_xmin) c;
-  wins := spock._remote_wins(local_xmin, (change ->> 'remote_ts')::timestamptz,
-    (change ->> 'session_origin')::oid, (change ->> 'remote_node')::oid, change ->> 'mode',
-    'insert_exists', change ->> 'relation');
   PERFORM spock._report_conflict(relation, change, 'insert_exists',
     CASE WHEN wins THEN 'apply_remote' ELSE 'keep_local' END, local_xmin, commit_ts.timestamp,
     commit_ts.roident, local_row,
