@@ -37,6 +37,8 @@ async function setup(cluster: Cluster, ddl: string, subscriberDdl = ddl): Promis
   await subscriber.unsafe(subscriberDdl);
   await installCatalog(provider, { programVersion: "test" });
   await provider`select spock.node_create('prov', ${cluster.dsn({ dbname: "prov" })})`;
+  // A copy always goes into a spock node: its catalog creates the copy's origins.
+  await installCatalog(subscriber, { programVersion: "test" });
   return { cluster, provider, subscriber };
 }
 
