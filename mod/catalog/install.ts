@@ -17,6 +17,7 @@ import {
   STALE_API_FUNCTIONS_SQL,
 } from "./api_checksum.ts";
 import { ORIGIN_SQL } from "./replication_origins.ts";
+import { RUNNING_WORKERS_SQL } from "./worker_locks.ts";
 import { API_SQL, RECONCILE_SQL } from "./sql/api.ts";
 import { CATALOG_VERSION, MIGRATIONS } from "./sql/schema.ts";
 
@@ -57,7 +58,8 @@ export async function installedVersion(sql: CatalogSql): Promise<number | null> 
  * Installs or upgrades the spock catalog in the database behind `sql`.
  *
  * @throws {CatalogError} when the server is not ready (the message says what to
- * change), a foreign `spock` schema exists, or the installed catalog is newer.
+ * change), a foreign `spock` schema exists, the installed catalog is newer,
+ * or a daemon is applying into the database while the catalog would change.
  */
 export async function installCatalog(
   sql: CatalogSql,
@@ -108,6 +110,7 @@ export async function installCatalog(
     if (from === target) {
       const drift = target === CATALOG_VERSION ? await apiDrift(tx) : undefined;
       if (drift === undefined) return { from, to: target, changed: false, warnings };
+      await refuseWhileApplying(tx);
       await installApi(tx, warnings);
       await tx`UPDATE spock._catalog SET program_version = ${options.programVersion},
         upgraded_at = now()`;
@@ -123,6 +126,7 @@ export async function installCatalog(
       )`;
       await tx`INSERT INTO spock._catalog (version, program_version) VALUES (0, ${options.programVersion})`;
     }
+    if (from !== null) await refuseWhileApplying(tx);
     for (const migration of MIGRATIONS) {
       if (migration.version > (from ?? 0) && migration.version <= target) {
         await tx.unsafe(migration.sql);
@@ -134,6 +138,22 @@ export async function installCatalog(
           upgraded_at = CASE WHEN ${from !== null} THEN now() END`;
     return { from, to: target, changed: true, warnings };
   });
+}
+
+/**
+ * Refuses to change the catalog under a running daemon: its workers check
+ * the catalog when they start, and would go on calling the SQL they know
+ * (an older build's functions, which an upgrade may drop).
+ */
+async function refuseWhileApplying(tx: postgres.TransactionSql): Promise<void> {
+  const workers = await tx.unsafe(RUNNING_WORKERS_SQL);
+  if (workers.length === 0) return;
+  const list = workers.map((w) => `subscription ${w.subscription} (backend pid ${w.pid})`);
+  throw new CatalogError(
+    `Cannot change the catalog while spock run applies into this database: ${
+      list.join(", ")
+    }. Stop spock run on this node and wait for it to exit, then install again`,
+  );
 }
 
 /**

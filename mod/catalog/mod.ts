@@ -41,3 +41,4 @@ export {
   prepareCommitStatementSql,
 } from "./replication_origins.ts";
 export { CATALOG_VERSION, type Migration, MIGRATIONS } from "./sql/schema.ts";
+export { workerLockKey } from "./worker_locks.ts";

@@ -6,6 +6,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
+import { workerLockKey } from "../catalog/mod.ts";
 import { sleep } from "./backoff.ts";
 
 const log = getLogger(["spock", "daemon"]);
@@ -13,8 +14,6 @@ const log = getLogger(["spock", "daemon"]);
 /** What a worker reports about itself. */
 export type WorkerState = "starting" | "syncing" | "replicating" | "stopped" | "failed";
 
-/** 'SPCK' in the high half, the subscription id in the low half. */
-const LOCK_CLASS = 0x5350434bn << 32n;
 const HEARTBEAT_MS = 5_000;
 /** A session that cannot write its heartbeat in this time counts as lost. */
 const HEARTBEAT_TIMEOUT_MS = 3_000;
@@ -59,7 +58,7 @@ export class WorkerSeat {
   ): Promise<WorkerSeat | undefined> {
     const session = await sql.reserve();
     try {
-      const key = String(LOCK_CLASS | BigInt(options.subscriptionId));
+      const key = workerLockKey(options.subscriptionId);
       let warned = false;
       while (!options.signal.aborted) {
         const [row] = await session.unsafe("select pg_try_advisory_lock($1::int8) as locked", [

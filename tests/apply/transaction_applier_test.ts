@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
-import { ApplyError, DEFAULT_EXCEPTION_SETTINGS, FlushTracker } from "../../mod/apply/mod.ts";
+import { ApplyError, DEFAULT_EXCEPTION_SETTINGS } from "../../mod/apply/mod.ts";
 import { formatLsn, type Lsn, resolveConnectOptions } from "../../mod/pg/mod.ts";
 import type { PgoutputMessage } from "../../mod/pgoutput/mod.ts";
 import { crash, REMOTE_NODE_ID, runApply, setupPair, tableDigest } from "./_pair.ts";
@@ -334,34 +334,6 @@ pgTest("TransactionApplier pipelines a 50,000-row transaction", async (_t, clust
       Math.round(rows / (result.applyMs / 1000))
     } rows/s`,
   );
-});
-
-pgTest("FlushTracker confirms only what the origin has flushed", async (_t, cluster) => {
-  const pair = await setupPair(cluster, TABLES);
-  const tracker = new FlushTracker(pair.subscriber, pair.slot);
-  assert.equal(await tracker.resumeLsn(), 0n, "no origin yet: start at the slot's position");
-  assert.equal(await tracker.confirmableLsn(), 0n);
-  await pair.provider.unsafe("insert into t (id) values (1)");
-  await pair.provider.unsafe("insert into t (id) values (2)");
-  const result = await runApply(pair, {
-    until: async () => (await pair.subscriber.unsafe("select 1 from t")).length === 2,
-    keepMessages: true,
-  });
-  assert.equal(result.error, undefined);
-  const last = result.messages.findLast((m) => m.type === "commit");
-  assert.ok(last?.type === "commit");
-  const { appliedRemoteLsn } = await tracker.positions();
-  assert.equal(appliedRemoteLsn, last.endLsn, "the origin holds the last Commit's end LSN");
-  assert.equal(await tracker.resumeLsn(), last.endLsn);
-  await pair.subscriber.unsafe("checkpoint");
-  const flushed = await pollUntil(async () => {
-    const { flushedRemoteLsn } = await tracker.positions();
-    return flushedRemoteLsn === last.endLsn && flushedRemoteLsn;
-  }, { what: "the origin's flushed position" });
-  assert.equal(await tracker.confirmableLsn(), flushed);
-  // Nothing open and everything flushed: an idle keepalive's walEnd may be confirmed.
-  tracker.noteIdleKeepalive(flushed + 100n);
-  assert.equal(await tracker.confirmableLsn(), flushed + 100n);
 });
 
 pgTest(

@@ -9,6 +9,7 @@ import {
   installCatalog,
   installedVersion,
   uninstallCatalog,
+  workerLockKey,
 } from "../../mod/catalog/mod.ts";
 
 pgTest(
@@ -184,3 +185,41 @@ pgTest("checkServer() names the grants a non-superuser role lacks", async (_t, c
   );
   assert.deepEqual({ ...origin }, { created: true, fresh: true });
 });
+
+pgTest(
+  "installCatalog() refuses to change a catalog a daemon applies into",
+  async (_t, cluster) => {
+    const sql = cluster.connect();
+    await installCatalog(sql, { programVersion: "test" });
+    await sql.unsafe(`
+    insert into spock.node values (1, 'n1', null, null, null), (2, 'n2', null, null, null);
+    insert into spock.node_interface values (11, 'n1', 1, 'host=a'), (12, 'n2', 2, 'host=b');
+    insert into spock.local_node values (1, 11);
+    insert into spock.subscription (sub_id, sub_name, sub_origin, sub_target, sub_origin_if,
+      sub_target_if, sub_enabled, sub_slot_name)
+    values (21, 'sub_n2', 2, 1, 12, 11, true, 'spk_sub_n2')`);
+    // A worker's seat: the subscription's advisory lock, held by another session.
+    const worker = cluster.connect();
+    await worker`select pg_advisory_lock(${workerLockKey(21)}::int8)`;
+    const [{ pid }] = await worker`select pg_backend_pid() as pid`;
+    await sql.unsafe(
+      "create or replace function spock._local_node_id() returns oid language sql as 'select 0::oid'",
+    );
+    await assert.rejects(installCatalog(sql, { programVersion: "test" }), (error: Error) => {
+      assert.ok(error instanceof CatalogError);
+      assert.equal(
+        error.message,
+        `Cannot change the catalog while spock run applies into this database: subscription ` +
+          `sub_n2 (backend pid ${pid}). Stop spock run on this node and wait for it to exit, ` +
+          "then install again",
+      );
+      return true;
+    });
+    assert.deepEqual(await catalogMismatch(sql), { kind: "api_modified" }, "nothing was changed");
+    // Without the daemon the same install goes through.
+    await worker.end();
+    const result = await installCatalog(sql, { programVersion: "test" });
+    assert.equal(result.apiReinstalled, "api_modified");
+    assert.equal(await catalogMismatch(sql), undefined);
+  },
+);
