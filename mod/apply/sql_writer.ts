@@ -88,8 +88,12 @@ const MAX_BATCH_ROWS = 100;
 const MAX_CHANGE_ROWS = 1000;
 /** COPY data sent per CopyData message. */
 const COPY_CHUNK_CHARS = 64 * 1024;
-/** Bind parameters per statement allowed by the protocol. */
-const MAX_PARAMS = 65_535;
+/**
+ * Bind parameters per statement. The protocol allows 65,535, but pg-protocol
+ * reads a prepared statement's ParameterDescription count as a signed int16,
+ * so a statement of more than 32,767 cannot be described.
+ */
+const MAX_PARAMS = 32_767;
 
 /** The fast run of INSERTs being copied, and its rows not yet sent. */
 interface OpenCopy {
@@ -114,6 +118,17 @@ interface ChangeRun {
   keys: Set<string>;
 }
 
+/** A run of INSERTs into one relation, sent as one multi-row INSERT (or copied). */
+interface InsertRun {
+  relation: LocalRelation;
+  rows: ColumnText[][];
+  /**
+   * The rows' keys, for a relation with a key index: a key seen again ends
+   * the run, since an upsert can change a row only once.
+   */
+  keys: Set<string> | undefined;
+}
+
 /** Builds and pipelines the row statements of one apply session. */
 export class SqlWriter {
   #session: WireSession;
@@ -125,7 +140,7 @@ export class SqlWriter {
   #last: Promise<void> = Promise.resolve();
   #failure: WriteFailure | undefined;
   #statements = new WeakMap<LocalRelation, Map<string, string>>();
-  #inserts: { relation: LocalRelation; rows: ColumnText[][] } | undefined;
+  #inserts: InsertRun | undefined;
   #copy: OpenCopy | undefined;
   #changes: ChangeRun | undefined;
   #meta: (string | null)[] = [null, null, null];
@@ -251,15 +266,21 @@ export class SqlWriter {
     const copy = this.#copy;
     if (copy?.relation === relation) return this.#copyRow(copy, values);
     const batch = this.#inserts;
+    const key = relation.keyIndex === undefined ? undefined : JSON.stringify(
+      relation.keyIndex.columns.map((c) => unchangedAsNull(values[c.remoteIndex])),
+    );
     if (
       copy !== undefined || this.#changes !== undefined ||
-      (batch !== undefined && batch.relation !== relation)
+      (batch !== undefined && (batch.relation !== relation || batch.keys?.has(key!)))
     ) {
       await this.#flushBatches();
     }
-    if (this.#inserts === undefined) this.#inserts = { relation, rows: [] };
+    if (this.#inserts === undefined) {
+      this.#inserts = { relation, rows: [], keys: key === undefined ? undefined : new Set() };
+    }
     const rows = this.#inserts.rows;
     rows.push(values);
+    if (key !== undefined) this.#inserts.keys!.add(key);
     const columns = Math.max(relation.columns.length, 1);
     if (rows.length >= Math.min(this.#batchRows, Math.floor((MAX_PARAMS - 3) / columns))) {
       if (this.#batchRows > 1 && this.#fastFor(relation)) await this.#startCopy();

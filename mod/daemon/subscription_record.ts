@@ -66,7 +66,7 @@ left join spock.local_sync_status y
   on y.sync_subid = s.sub_id and y.sync_nspname is null and y.sync_relname is null
 order by s.sub_name`;
 
-/** Every subscription of the local node (none when the node or catalog is missing). */
+/** Every subscription of the local node (none without a local node; throws without a catalog). */
 export async function readSubscriptions(
   sql: postgres.Sql | postgres.ReservedSql,
 ): Promise<SubscriptionRecord[]> {

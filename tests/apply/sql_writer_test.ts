@@ -573,3 +573,58 @@ pgTest("SqlWriter.discard() drops the batched rows not sent yet", async (_t, clu
   assert.deepEqual(kinds(sent), ["rollback", "insert"]);
   assert.ok(!sent.some((s) => s.params.includes("dropped")));
 });
+
+pgTest(
+  "SqlWriter splits a run of INSERTs at a key seen again, which then resolves as insert_exists",
+  async (_t, cluster) => {
+    // The local row is older than the remote transaction's: the remote side wins.
+    const { sql, sent, writer, relation } = await setup(
+      cluster,
+      "create table k (id int primary key, v text)",
+      { sessionOrigin: 999 },
+    );
+    const k = await relation("k", ["id", "v"]);
+    const conflicts: ConflictEvent[] = [];
+    const start = sent.length;
+    const failure = await apply(
+      writer,
+      remote(false, { onConflict: (c) => conflicts.push(c) }),
+      async () => {
+        await writer.insert(k, ["1", "a"]);
+        await writer.insert(k, ["2", "b"]);
+        await writer.insert(k, ["1", "c"]);
+      },
+    );
+    assert.equal(failure, undefined);
+    assert.deepEqual(kinds(sent, start), ["insert", "insert"], "the run ends at the repeated key");
+    assert.deepEqual(
+      await rowsOf(sql`select id, v from k order by id`),
+      [{ id: 1, v: "c" }, { id: 2, v: "b" }],
+    );
+    assert.deepEqual(conflicts.map((c) => c.type), ["insert_exists"]);
+  },
+);
+
+pgTest(
+  "SqlWriter keeps a multi-row INSERT under 32,768 parameters (a 1,001-column table)",
+  async (_t, cluster) => {
+    const columns = ["id", ...Array.from({ length: 1000 }, (_, i) => `c${i}`)];
+    const { sql, sent, writer, relation } = await setup(
+      cluster,
+      `create table w (id int primary key, ${columns.slice(1).map((c) => `${c} text`).join(", ")})`,
+    );
+    const w = await relation("w", columns);
+    const start = sent.length;
+    const failure = await apply(writer, false, async () => {
+      for (let id = 1; id <= 40; id++) {
+        await writer.insert(w, [String(id), ...columns.slice(1).map((c) => `${c}-${id}`)]);
+      }
+    });
+    assert.equal(failure, undefined);
+    const statements = sent.slice(start).filter((s) => kindOf(s.text) === "insert");
+    assert.ok(statements.every((s) => s.params.length <= 32_767), "no statement over the limit");
+    assert.equal(statements.length, 2, "40 rows of 1,001 columns take two statements");
+    const [row] = await sql`select count(*)::int as n, max(c999) as last from w`;
+    assert.deepEqual({ ...row }, { n: 40, last: "c999-9" });
+  },
+);

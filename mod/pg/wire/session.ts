@@ -14,7 +14,8 @@ import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import { createHash } from "node:crypto";
 import { setImmediate } from "node:timers";
-import { parse, serialize } from "pg-protocol";
+import { serialize } from "pg-protocol";
+import { Parser } from "pg-protocol/dist/parser";
 import type { PgConnectOptions } from "../connection_options.ts";
 import {
   connectEndpoint,
@@ -183,12 +184,18 @@ export class WireSession {
         resolve();
       })
     );
-    parse(socket, (message) => this.#handle(message as unknown as BackendMessage)).catch(
-      (error: unknown) => {
-        this.#lose(error as Error);
+    const parser = new Parser();
+    const handle = (message: unknown) => this.#handle(message as BackendMessage);
+    socket.on("data", (data: Buffer) => {
+      try {
+        parser.parse(data, handle);
+      } catch (error) {
+        // A message this client cannot read (or a fault handling one) ends the session, never
+        // the process: the throw would otherwise escape the socket's event handler.
+        this.#lose(error instanceof Error ? error : new Error(String(error)));
         socket.destroy();
-      },
-    );
+      }
+    });
   }
 
   /**
