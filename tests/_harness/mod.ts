@@ -17,6 +17,7 @@ export {
   withCluster,
 } from "../../local_pg/mod.ts";
 export { installsUnderTest } from "./installs_under_test.ts";
+export { insertSubscriptionRows } from "./catalog_rows.ts";
 
 const installs = await installsUnderTest();
 

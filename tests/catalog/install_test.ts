@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { pgTest } from "../_harness/mod.ts";
+import { insertSubscriptionRows, pgTest } from "../_harness/mod.ts";
 import {
   API_SOURCE_HASH,
   CATALOG_VERSION,
@@ -191,13 +191,7 @@ pgTest(
   async (_t, cluster) => {
     const sql = cluster.connect();
     await installCatalog(sql, { programVersion: "test" });
-    await sql.unsafe(`
-    insert into spock.node values (1, 'n1', null, null, null), (2, 'n2', null, null, null);
-    insert into spock.node_interface values (11, 'n1', 1, 'host=a'), (12, 'n2', 2, 'host=b');
-    insert into spock.local_node values (1, 11);
-    insert into spock.subscription (sub_id, sub_name, sub_origin, sub_target, sub_origin_if,
-      sub_target_if, sub_enabled, sub_slot_name)
-    values (21, 'sub_n2', 2, 1, 12, 11, true, 'spk_sub_n2')`);
+    await insertSubscriptionRows(sql, "sub_n2");
     // A worker's seat: the subscription's advisory lock, held by another session.
     const worker = cluster.connect();
     await worker`select pg_advisory_lock(${workerLockKey(21)}::int8)`;

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import { pgTest } from "../_harness/mod.ts";
+import { insertSubscriptionRows, pgTest } from "../_harness/mod.ts";
 import { installCatalog } from "../../mod/catalog/mod.ts";
 import {
   needsCopy,
@@ -47,14 +47,8 @@ async function subscriptionWithTables(
   tables: Array<[string, string, string]>,
 ): Promise<void> {
   await installCatalog(sql, { programVersion: "test" });
-  await sql.unsafe(`
-    insert into spock.node values (1, 'n1', null, null, null), (2, 'n2', null, null, null);
-    insert into spock.node_interface values (11, 'n1', 1, 'host=a'), (12, 'n2', 2, 'host=b');
-    insert into spock.local_node values (1, 11);
-    insert into spock.subscription (sub_id, sub_name, sub_origin, sub_target, sub_origin_if,
-      sub_target_if, sub_enabled, sub_slot_name)
-    values (21, 'sub1', 2, 1, 12, 11, true, 'spk_sub1');
-    insert into spock.local_sync_status values ('d', 21, null, null, 'u', '0/10')`);
+  await insertSubscriptionRows(sql, "sub1");
+  await sql.unsafe(`insert into spock.local_sync_status values ('d', 21, null, null, 'u', '0/10')`);
   for (const [relname, status, lsn] of tables) {
     await sql.unsafe(
       `insert into spock.local_sync_status values ('d', 21, 'public', $1, $2, $3::pg_lsn)`,
