@@ -13,6 +13,8 @@ export type ApplyErrorCode =
   | "ERR_APPLY_NO_IDENTITY"
   | "ERR_APPLY_UNSUPPORTED"
   | "ERR_APPLY_PROTOCOL_ORDER"
+  /** A logical message of spock's (queue, row filters) that cannot be read. */
+  | "ERR_APPLY_BAD_MESSAGE"
   | "ERR_APPLY_SQL"
   /** Exception handling must replay a transaction too big to keep: restart the stream. */
   | "ERR_APPLY_REPLAY_RESTART"

@@ -78,7 +78,8 @@ export function describeFailure(error: unknown): string {
 
 /** One remote operation as exception handling records it. */
 export interface GuardedOperation {
-  operation: "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE";
+  /** A row change, or a queued command ('Q' runs as DDL, 'S' sets a sequence). */
+  operation: "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "DDL" | "SEQUENCE";
   schema: string;
   table: string;
   /** The mapped local table; undefined when mapping it failed. */
@@ -87,6 +88,8 @@ export interface GuardedOperation {
   oldTuple?: Record<string, string | null>;
   /** How to find the local row: identity columns and their values. */
   key?: { columns: MappedColumn[]; values: (string | null)[] };
+  /** A queued command: its text and the role it runs as (`ddl_statement`, `ddl_user`). */
+  ddl?: { statement: string; user: string };
 }
 
 /** The remote transaction being replayed. */
@@ -99,8 +102,9 @@ export interface ReplayedTransaction {
 /**
  * Inserts one exception_log row: $1 origin, $2 commit time, $3 command
  * counter, $4 xid, $5 schema, $6 table, $7 operation, $8 old and $9 new rows
- * (JSON), $10 message; `local` (a lateral select of `tup`, `ts`, `origin`
- * with its key from $11 on) finds the local row in the same statement.
+ * (JSON), $10 message, $11 and $12 a queued command and its role; `local` (a
+ * lateral select of `tup`, `ts`, `origin` with its key from $13 on) finds the
+ * local row in the same statement.
  */
 function exceptionLogSql(local: string | undefined): string {
   const lookup = local === undefined
@@ -109,14 +113,15 @@ function exceptionLogSql(local: string | undefined): string {
   return `
 insert into spock.exception_log (remote_origin, remote_commit_ts, command_counter,
   retry_errored_at, remote_xid, local_origin, local_commit_ts, table_schema, table_name,
-  operation, local_tup, remote_old_tup, remote_new_tup, error_message)
+  operation, local_tup, remote_old_tup, remote_new_tup, error_message, ddl_statement, ddl_user)
 select $1::text::oid, $2::text::timestamptz, $3::text::int4, now(), $4::text::int8,
-  l.origin::oid, l.ts::timestamptz, $5, $6, $7, l.tup::jsonb, $8::text::jsonb, $9::text::jsonb, $10
+  l.origin::oid, l.ts::timestamptz, $5, $6, $7, l.tup::jsonb, $8::text::jsonb, $9::text::jsonb, $10,
+  $11, $12
 from (values (1)) as d left join lateral (${lookup}) as l on true`;
 }
 
 /** Parameters of an exception_log row before the local row's key. */
-const LOG_PARAMS = 10;
+const LOG_PARAMS = 12;
 const END_KEPT = "release savepoint spock_operation";
 const END_DISCARDED = "rollback to savepoint spock_operation; release savepoint spock_operation";
 
@@ -263,6 +268,8 @@ export class ExceptionReplay {
       operation.oldTuple === undefined ? null : JSON.stringify(operation.oldTuple),
       operation.newTuple === undefined ? null : JSON.stringify(operation.newTuple),
       message,
+      operation.ddl?.statement ?? null,
+      operation.ddl?.user ?? null,
       ...(lookup === undefined ? [] : key!.values),
     ], { prepare: true, sync: true });
   }

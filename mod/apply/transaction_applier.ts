@@ -66,6 +66,13 @@ import { CAUGHT_UP_SQL, PROGRESS_SQL, ProgressRecorder } from "./progress_record
 import type { LocalRelation } from "./relation_map.ts";
 import { RelationMappings } from "./relation_mappings.ts";
 import { ReplayQueue } from "./replay_queue.ts";
+import {
+  APPLY_QUEUED_SEQUENCE_SQL,
+  APPLY_QUEUED_SQL,
+  parseQueuedCommand,
+  QUEUE_MESSAGE_PREFIX,
+  queuedForSets,
+} from "./queued_commands.ts";
 import { type RowFilterState, SAVE_ROW_FILTERS_SQL } from "./row_filters.ts";
 import { SqlWriter, type WriteFailure } from "./sql_writer.ts";
 
@@ -88,6 +95,12 @@ export interface TransactionApplierOptions {
    * change is saved with the commit of the transaction that carried it.
    */
   rowFilters?: RowFilterState;
+  /**
+   * The subscribed replication sets: queued commands of the provider's are
+   * run only when queued for one of them (or for none in particular). All
+   * are run without it.
+   */
+  replicationSets?: readonly string[];
   /**
    * Wait for the local WAL flush at each applied commit (Spock's
    * `synchronous_commit` setting; default false, as PostgreSQL's own apply
@@ -603,9 +616,66 @@ export class TransactionApplier {
    * Message: a row-filter announcement counts from this transaction's
    * commit; other logical messages (other prefixes) are not applied.
    */
-  applyLogicalMessage(message: Message): void {
+  /**
+   * Message: a row filter announcement (kept until the commit), or a queued
+   * command of the provider's, run here at its position in the transaction.
+   */
+  async applyLogicalMessage(message: Message): Promise<void> {
     if (this.#begin === undefined || this.#mode === "skip") return;
+    if (message.prefix === QUEUE_MESSAGE_PREFIX) return await this.#applyQueued(message);
     this.#options.rowFilters?.note(message);
+  }
+
+  /**
+   * A queued command, for the subscription's sets: 'Q' runs as its role,
+   * 'S' sets its sequence; in exception mode each in its own savepoint and
+   * logged as a DDL or SEQUENCE operation. 'A' (copy a table) is not acted
+   * on yet, and says so.
+   */
+  async #applyQueued(message: Message): Promise<void> {
+    const queued = parseQueuedCommand(message);
+    const sets = this.#options.replicationSets;
+    if (sets !== undefined && !queuedForSets(queued, sets)) return;
+    let run: () => Promise<void>;
+    let operation: GuardedOperation;
+    switch (queued.type) {
+      case "Q":
+        log.info("Running a queued command as {role}", { role: queued.role });
+        run = () => this.#writer.run(APPLY_QUEUED_SQL, [queued.role, queued.command], "ddl");
+        operation = {
+          operation: "DDL",
+          schema: "",
+          table: "",
+          relation: undefined,
+          ddl: { statement: queued.command, user: queued.role },
+        };
+        break;
+      case "S": {
+        const body = JSON.stringify({
+          schema_name: queued.schema,
+          sequence_name: queued.sequence,
+          last_value: queued.lastValue,
+        });
+        run = () => this.#writer.run(APPLY_QUEUED_SEQUENCE_SQL, [body], "sequence");
+        operation = {
+          operation: "SEQUENCE",
+          schema: queued.schema,
+          table: queued.sequence,
+          relation: undefined,
+          newTuple: { last_value: queued.lastValue },
+        };
+        break;
+      }
+      case "A":
+        log.warning(
+          "A table copy of {schema}.{table} was queued on the provider; copying tables on request is not supported yet: use spock.sub_resync_table()",
+          { schema: queued.schema, table: queued.table },
+        );
+        return;
+    }
+    const exceptions = this.#exceptions;
+    if (exceptions === undefined) return await run();
+    await exceptions.run(operation, run);
   }
 
   /** Origin: the transaction came to the provider from another node. */

@@ -115,6 +115,7 @@ export async function streamAndApply(
     localNodeId: sub.localNodeId,
     remoteNodeId: sub.providerNodeId,
     rowFilters: new RowFilterState(await rowFiltersAtStart(options), sub.replicationSets),
+    replicationSets: sub.replicationSets,
     synchronousCommit: options.synchronousCommit,
     conflicts: options.conflicts,
     batchInserts: options.batchInserts,

@@ -21,6 +21,7 @@ import subscriptionAlter from "./api/15_subscription_alter.sql" with { type: "te
 import subscriptionShow from "./api/16_subscription_show.sql" with { type: "text" };
 import applySupport from "./api/17_apply_support.sql" with { type: "text" };
 import conflicts from "./api/18_conflicts.sql" with { type: "text" };
+import queue from "./api/19_queue.sql" with { type: "text" };
 import reconcile from "./reconcile.sql" with { type: "text" };
 
 /**
@@ -49,4 +50,5 @@ export const API_SQL: readonly string[] = [
   subscriptionShow,
   applySupport,
   conflicts,
+  queue,
 ];

@@ -1,0 +1,67 @@
+-- The replicated queue. Every row inserted into spock.queue (replicate_ddl's
+-- 'Q', a table sync request 'A', a sequence value 'S') travels to subscribers
+-- as a transactional logical message with prefix 'spock_queue' in the same
+-- transaction, so each subscriber acts on it at exactly that position in the
+-- stream (Spock's output plugin sends the queue table's inserts instead). The
+-- apply engine runs what a message asks through the _apply_queued_*
+-- functions below, in its own transaction; its session's replica role keeps
+-- the trigger from queueing the command again, so a mesh has no loops.
+
+-- AFTER INSERT trigger of spock.queue: the row as the 'spock_queue' message.
+CREATE OR REPLACE FUNCTION spock._queue_emit() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM pg_catalog.pg_logical_emit_message(true, 'spock_queue', json_build_object(
+    'queued_at', NEW.queued_at, 'role', NEW.role, 'replication_sets', NEW.replication_sets,
+    'message_type', NEW.message_type, 'message', NEW.message)::text);
+  RETURN NULL;
+END
+$fn$;
+
+DO $do$
+BEGIN
+  DROP TRIGGER IF EXISTS spock_queue_emit ON spock.queue;
+  CREATE TRIGGER spock_queue_emit AFTER INSERT ON spock.queue
+    FOR EACH ROW EXECUTE FUNCTION spock._queue_emit();
+END
+$do$;
+
+-- Runs a queued 'Q' command on a subscriber (replicate_ddl's text: SET
+-- search_path TO …; the command) as the queued role, each statement alone as
+-- on the provider. The session's search_path and role are as before
+-- afterwards; a failure rolls them back with the transaction.
+CREATE OR REPLACE FUNCTION spock._apply_queued_sql(queued_role text, command text)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  saved_path text := current_setting('search_path');
+  saved_role text := current_setting('role');
+  -- Split first: the role may not use the spock schema.
+  statements text[] := ARRAY(SELECT s.statement FROM spock._split_sql(command) AS s);
+  one text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = queued_role) THEN
+    RAISE EXCEPTION 'role "%" of a queued command does not exist on this node', queued_role
+      USING ERRCODE = 'undefined_object';
+  END IF;
+  IF queued_role <> current_user THEN
+    PERFORM pg_catalog.set_config('role', queued_role, true);
+  END IF;
+  FOREACH one IN ARRAY statements LOOP
+    EXECUTE one;
+  END LOOP;
+  PERFORM pg_catalog.set_config('role', saved_role, true);
+  PERFORM pg_catalog.set_config('search_path', saved_path, false);
+END
+$fn$;
+
+-- Sets a sequence to a queued 'S' value (is_called: the next value follows
+-- it), as Spock's handle_sequence does.
+CREATE OR REPLACE FUNCTION spock._apply_queued_sequence(message jsonb)
+RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  seq regclass := pg_catalog.format('%I.%I', message ->> 'schema_name',
+    message ->> 'sequence_name')::regclass;
+BEGIN
+  PERFORM pg_catalog.setval(seq, (message ->> 'last_value')::int8, true);
+END
+$fn$;
