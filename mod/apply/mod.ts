@@ -62,6 +62,7 @@ export {
   RowFilterState,
   saveRowFilters,
 } from "./row_filters.ts";
+export { APPLY_QUEUED_SEQUENCE_SQL } from "./queued_commands.ts";
 export { SqlWriter, type SqlWriterOptions, type WriteFailure } from "./sql_writer.ts";
 export { TransactionApplier, type TransactionApplierOptions } from "./transaction_applier.ts";
 export {

@@ -29,6 +29,7 @@ import { ReplicationConnection } from "../transport/mod.ts";
 import { copyTables } from "./data_copy.ts";
 import { saveRowFilters } from "../apply/mod.ts";
 import { openChannel, saveSubscriptionChannel } from "./channel.ts";
+import { synchronizeSequences } from "./sequences.ts";
 import { listRowFilters, listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
 import { dumpSchema, findPgDump, restoreSchema } from "./structure_sync.ts";
 import {
@@ -137,6 +138,7 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
         await setTableSyncState(local, subscriptionId, { ...table, state: "data" });
       }
       await copyInto(options, slot.snapshotName!, tables, { truncate: retry, lsn: consistent });
+      await synchronizeSequences(provider, local, options.replicationSets);
     }
     // The stream starts at the slot's consistent point, with the filters of that point.
     await saveRowFilters(local, subscriptionId, rowFilters);

@@ -2,7 +2,8 @@
  * The replicated queue: `spock.replicate_ddl()` on one node of a three-node
  * mesh where every node writes reaches every other node at its position in
  * the stream (no worker stalls, rows written with the new column replicate,
- * all nodes end identical); a queued sequence value moves the subscriber's
+ * all nodes end identical); a DDL and a row using it in one transaction; a
+ * queued sequence value moves the subscriber's
  * sequence; a queued command that fails on a subscriber follows
  * exception_behaviour and is logged as a DDL operation with its text and role.
  */
@@ -109,6 +110,16 @@ pgTest(
         const [row] = await subscriber.sql`select last_value::int8 as v from s`;
         return row.v === "5000" || undefined;
       }, { what: "the queued sequence value on the subscriber" });
+
+      // A DDL and a row using it in one remote transaction apply in order.
+      await provider.sql.begin(async (tx) => {
+        await tx`select spock.replicate_ddl('ALTER TABLE t ADD COLUMN d text')`;
+        await tx`insert into t (k, v, d) values (2, 2, 'with d')`;
+      });
+      await pollUntil(async () => {
+        const rows = await subscriber.sql`select d from t where k = 2`;
+        return rows[0]?.d === "with d" || undefined;
+      }, { what: "the row written with the new column in the DDL's transaction" });
 
       // Only the subscriber already has table dup: the queued CREATE fails there.
       await subscriber.sql`create table dup (id int)`;
