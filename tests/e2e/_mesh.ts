@@ -59,6 +59,19 @@ export async function subscribe(
   return name;
 }
 
+/** Every node subscribes to every other one (a full mesh); returns the subscriptions in order. */
+export async function subscribeMesh(nodes: TestNode[]): Promise<Array<[TestNode, string]>> {
+  const subscriptions: Array<[TestNode, string]> = [];
+  for (const subscriber of nodes) {
+    for (const provider of nodes) {
+      if (provider !== subscriber) {
+        subscriptions.push([subscriber, await subscribe(subscriber, provider)]);
+      }
+    }
+  }
+  return subscriptions;
+}
+
 /**
  * A daemon serving `nodes` in this process, as `spock run` runs it (with its
  * guard for postgres.js writes to dropped sockets); `stop()` stops it cleanly.

@@ -12,7 +12,7 @@ import {
   closeNodes,
   createNodes,
   runDaemon,
-  subscribe,
+  subscribeMesh,
   type TestNode,
   waitConverged,
   waitForSync,
@@ -53,14 +53,7 @@ pgTest("a three-node mesh converges under conflicting writes", async (_t, cluste
     "create table kv (k int primary key, v int not null, note text)",
   );
   await addAllTables(nodes);
-  const subscriptions: [TestNode, string][] = [];
-  for (const subscriber of nodes) {
-    for (const provider of nodes) {
-      if (provider !== subscriber) {
-        subscriptions.push([subscriber, await subscribe(subscriber, provider)]);
-      }
-    }
-  }
+  const subscriptions = await subscribeMesh(nodes);
   const daemon = runDaemon(nodes, { save_resolutions: true, update_missing: "insert" });
   let running = true;
   try {

@@ -15,7 +15,7 @@ import {
   closeNodes,
   createNodes,
   runDaemon,
-  subscribe,
+  subscribeMesh,
   type TestNode,
   waitConverged,
   waitForSync,
@@ -42,14 +42,7 @@ pgTest(
     const daemon = runDaemon(nodes);
     try {
       await addAllTables(nodes);
-      const subs: Array<[TestNode, string]> = [];
-      for (const subscriber of nodes) {
-        for (const provider of nodes) {
-          if (provider !== subscriber) {
-            subs.push([subscriber, await subscribe(subscriber, provider)]);
-          }
-        }
-      }
+      const subs = await subscribeMesh(nodes);
       for (const [node, sub] of subs) await waitForSync(node, sub);
 
       const stop = { done: false };

@@ -10,7 +10,7 @@ import {
   closeNodes,
   createNodes,
   runDaemon,
-  subscribe,
+  subscribeMesh,
   waitConverged,
   waitForSync,
 } from "./_mesh.ts";
@@ -29,17 +29,7 @@ pgTest(
     for (const node of nodes) {
       await node.sql`select spock.delta_apply('counters', 'n')`;
     }
-    const subscriptions: [typeof nodes[number], string][] = [];
-    for (const subscriber of nodes) {
-      for (const provider of nodes) {
-        if (provider !== subscriber) {
-          subscriptions.push([
-            subscriber,
-            await subscribe(subscriber, provider),
-          ]);
-        }
-      }
-    }
+    const subscriptions = await subscribeMesh(nodes);
     const daemon = runDaemon(nodes);
     try {
       for (const [node, sub] of subscriptions) await waitForSync(node, sub);

@@ -11,7 +11,7 @@ import {
   closeNodes,
   createNodes,
   runDaemon,
-  subscribe,
+  subscribeMesh,
   type TestNode,
   waitConverged,
   waitForSync,
@@ -41,12 +41,7 @@ pgTest("a three-node mesh where every node writes converges", async (_t, cluster
   const daemon = runDaemon(nodes);
   try {
     await addAllTables(nodes);
-    const subs: Array<[TestNode, string]> = [];
-    for (const subscriber of nodes) {
-      for (const provider of nodes) {
-        if (provider !== subscriber) subs.push([subscriber, await subscribe(subscriber, provider)]);
-      }
-    }
+    const subs = await subscribeMesh(nodes);
     for (const [node, sub] of subs) await waitForSync(node, sub);
 
     await Promise.all(nodes.map((node, i) => writeLoad(node, i + 1)));

@@ -56,7 +56,7 @@
 import assert from "node:assert/strict";
 import { COMPILE_PERMISSIONS, pgTest, pollUntil, spockCommand } from "../_harness/mod.ts";
 import { CATALOG_VERSION } from "../../mod/catalog/mod.ts";
-import { closeNodes, subscribe, type TestNode, waitConverged, waitForSync } from "./_mesh.ts";
+import { closeNodes, subscribeMesh, type TestNode, waitConverged, waitForSync } from "./_mesh.ts";
 
 const OLD_COMMIT = "4900e0d12ca4ec13b668030579b14ea4d0e5e8d9";
 const OLD_CATALOG_VERSION = 4;
@@ -286,14 +286,7 @@ pgTest(
         nodes.push({ name, dsn, sql });
       }
       await admin.end();
-      const subs: Array<[TestNode, string]> = [];
-      for (const subscriber of nodes) {
-        for (const provider of nodes) {
-          if (provider !== subscriber) {
-            subs.push([subscriber, await subscribe(subscriber, provider)]);
-          }
-        }
-      }
+      const subs = await subscribeMesh(nodes);
       for (const node of nodes) {
         daemons.set(
           node.name,
