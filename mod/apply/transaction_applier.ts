@@ -613,12 +613,9 @@ export class TransactionApplier {
     this.#throwFailure(await this.#settleWindow());
   }
   /**
-   * Message: a row-filter announcement counts from this transaction's
-   * commit; other logical messages (other prefixes) are not applied.
-   */
-  /**
-   * Message: a row filter announcement (kept until the commit), or a queued
-   * command of the provider's, run here at its position in the transaction.
+   * Message: a row filter announcement (counted from this transaction's
+   * commit), or a queued command of the provider's, run here at its position
+   * in the transaction; other prefixes are not applied.
    */
   async applyLogicalMessage(message: Message): Promise<void> {
     if (this.#begin === undefined || this.#mode === "skip") return;
