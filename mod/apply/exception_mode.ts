@@ -78,8 +78,11 @@ export function describeFailure(error: unknown): string {
 
 /** One remote operation as exception handling records it. */
 export interface GuardedOperation {
-  /** A row change, or a queued command ('Q' runs as DDL, 'S' sets a sequence). */
-  operation: "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "DDL" | "SEQUENCE";
+  /**
+   * A row change, or a queued command ('Q' runs as DDL, 'S' sets a
+   * sequence, 'A' asks for a table copy).
+   */
+  operation: "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "DDL" | "SEQUENCE" | "TABLESYNC";
   schema: string;
   table: string;
   /** The mapped local table; undefined when mapping it failed. */

@@ -29,10 +29,12 @@ on conflict (node_id, remote_node_id) do update set
  * Marks the link caught up at the provider's WAL position $3: Spock's
  * `updated_by_decode` false, so `lag_tracker` reports the time since the
  * link was last known to be caught up rather than the age of the last
- * transaction.
+ * transaction; `remote_lsn` reaches $3 as the origin does (everything before
+ * it is applied), so `wait_for_sync_event` on an idle provider returns.
  */
 export const CAUGHT_UP_SQL = `
 update spock.progress set last_updated_ts = now(), updated_by_decode = false,
+  remote_lsn = greatest(remote_lsn, $3::text::pg_lsn),
   remote_insert_lsn = greatest(remote_insert_lsn, $3::text::pg_lsn)
 where node_id = $1::text::oid and remote_node_id = $2::text::oid`;
 

@@ -85,3 +85,6 @@ export function queuedForSets(command: QueuedCommand, subscribed: readonly strin
 export const APPLY_QUEUED_SQL = "select spock._apply_queued_sql($1, $2)";
 /** Sets a sequence from an 'S' command: $1 the message as JSON. */
 export const APPLY_QUEUED_SEQUENCE_SQL = "select spock._apply_queued_sequence($1::text::jsonb)";
+/** Asks for a copy of an 'A' table: $1 subscription id, $2 schema, $3 table. */
+export const APPLY_QUEUED_TABLE_SYNC_SQL =
+  "select spock._apply_queued_table_sync($1::text::oid, $2, $3)";

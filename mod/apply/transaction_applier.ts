@@ -69,6 +69,7 @@ import { ReplayQueue } from "./replay_queue.ts";
 import {
   APPLY_QUEUED_SEQUENCE_SQL,
   APPLY_QUEUED_SQL,
+  APPLY_QUEUED_TABLE_SYNC_SQL,
   parseQueuedCommand,
   QUEUE_MESSAGE_PREFIX,
   queuedForSets,
@@ -625,9 +626,9 @@ export class TransactionApplier {
 
   /**
    * A queued command, for the subscription's sets: 'Q' runs as its role,
-   * 'S' sets its sequence; in exception mode each in its own savepoint and
-   * logged as a DDL or SEQUENCE operation. 'A' (copy a table) is not acted
-   * on yet, and says so.
+   * 'S' sets its sequence, 'A' records the table for a copy (the daemon
+   * restarts the worker for it once this transaction commits); in exception
+   * mode each in its own savepoint and logged under its operation.
    */
   async #applyQueued(message: Message): Promise<void> {
     const queued = parseQueuedCommand(message);
@@ -663,12 +664,23 @@ export class TransactionApplier {
         };
         break;
       }
-      case "A":
-        log.warning(
-          "A table copy of {schema}.{table} was queued on the provider; copying tables on request is not supported yet: use spock.sub_resync_table()",
-          { schema: queued.schema, table: queued.table },
-        );
-        return;
+      case "A": {
+        const subscription = this.#options.subscriptionId;
+        if (subscription === undefined) return;
+        log.info("Table {schema}.{table} was added with its data on the provider: copying it", {
+          schema: queued.schema,
+          table: queued.table,
+        });
+        const params = [String(subscription), queued.schema, queued.table];
+        run = () => this.#writer.run(APPLY_QUEUED_TABLE_SYNC_SQL, params, "table sync");
+        operation = {
+          operation: "TABLESYNC",
+          schema: queued.schema,
+          table: queued.table,
+          relation: undefined,
+        };
+        break;
+      }
     }
     const exceptions = this.#exceptions;
     if (exceptions === undefined) return await run();

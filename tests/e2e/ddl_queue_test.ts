@@ -89,48 +89,141 @@ pgTest(
 );
 
 pgTest(
-  "a queued sequence value sets the subscriber's sequence; a failing queued command follows exception_behaviour",
-  async (_t, cluster) => {
+  "queued sequence values, DDL, table copies and sync events act at their position; failing commands follow exception_behaviour",
+  async (t, cluster) => {
     const { nodes, provider, subscriber, sub } = await checkedPair(cluster, ["p1", "s1"]);
     await provider.sql`create sequence s`;
     await subscriber.sql`create sequence s`;
-    const daemon = runDaemon(nodes, { exception_behaviour: "transdiscard" });
+    let daemon = runDaemon(nodes, { exception_behaviour: "transdiscard" });
+    const countOf = async (table: string, where = "true") => {
+      const [row] = await subscriber.sql.unsafe(
+        `select count(*)::int as n from ${table} where ${where}`,
+      );
+      return row.n as number;
+    };
     try {
       await waitForSync(subscriber, sub);
-      await provider.sql`select setval('s', 5000)`;
-      await provider.sql`select spock.repset_add_seq('default', 's', true)`;
-      await pollUntil(async () => {
-        const [row] = await subscriber.sql`select last_value::int8 as v from s`;
-        return row.v === "5000" || undefined;
-      }, { what: "the queued sequence value on the subscriber" });
-
-      // A DDL and a row using it in one remote transaction apply in order.
-      await provider.sql.begin(async (tx) => {
-        await tx`select spock.replicate_ddl('ALTER TABLE t ADD COLUMN d text')`;
-        await tx`insert into t (k, v, d) values (2, 2, 'with d')`;
+      await t.step("a queued sequence value", async () => {
+        await provider.sql`select setval('s', 5000)`;
+        await provider.sql`select spock.repset_add_seq('default', 's', true)`;
+        await pollUntil(async () => {
+          const [row] = await subscriber.sql`select last_value::int8 as v from s`;
+          return row.v === "5000" || undefined;
+        }, { what: "the queued sequence value on the subscriber" });
       });
-      await pollUntil(async () => {
-        const rows = await subscriber.sql`select d from t where k = 2`;
-        return rows[0]?.d === "with d" || undefined;
-      }, { what: "the row written with the new column in the DDL's transaction" });
 
-      // Only the subscriber already has table dup: the queued CREATE fails there.
-      await subscriber.sql`create table dup (id int)`;
-      await provider.sql`select spock.replicate_ddl('CREATE TABLE dup (id int)')`;
-      await provider.sql`insert into t values (1, 1)`;
-      const [logged] = await pollUntil(async () => {
-        const rows = await subscriber.sql`select operation, ddl_statement, ddl_user,
-          error_message from spock.exception_log where operation = 'DDL'`;
-        return rows.length > 0 ? rows : undefined;
-      }, { what: "the failed queued command in exception_log" });
-      assert.equal(logged.ddl_user, "postgres");
-      assert.match(logged.ddl_statement, /^SET search_path TO .*; CREATE TABLE dup \(id int\)$/);
-      assert.match(logged.error_message, /relation "dup" already exists/);
-      // The stream goes on: the next transaction applies.
-      await pollUntil(async () => {
-        const [row] = await subscriber.sql`select count(*)::int as n from t where k = 1`;
-        return row.n === 1 || undefined;
-      }, { what: "the transaction after the failed command" });
+      await t.step("a DDL and a row using it in one remote transaction", async () => {
+        await provider.sql.begin(async (tx) => {
+          await tx`select spock.replicate_ddl('ALTER TABLE t ADD COLUMN d text')`;
+          await tx`insert into t (k, v, d) values (2, 2, 'with d')`;
+        });
+        await pollUntil(async () => {
+          const rows = await subscriber.sql`select d from t where k = 2`;
+          return rows[0]?.d === "with d" || undefined;
+        }, { what: "the row written with the new column in the DDL's transaction" });
+      });
+
+      await t.step("a table added with synchronize_data is copied, then streams", async () => {
+        await provider.sql`create table late (id int primary key)`;
+        await subscriber.sql`create table late (id int primary key)`;
+        await provider.sql`insert into late select generate_series(1, 3)`;
+        await provider.sql`select spock.repset_add_table('default', 'late', true)`;
+        await provider.sql`insert into late values (4)`;
+        await pollUntil(async () => (await countOf("late")) === 4 || undefined, {
+          what: "the copied and the streamed rows of late",
+        });
+        await pollUntil(async () => {
+          const [row] = await subscriber
+            .sql`select status from spock.sub_show_table(${sub}, 'late')`;
+          return ["synchronized", "replicating"].includes(row.status) || undefined;
+        }, { what: "late's copy done" });
+        await provider.sql`insert into late values (5)`;
+        await pollUntil(async () => (await countOf("late")) === 5 || undefined, {
+          what: "a later row of late",
+        });
+      });
+
+      await t.step("under transdiscard, a failing command discards its transaction", async () => {
+        // Only the subscriber already has table dup: the queued CREATE fails there.
+        await subscriber.sql`create table dup (id int)`;
+        await provider.sql.begin(async (tx) => {
+          await tx`select spock.replicate_ddl('CREATE TABLE dup (id int)')`;
+          await tx`insert into t values (10, 10)`;
+        });
+        await provider.sql`insert into t values (1, 1)`;
+        const [logged] = await pollUntil(async () => {
+          const rows = await subscriber.sql`select operation, ddl_statement, ddl_user,
+            error_message from spock.exception_log where operation = 'DDL'`;
+          return rows.length > 0 ? rows : undefined;
+        }, { what: "the failed queued command in exception_log" });
+        assert.equal(logged.ddl_user, "postgres");
+        assert.match(logged.ddl_statement, /^SET search_path TO .*; CREATE TABLE dup \(id int\)$/);
+        assert.match(logged.error_message, /relation "dup" already exists/);
+        // The stream goes on: the next transaction applies, the failed one's row does not.
+        await pollUntil(async () => (await countOf("t", "k = 1")) === 1 || undefined, {
+          what: "the transaction after the failed command",
+        });
+        assert.equal(await countOf("t", "k = 10"), 0);
+      });
+
+      await t.step("under discard, the rest of the transaction applies", async () => {
+        await daemon.stop();
+        daemon = runDaemon(nodes, { exception_behaviour: "discard" });
+        await subscriber.sql`create table dup2 (id int)`;
+        await provider.sql.begin(async (tx) => {
+          await tx`select spock.replicate_ddl('CREATE TABLE dup2 (id int)')`;
+          await tx`insert into t values (11, 11)`;
+        });
+        await pollUntil(async () => (await countOf("t", "k = 11")) === 1 || undefined, {
+          what: "the row after the failed command in its transaction",
+        });
+        const [row] = await subscriber.sql`select count(*)::int as n from spock.exception_log
+          where operation = 'DDL' and ddl_statement like '%dup2%'`;
+        assert.equal(row.n, 1);
+      });
+
+      await t.step("under sub_disable, the subscription stops at the command", async () => {
+        await daemon.stop();
+        daemon = runDaemon(nodes, { exception_behaviour: "sub_disable" });
+        await subscriber.sql`create table dup3 (id int)`;
+        await provider.sql.begin(async (tx) => {
+          await tx`select spock.replicate_ddl('CREATE TABLE dup3 (id int)')`;
+          await tx`insert into t values (12, 12)`;
+        });
+        await pollUntil(async () => {
+          const [row] = await subscriber.sql`select sub_enabled from spock.subscription`;
+          return row.sub_enabled === false || undefined;
+        }, { what: "the subscription disabled by the failing command" });
+        assert.equal(await countOf("t", "k = 12"), 0);
+
+        // A wait on a disabled subscription times out with false.
+        const [event] = await provider.sql`select spock.sync_event()::text as lsn`;
+        const [late] = await subscriber.sql`call spock.wait_for_sync_event(NULL, 'p1',
+          ${event.lsn}::pg_lsn, 1)`;
+        assert.equal(late.result, false);
+
+        // Once the conflicting table is gone, enabling it runs the command and the row.
+        await subscriber.sql`drop table dup3`;
+        await subscriber.sql`select spock.sub_enable(${sub})`;
+        await pollUntil(async () => (await countOf("t", "k = 12")) === 1 || undefined, {
+          what: "the transaction once enabled again",
+        });
+        assert.equal(await countOf("dup3"), 0);
+      });
+
+      await t.step("wait_for_sync_event returns within 2 s on an idle provider", async () => {
+        const [event] = await provider.sql`select spock.sync_event()::text as lsn`;
+        const started = performance.now();
+        const [reached] = await subscriber.sql`call spock.wait_for_sync_event(NULL, 'p1',
+          ${event.lsn}::pg_lsn, 2)`;
+        assert.equal(reached.result, true);
+        assert.ok(performance.now() - started < 2_000, "within 2 s");
+        // Any position counts once the subscriber has passed it, not only a sync event's.
+        const [now] = await provider.sql`select pg_current_wal_lsn()::text as lsn`;
+        const [passed] = await subscriber.sql`call spock.wait_for_sync_event(NULL, 'p1',
+          ${now.lsn}::pg_lsn, 2)`;
+        assert.equal(passed.result, true);
+      });
     } finally {
       await daemon.stop();
       await closeNodes(nodes);

@@ -65,3 +65,35 @@ BEGIN
   PERFORM pg_catalog.setval(seq, (message ->> 'last_value')::int8, true);
 END
 $fn$;
+
+-- Acts on a queued 'A' (a table added to a set with synchronize_data) as
+-- Spock's handle_table_sync does: a table the subscription has no sync state
+-- for gets one (data, init), and the daemon copies it before streaming on;
+-- one it already has is left alone. The table must exist here.
+CREATE OR REPLACE FUNCTION spock._apply_queued_table_sync(subscription_id oid, nspname text,
+  relname text)
+RETURNS boolean LANGUAGE plpgsql VOLATILE STRICT AS $fn$
+DECLARE
+  sub_name name;
+BEGIN
+  SELECT s.sub_name INTO sub_name FROM spock.subscription s WHERE s.sub_id = subscription_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'subscription % not found', subscription_id USING ERRCODE = 'undefined_object';
+  END IF;
+  IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', nspname, relname)) IS NULL THEN
+    RAISE EXCEPTION 'table %.% of a queued table sync does not exist on this node', nspname, relname
+      USING ERRCODE = 'undefined_table';
+  END IF;
+  IF EXISTS (SELECT FROM spock.local_sync_status y WHERE y.sync_subid = subscription_id
+             AND y.sync_nspname = nspname AND y.sync_relname = relname) THEN
+    RAISE INFO 'table sync came from upstream but table %.% is already being synchronized, skipping',
+      nspname, relname;
+    RETURN false;
+  END IF;
+  INSERT INTO spock.local_sync_status (sync_kind, sync_subid, sync_nspname, sync_relname,
+    sync_status, sync_statuslsn)
+  VALUES ('d', subscription_id, nspname, relname, 'i', '0/0');
+  PERFORM spock._notify('subscription', sub_name, 'resync');
+  RETURN true;
+END
+$fn$;
