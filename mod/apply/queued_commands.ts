@@ -1,8 +1,8 @@
 /**
  * Commands of the provider's replicated queue (`spock.queue`), as the
  * transactional 'spock_queue' messages that carry them arrive in the stream:
- * 'Q' a command to run (replicate_ddl's), 'S' a sequence value, 'A' a table
- * to copy. Which of them a subscription acts on, and the statement that
+ * 'Q' a command to run (replicate_ddl's), 'D' one automatic DDL replication
+ * captured, 'S' a sequence value, 'A' a table to copy. Which of them a subscription acts on, and the statement that
  * does it, are decided here; the applier runs that statement at the
  * message's position, in the remote transaction's local one.
  */
@@ -14,7 +14,7 @@ export const QUEUE_MESSAGE_PREFIX = "spock_queue";
 
 /** One queued command. */
 export type QueuedCommand =
-  | { type: "Q"; role: string; sets: string[] | null; command: string }
+  | { type: "Q" | "D"; role: string; sets: string[] | null; command: string }
   | {
     type: "S";
     role: string;
@@ -55,7 +55,8 @@ export function parseQueuedCommand(message: Message): QueuedCommand {
   };
   switch (type) {
     case "Q":
-      if (typeof body !== "string") throw malformed("'Q' without its command text");
+    case "D":
+      if (typeof body !== "string") throw malformed(`'${type}' without its command text`);
       return { type, ...common, command: body };
     case "S":
       return {
@@ -81,7 +82,7 @@ export function queuedForSets(command: QueuedCommand, subscribed: readonly strin
   return command.sets === null || command.sets.some((set) => subscribed.includes(set));
 }
 
-/** Runs a 'Q' command: $1 role, $2 command text. */
+/** Runs a 'Q' or 'D' command: $1 role, $2 command text. */
 export const APPLY_QUEUED_SQL = "select spock._apply_queued_sql($1, $2)";
 /** Sets a sequence from an 'S' command: $1 the message as JSON. */
 export const APPLY_QUEUED_SEQUENCE_SQL = "select spock._apply_queued_sequence($1::text::jsonb)";

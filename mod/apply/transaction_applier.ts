@@ -625,7 +625,7 @@ export class TransactionApplier {
   }
 
   /**
-   * A queued command, for the subscription's sets: 'Q' runs as its role,
+   * A queued command, for the subscription's sets: 'Q' and 'D' run as their role,
    * 'S' sets its sequence, 'A' records the table for a copy (the daemon
    * restarts the worker for it once this transaction commits); in exception
    * mode each in its own savepoint and logged under its operation.
@@ -638,6 +638,7 @@ export class TransactionApplier {
     let operation: GuardedOperation;
     switch (queued.type) {
       case "Q":
+      case "D":
         log.info("Running a queued command as {role}", { role: queued.role });
         run = () => this.#writer.run(APPLY_QUEUED_SQL, [queued.role, queued.command], "ddl");
         operation = {

@@ -81,6 +81,8 @@ export async function installCatalog(
     await tx`SELECT pg_advisory_xact_lock(hashtext(${INSTALL_LOCK}))`;
     // The scripts' own notices ("does not exist, skipping") are noise; warnings still show.
     await tx`SET LOCAL client_min_messages = warning`;
+    // The catalog is each node's own: its DDL is never replicated.
+    await tx`SET LOCAL spock.enable_ddl_replication = off`;
     const [state] = await tx`
       SELECT to_regnamespace('spock') IS NOT NULL AS has_schema,
              to_regclass('spock._catalog') IS NOT NULL AS has_catalog,
@@ -240,6 +242,7 @@ export async function uninstallCatalog(
 ): Promise<UninstallResult> {
   return await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtext(${INSTALL_LOCK}))`;
+    await tx`SET LOCAL spock.enable_ddl_replication = off`;
     const [state] = await tx`SELECT to_regclass('spock._catalog') IS NOT NULL AS present`;
     if (!state.present) return { removed: false, droppedSlots: [], droppedPublications: [] };
     const subscriptions = await tx`SELECT sub_name FROM spock.subscription ORDER BY sub_name`;

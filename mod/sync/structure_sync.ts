@@ -272,6 +272,8 @@ export async function restoreSchema(
   const started = performance.now();
   try {
     await local.begin(async (tx) => {
+      // The provider's schema, restored here, is not this node's DDL to replicate.
+      await tx.unsafe("set local spock.enable_ddl_replication = off");
       const query = tx.unsafe(script);
       const cancel = () => query.cancel();
       signal?.addEventListener("abort", cancel, { once: true });

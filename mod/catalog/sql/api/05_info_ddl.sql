@@ -178,6 +178,28 @@ BEGIN
 END
 $fn$;
 
+-- The SET search_path statement a queued command starts with, so that it
+-- runs with the path it ran with here (Spock's form); NULL for a path that
+-- is not valid.
+CREATE OR REPLACE FUNCTION spock._search_path_prefix(search_path text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $fn$
+  SELECT CASE WHEN cardinality(l.path_list) = 0 THEN 'SET search_path TO ''''; '
+    ELSE 'SET search_path TO '
+      || (SELECT string_agg(quote_ident(p), ',' ORDER BY k) FROM unnest(l.path_list)
+            WITH ORDINALITY AS t(p, k)) || '; '
+    END
+  FROM (SELECT spock._split_identifiers(search_path) AS path_list) AS l
+$fn$;
+
+-- Inserts one spock.queue row (Spock's queue_message()); the trigger of
+-- 19_queue.sql sends it on as a logical message.
+CREATE OR REPLACE FUNCTION spock._queue_command(role text, replication_sets text[],
+  message_type "char", message json)
+RETURNS void LANGUAGE sql VOLATILE AS $fn$
+  INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
+  VALUES (clock_timestamp(), role, nullif(replication_sets, '{}'), message_type, message)
+$fn$;
+
 CREATE OR REPLACE FUNCTION spock.replicate_ddl(command text,
   replication_sets text[] DEFAULT '{ddl_sql}',
   search_path text DEFAULT current_setting('search_path'),
@@ -185,9 +207,8 @@ CREATE OR REPLACE FUNCTION spock.replicate_ddl(command text,
 RETURNS boolean LANGUAGE plpgsql VOLATILE STRICT AS $fn$
 DECLARE
   local_id oid := spock._local_node_id();
-  path_list text[] := spock._split_identifiers(replicate_ddl.search_path);
+  path_prefix text := spock._search_path_prefix(replicate_ddl.search_path);
   missing text;
-  queued text;
   saved_path text := current_setting('search_path');
   saved_role text := current_setting('role');
   part record;
@@ -195,7 +216,7 @@ DECLARE
   statements text[] := '{}';
   one text;
 BEGIN
-  IF path_list IS NULL THEN
+  IF path_prefix IS NULL THEN
     RAISE EXCEPTION 'provided search path is not valid' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   SELECT s INTO missing FROM unnest(replicate_ddl.replication_sets) s
@@ -208,14 +229,8 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = replicate_ddl.role) THEN
     RAISE EXCEPTION 'role "%" does not exist', replicate_ddl.role USING ERRCODE = 'undefined_object';
   END IF;
-  queued := CASE WHEN cardinality(path_list) = 0 THEN 'SET search_path TO ''''; '
-    ELSE 'SET search_path TO '
-      || (SELECT string_agg(quote_ident(p), ',' ORDER BY k) FROM unnest(path_list)
-            WITH ORDINALITY AS t(p, k)) || '; '
-    END || command;
-  INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
-  VALUES (clock_timestamp(), replicate_ddl.role, nullif(replicate_ddl.replication_sets, '{}'),
-          'Q', to_json(queued));
+  PERFORM spock._queue_command(replicate_ddl.role, replicate_ddl.replication_sets, 'Q',
+    to_json(path_prefix || command));
   -- Classify every statement before running any, so a refused one changes
   -- nothing; collect them first, as the role may not use the spock schema.
   FOR part IN SELECT * FROM spock._split_sql(command) LOOP
@@ -230,9 +245,12 @@ BEGIN
   IF replicate_ddl.role <> current_user THEN
     PERFORM set_config('role', replicate_ddl.role, true);
   END IF;
+  -- Queued already: automatic DDL replication leaves these statements alone.
+  PERFORM set_config('spock._ddl_queued', 'on', true);
   FOREACH one IN ARRAY statements LOOP
     EXECUTE one;
   END LOOP;
+  PERFORM set_config('spock._ddl_queued', '', true);
   PERFORM set_config('role', saved_role, true);
   PERFORM set_config('search_path', saved_path, true);
   RETURN true;

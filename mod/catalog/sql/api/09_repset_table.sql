@@ -90,10 +90,9 @@ $fn$;
 -- Queues Spock's TABLESYNC ('A') message for the set's subscribers.
 CREATE OR REPLACE FUNCTION spock._queue_table_sync(set_name name, relation regclass)
 RETURNS void LANGUAGE sql VOLATILE AS $fn$
-  INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
-  SELECT clock_timestamp(), current_user, ARRAY[set_name::text], 'A',
+  SELECT spock._queue_command(current_user, ARRAY[set_name::text], 'A',
     format('{"schema_name": %s,"table_name": %s}', to_json(n.nspname::text),
-      to_json(c.relname::text))::json
+      to_json(c.relname::text))::json)
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE c.oid = relation
 $fn$;

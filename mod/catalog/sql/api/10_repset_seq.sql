@@ -116,6 +116,10 @@ DECLARE
   dropped record;
   member record;
 BEGIN
+  IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() o WHERE o.is_temporary) THEN
+    -- For automatic DDL replication, at this command's ddl_command_end.
+    PERFORM pg_catalog.set_config('spock._dropped_temp', 'on', true);
+  END IF;
   IF to_regclass('spock.replication_set_table') IS NULL THEN
     RETURN;
   END IF;
@@ -158,6 +162,8 @@ DO $do$
 BEGIN
   DROP EVENT TRIGGER IF EXISTS spock_drop_cleanup;
   CREATE EVENT TRIGGER spock_drop_cleanup ON sql_drop EXECUTE FUNCTION spock._drop_cleanup();
+  -- Also for a DROP that a queue brought to an apply session (replica role).
+  ALTER EVENT TRIGGER spock_drop_cleanup ENABLE ALWAYS;
 EXCEPTION WHEN insufficient_privilege THEN
   RAISE WARNING 'cannot create event trigger spock_drop_cleanup: only a superuser can; dropped tables stay in replication sets until removed with spock.repset_remove_table()';
 END

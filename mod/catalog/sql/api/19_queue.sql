@@ -26,7 +26,8 @@ BEGIN
 END
 $do$;
 
--- Runs a queued 'Q' command on a subscriber (replicate_ddl's text: SET
+-- Runs a queued 'Q' or 'D' command on a subscriber (replicate_ddl's or
+-- automatic DDL's text: SET
 -- search_path TO …; the command) as the queued role, each statement alone as
 -- on the provider. The session's search_path and role are as before
 -- afterwards; a failure rolls them back with the transaction.
@@ -46,9 +47,12 @@ BEGIN
   IF queued_role <> current_user THEN
     PERFORM pg_catalog.set_config('role', queued_role, true);
   END IF;
+  -- Automatic DDL replication does not queue what a queue brought.
+  PERFORM pg_catalog.set_config('spock._ddl_queued', 'on', true);
   FOREACH one IN ARRAY statements LOOP
     EXECUTE one;
   END LOOP;
+  PERFORM pg_catalog.set_config('spock._ddl_queued', '', true);
   PERFORM pg_catalog.set_config('role', saved_role, true);
   PERFORM pg_catalog.set_config('search_path', saved_path, false);
 END
