@@ -105,8 +105,23 @@ pgTest("automatic DDL queues the statements Spock's rules replicate", async (t, 
       ]);
       await sql`SET ROLE app`;
       await sql`CREATE TABLE app_table (id int)`;
+      // The trigger runs as its owner: objects of the caller's search_path
+      // that shadow pg_catalog's must not run there.
+      await sql`CREATE FUNCTION public.trap(text, text) RETURNS boolean LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END $$`;
+      await sql`CREATE OPERATOR public.= (leftarg = text, rightarg = text, function = public.trap)`;
+      await sql`CREATE FUNCTION public.set_config(text, text, boolean) RETURNS text
+        LANGUAGE sql AS $$ SELECT public.trap($1, $2)::text $$`;
+      await sql`SET search_path = public, pg_catalog`;
+      await sql`CREATE TABLE app_shadowed (id int)`;
       await sql`RESET ROLE`;
-      assert.deepEqual((await queued()).map((r) => r.role), ["app"]);
+      await sql`SET search_path = public`;
+      const rows = await queued();
+      assert.deepEqual(rows.map((r) => r.role), ["app", "app", "app", "app", "app"]);
+      assert.equal(
+        rows.at(-1)!.command,
+        "SET search_path TO public,pg_catalog; CREATE TABLE app_shadowed (id int)",
+      );
     });
 
     await t.step("include_ddl_repset puts new tables in a set that suits them", async () => {
