@@ -391,6 +391,7 @@ pgTest(
         // The subscriber's own spock triggers, and the provider's app_ddl: not a second copy of spock's.
         assert.deepEqual(eventTriggers.map((row) => row.evtname), [
           "app_ddl",
+          "spock_auto_ddl",
           "spock_drop_cleanup",
           "spock_lists_off",
           "spock_lists_on",
