@@ -22,6 +22,7 @@ import subscriptionShow from "./api/16_subscription_show.sql" with { type: "text
 import applySupport from "./api/17_apply_support.sql" with { type: "text" };
 import conflicts from "./api/18_conflicts.sql" with { type: "text" };
 import queue from "./api/19_queue.sql" with { type: "text" };
+import sequenceIds from "./api/20_sequence_ids.sql" with { type: "text" };
 import reconcile from "./reconcile.sql" with { type: "text" };
 
 /**
@@ -51,4 +52,5 @@ export const API_SQL: readonly string[] = [
   applySupport,
   conflicts,
   queue,
+  sequenceIds,
 ];
