@@ -61,6 +61,8 @@ export interface EngineSettings {
   sync_connections: number;
   status_interval: number;
   apply_idle_timeout: number;
+  /** Seconds between pushes of this node's replicated sequences ahead to subscribers (0 = never). */
+  sequence_sync_interval: number;
   enable_ddl_replication: boolean;
   include_ddl_repset: boolean;
   allow_ddl_from_functions: boolean;
@@ -122,6 +124,7 @@ export const ENGINE_FIELDS: Readonly<Record<keyof EngineSettings, FieldSpec>> = 
   sync_connections: { kind: "integer", min: 1, max: 64 },
   status_interval: { kind: "integer", min: 100, max: INT_MAX },
   apply_idle_timeout: { kind: "integer", min: 0, max: INT_MAX },
+  sequence_sync_interval: { kind: "integer", min: 0, max: 86_400 },
   enable_ddl_replication: { kind: "boolean" },
   include_ddl_repset: { kind: "boolean" },
   allow_ddl_from_functions: { kind: "boolean" },
@@ -149,6 +152,7 @@ export const DEFAULT_ENGINE: Readonly<EngineSettings> = Object.freeze({
   sync_connections: 2,
   status_interval: 10_000,
   apply_idle_timeout: 300,
+  sequence_sync_interval: 60,
   enable_ddl_replication: false,
   include_ddl_repset: false,
   allow_ddl_from_functions: false,

@@ -4,7 +4,9 @@
  * `spock_catalog` (sent by every SQL API call that changes the catalog) and
  * re-reads the catalog on every notification and every few seconds as a
  * safety net; a subscription whose settings changed gets a fresh worker.
- * Beside that it deletes old conflict resolutions and tombstones, at start and hourly.
+ * Beside that it deletes old conflict resolutions and tombstones, at start and
+ * hourly, and pushes the node's replicated sequences ahead to its subscribers,
+ * at start and every `sequence_sync_interval` seconds.
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
@@ -83,6 +85,27 @@ async function dropOrigin(sql: postgres.Sql, originName: string): Promise<void> 
 }
 
 /**
+ * Runs `task` now and then every `intervalMs` until `signal` aborts. A
+ * failure, such as the node being down, goes to `onFailure` and the task
+ * runs again at the next interval.
+ */
+async function repeatEvery(
+  intervalMs: number,
+  options: { signal: AbortSignal; task: () => Promise<void>; onFailure: (error: string) => void },
+): Promise<void> {
+  const { signal, task, onFailure } = options;
+  while (!signal.aborted) {
+    try {
+      await task();
+    } catch (error) {
+      if (signal.aborted) return;
+      onFailure(error instanceof Error ? error.message : String(error));
+    }
+    await sleep(intervalMs, signal);
+  }
+}
+
+/**
  * Deletes the node's spock.resolutions rows older than `days` (Spock HEAD's
  * resolutions_retention_days; 0 keeps them) and the tombstones no change can
  * still be older than, now and every hour until `signal` aborts. A failure,
@@ -94,8 +117,9 @@ async function cleanUpHistory(
   options: { node: string; signal: AbortSignal },
 ): Promise<void> {
   const { node, signal } = options;
-  while (!signal.aborted) {
-    try {
+  await repeatEvery(CLEANUP_INTERVAL_MS, {
+    signal,
+    task: async () => {
       if (days > 0) {
         const [row] = await sql`select spock.cleanup_resolutions(${days}) as deleted`;
         const deleted = Number(row.deleted);
@@ -112,15 +136,42 @@ async function cleanUpHistory(
         deleted: Number(row.deleted),
         node,
       });
-    } catch (error) {
-      if (signal.aborted) return;
+    },
+    onFailure: (error) =>
       log.warning("Cannot delete old resolutions and tombstones on node {node}: {error}", {
         node,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    }
-    await sleep(CLEANUP_INTERVAL_MS, signal);
-  }
+        error,
+      }),
+  });
+}
+
+/**
+ * Pushes the node's replicated sequences ahead to its subscribers
+ * (`spock.sync_sequences()`, which does nothing without any), now and every
+ * `seconds` until `signal` aborts; 0 never does. A failure is logged and
+ * retried next time.
+ */
+async function pushSequences(
+  sql: postgres.Sql,
+  seconds: number,
+  options: { node: string; signal: AbortSignal },
+): Promise<void> {
+  const { node, signal } = options;
+  if (seconds === 0) return;
+  await repeatEvery(seconds * 1000, {
+    signal,
+    task: async () => {
+      const [row] = await sql`select spock.sync_sequences() as queued`;
+      if (row.queued > 0) {
+        log.debug("Pushed {count} sequences ahead on node {node}", { count: row.queued, node });
+      }
+    },
+    onFailure: (error) =>
+      log.warning(
+        "Cannot push the sequences of node {node} ahead: {error}; trying again in {seconds} s",
+        { node, error, seconds },
+      ),
+  });
 }
 
 /** Runs the workers of one node until `signal` aborts. */
@@ -196,12 +247,14 @@ export class NodeSupervisor {
     let listener: CatalogListener | undefined;
     let warnedDown = false;
     let warnedAt = 0;
-    const retentionDays = this.#options.engine.resolutions_retention_days;
-    const stopRetention = new AbortController();
-    const retention = cleanUpHistory(sql, retentionDays, {
-      node: this.#name,
-      signal: AbortSignal.any([signal, stopRetention.signal]),
-    });
+    const { resolutions_retention_days: days, sequence_sync_interval: seconds } =
+      this.#options.engine;
+    const stopPeriodic = new AbortController();
+    const periodic = { node: this.#name, signal: AbortSignal.any([signal, stopPeriodic.signal]) };
+    const periodicTasks = Promise.all([
+      cleanUpHistory(sql, days, periodic),
+      pushSequences(sql, seconds, periodic),
+    ]);
     try {
       while (!signal.aborted) {
         try {
@@ -243,9 +296,9 @@ export class NodeSupervisor {
       await Promise.all([...this.#workers.values()].map(({ worker }) => worker.stop()));
       this.#workers.clear();
       await listener?.close();
-      stopRetention.abort();
+      stopPeriodic.abort();
       await sql.end({ timeout: 2 }).catch(() => {});
-      await retention;
+      await periodicTasks;
     }
   }
 

@@ -2,7 +2,7 @@
  * The info and misc SQL API (mod/catalog/sql/api/04_info.sql, 05_info_ddl.sql) against
  * real servers: versions, slot names checked against Spock's own regression
  * output, commit-timestamp origins, sync events, slot waits, replicate_ddl's
- * queue rows and statement checks, sync_seq and delta_apply.
+ * queue rows and statement checks, and delta_apply.
  */
 import assert from "node:assert/strict";
 import { pgTest } from "../_harness/mod.ts";
@@ -252,27 +252,6 @@ pgTest("spock info and misc functions behave as Spock's", async (t, cluster) => 
     assert.equal(tables.n, 0);
     const [rows] = await sql`SELECT count(*)::int AS n FROM public.t`;
     assert.equal(rows.n, 4);
-  });
-
-  await t.step("sync_seq() buffers the sequence and queues an 'S' message", async () => {
-    await sql`CREATE SEQUENCE public.s1`;
-    await sql`SELECT nextval('public.s1'), nextval('public.s1')`;
-    const notReplicated = await errorOf(sql`SELECT spock.sync_seq('public.s1')`);
-    assert.equal(notReplicated.message, '"s1" is not a replicated sequence');
-    const notSequence = await errorOf(sql`SELECT spock.sync_seq('public.t')`);
-    assert.equal(notSequence.message, '"t" is not a sequence');
-    await sql`INSERT INTO spock.sequence_state VALUES ('public.s1'::regclass, 1000, 0)`;
-    await sql`INSERT INTO spock.replication_set_seq VALUES (spock._pair_id(${nodeId}, 'default'), 'public.s1')`;
-    await sql`SELECT spock.sync_seq('public.s1')`;
-    const [state] = await sql`SELECT last_value::int FROM spock.sequence_state`;
-    assert.equal(state.last_value, 1002);
-    const [queued] = await sql`SELECT replication_sets, message_type, message::text
-      FROM spock.queue ORDER BY queued_at DESC LIMIT 1`;
-    assert.deepEqual({ ...queued }, {
-      replication_sets: ["default"],
-      message_type: "S",
-      message: '{"schema_name": "public","sequence_name": "s1","last_value": "1002"}',
-    });
   });
 
   await t.step("delta_apply() adds the remote delta to the local value", async () => {

@@ -2,7 +2,8 @@
  * The replication-set functions of the SQL API (mod/catalog/sql/api/0[7-9]_repset*.sql, 10_repset_seq.sql)
  * against real servers: Spock's checks and error texts, publications kept in
  * step, row filters validated without ever running injected SQL, queue
- * messages, partitions, sequences and the drop cleanup.
+ * messages, partitions, sequences pushed ahead (sync_seq, sync_sequences) and
+ * the drop cleanup.
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
@@ -387,6 +388,89 @@ pgTest(
         { tablename: "t_pk", attnames: ["id"], rowfilter: null },
       ]);
     });
+
+    await t.step(
+      "sync_seq() and sync_sequences() push sequences ahead by their cache, grown when used fast",
+      async () => {
+        await sql`CREATE SCHEMA seqs; CREATE SEQUENCE seqs.fast;
+          CREATE SEQUENCE seqs.short MAXVALUE 1500; CREATE SEQUENCE seqs.down INCREMENT -1`
+          .simple();
+        await sql`SELECT spock.repset_add_all_seqs('default', '{seqs}')`;
+        await sql`CREATE SEQUENCE seqs.loose`;
+        await sql`INSERT INTO spock.sequence_state VALUES ('seqs.loose'::regclass, 1000, 0)`;
+        const sync = async () => (await sql`SELECT spock.sync_sequences() AS n`)[0].n;
+        const state = async (seq: string) => {
+          const [row] = await sql`SELECT cache_size, last_value::int8::text AS buffered
+            FROM spock.sequence_state WHERE seqoid = ${seq}::regclass`;
+          return { ...row };
+        };
+        const lastQueued = async () => {
+          const [row] = await sql`SELECT replication_sets, message::text FROM spock.queue
+            WHERE message_type = 'S' ORDER BY queued_at DESC LIMIT 1`;
+          return { ...row };
+        };
+        // Ascending sequences of local sets only: fast and short, not down or loose.
+        assert.equal(await sync(), 2);
+        assert.deepEqual(await state("seqs.fast"), { cache_size: 1000, buffered: "1001" });
+        assert.deepEqual(await state("seqs.short"), { cache_size: 1000, buffered: "1001" });
+        assert.deepEqual(await state("seqs.loose"), { cache_size: 1000, buffered: "0" });
+        assert.equal(await sync(), 0, "each still half a cache ahead");
+        // Within half a cache of the value pushed: pushed again, same cache.
+        await sql`SELECT setval('seqs.fast', 600)`;
+        assert.equal(await sync(), 1);
+        assert.deepEqual(await state("seqs.fast"), { cache_size: 1000, buffered: "1600" });
+        assert.deepEqual(await lastQueued(), {
+          replication_sets: ["default"],
+          message: '{"schema_name": "seqs","sequence_name": "fast","last_value": "1600"}',
+        });
+        // A whole cache past the value pushed: the cache doubles, up to 1,000,000.
+        await sql`SELECT setval('seqs.fast', 2600)`;
+        assert.equal(await sync(), 1);
+        assert.deepEqual(await state("seqs.fast"), { cache_size: 2000, buffered: "4600" });
+        await sql`UPDATE spock.sequence_state SET cache_size = 800000
+          WHERE seqoid = 'seqs.fast'::regclass`;
+        await sql`SELECT setval('seqs.fast', 804600)`;
+        assert.equal(await sync(), 1);
+        assert.deepEqual(await state("seqs.fast"), { cache_size: 1000000, buffered: "1804600" });
+        // No further than MAXVALUE, and no push once there.
+        await sql`SELECT setval('seqs.short', 1200)`;
+        assert.equal(await sync(), 1);
+        assert.deepEqual(await state("seqs.short"), { cache_size: 1000, buffered: "1500" });
+        await sql`SELECT setval('seqs.short', 1499)`;
+        assert.equal(await sync(), 0);
+
+        // Two callers take turns: the second waits for the first's rows, then
+        // finds them pushed.
+        await sql`SELECT setval('seqs.fast', 1804599)`;
+        const other = cluster.connect({ max: 2 }); // the second caller, and a watcher
+        let second: Promise<number> | undefined;
+        await sql.begin(async (tx) => {
+          assert.equal((await tx`SELECT spock.sync_sequences() AS n`)[0].n, 1);
+          second = other`SELECT spock.sync_sequences() AS n`.then((rows) => rows[0].n);
+          await pollUntil(async () => {
+            const rows = await other`SELECT 1 FROM pg_stat_activity
+              WHERE wait_event_type = 'Lock' AND query LIKE '%sync_sequences%'`;
+            return rows.length > 0 || undefined;
+          }, { what: "the second sync_sequences() waiting for the first" });
+        });
+        assert.equal(await second, 0);
+        await other.end();
+
+        // sync_seq() pushes one sequence at its cache, whatever its distance.
+        await sql`SELECT setval('seqs.short', 10)`;
+        await sql`SELECT spock.sync_seq('seqs.short')`;
+        assert.deepEqual(await state("seqs.short"), { cache_size: 1000, buffered: "1010" });
+        assert.deepEqual(await lastQueued(), {
+          replication_sets: ["default"],
+          message: '{"schema_name": "seqs","sequence_name": "short","last_value": "1010"}',
+        });
+        const notReplicated = await rejection(sql`SELECT spock.sync_seq('app.s1')`);
+        assert.equal(notReplicated.message, '"s1" is not a replicated sequence');
+        const notSequence = await rejection(sql`SELECT spock.sync_seq('t_pk')`);
+        assert.equal(notSequence.message, '"t_pk" is not a sequence');
+        await sql`DROP SCHEMA seqs CASCADE`;
+      },
+    );
 
     await t.step("every change is announced on the spock_catalog channel", async () => {
       const listener = cluster.connect();

@@ -120,6 +120,12 @@ Deno.test("parseConfig() rejects bad input naming the key, file, line and column
       /Key "engine\.restart_delay_default" must be 1 to \d+, got 0/,
     ],
     [
+      "a sequence sync interval out of range",
+      "engine:\n  sequence_sync_interval: -1\n",
+      { code: "ERR_CONFIG_VALUE", path: "engine.sequence_sync_interval", line: 2 },
+      /Key "engine\.sequence_sync_interval" must be 0 to 86400, got -1/,
+    ],
+    [
       "a bad enum value",
       "engine:\n  exception_behaviour: ignore\n",
       { code: "ERR_CONFIG_VALUE", path: "engine.exception_behaviour", line: 2, column: 24 },

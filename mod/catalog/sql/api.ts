@@ -23,6 +23,7 @@ import applySupport from "./api/17_apply_support.sql" with { type: "text" };
 import conflicts from "./api/18_conflicts.sql" with { type: "text" };
 import queue from "./api/19_queue.sql" with { type: "text" };
 import autoDdl from "./api/20_auto_ddl.sql" with { type: "text" };
+import sequenceIds from "./api/21_sequence_ids.sql" with { type: "text" };
 import reconcile from "./reconcile.sql" with { type: "text" };
 
 /**
@@ -53,4 +54,5 @@ export const API_SQL: readonly string[] = [
   conflicts,
   queue,
   autoDdl,
+  sequenceIds,
 ];

@@ -1,6 +1,8 @@
 -- The SQL API's info and misc functions: versions, slot names, commit
--- timestamps with spock node ids, sync events, waits on slots, sequences,
--- country and delta-apply helpers. `replicate_ddl` lives in `05_info_ddl.sql`; the engine that consumes queue rows and messages is elsewhere.
+-- timestamps with spock node ids, sync events, waits on slots, country and
+-- delta-apply helpers. `replicate_ddl` lives in `05_info_ddl.sql`, `sync_seq`
+-- with the sequences in `10_repset_seq.sql`; the engine that consumes queue
+-- rows and messages is elsewhere.
 
 -- Spock's version functions are created without a schema prefix; its control
 -- file puts them in spock. spock_version() reports this program's version,
@@ -169,45 +171,6 @@ BEGIN
     EXIT WHEN oldest >= goal;
     PERFORM pg_sleep(0.2);
   END LOOP;
-END
-$fn$;
-
--- Run on the provider: buffers last_value + cache_size in sequence_state and
--- queues an 'S' message for the sequence's sets.
-CREATE OR REPLACE FUNCTION spock.sync_seq(relation regclass) RETURNS boolean
-LANGUAGE plpgsql VOLATILE STRICT AS $fn$
-DECLARE
-  local_id oid := spock._local_node_id();
-  rel record;
-  state record;
-  current_value bigint;
-  buffered bigint;
-  sets text[];
-BEGIN
-  PERFORM 1 FROM spock.local_node FOR UPDATE;
-  SELECT c.relkind, c.relname, n.nspname INTO rel
-  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.oid = relation;
-  IF rel.relkind IS DISTINCT FROM 'S' THEN
-    RAISE EXCEPTION '"%" is not a sequence', rel.relname USING ERRCODE = 'wrong_object_type';
-  END IF;
-  SELECT * INTO state FROM spock.sequence_state WHERE seqoid = relation FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION '"%" is not a replicated sequence', rel.relname
-      USING ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
-  EXECUTE format('SELECT last_value FROM %s', relation) INTO current_value;
-  buffered := current_value + state.cache_size;
-  UPDATE spock.sequence_state SET last_value = buffered WHERE seqoid = relation;
-  SELECT array_agg(r.set_name::text ORDER BY r.set_name) INTO sets
-  FROM spock.replication_set_seq s JOIN spock.replication_set r ON r.set_id = s.set_id
-  WHERE s.set_seqoid = relation AND r.set_nodeid = local_id;
-  INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
-  VALUES (clock_timestamp(), current_user, sets, 'S',
-    ('{"schema_name": ' || to_json(rel.nspname::text)::text
-      || ',"sequence_name": ' || to_json(rel.relname::text)::text
-      || ',"last_value": "' || buffered || '"}')::json);
-  RETURN true;
 END
 $fn$;
 

@@ -1,7 +1,8 @@
 -- Sequences in replication sets (repset_add_seq, repset_add_all_seqs,
 -- repset_remove_seq) with their `spock.sequence_state` rows and 'S' queue
--- messages, and the `sql_drop` event trigger that takes dropped tables,
--- sequences and columns out of sets, as Spock does through `spock.depend`.
+-- messages; pushing them ahead to subscribers (sync_seq, sync_sequences);
+-- and the `sql_drop` event trigger that takes dropped tables, sequences and
+-- columns out of sets, as Spock does through `spock.depend`.
 
 -- A sequence's last_value as stored (Spock's sequence_get_last_value).
 CREATE OR REPLACE FUNCTION spock._sequence_last_value(seq regclass) RETURNS bigint
@@ -22,12 +23,44 @@ LANGUAGE sql VOLATILE AS $fn$
     SELECT 1 FROM spock.replication_set_seq r WHERE r.set_seqoid::oid = seq)
 $fn$;
 
+-- Queues an 'S' message (Spock's JSON) that sets seq to value on the
+-- subscribers of sets (repset_add_seq, sync_seq and sync_sequences).
+CREATE OR REPLACE FUNCTION spock._queue_sequence_value(seq regclass, value bigint, sets text[])
+RETURNS void LANGUAGE sql VOLATILE AS $fn$
+  INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
+  SELECT clock_timestamp(), current_user, sets, 'S',
+    format('{"schema_name": %s,"sequence_name": %s,"last_value": "%s"}',
+      to_json(n.nspname::text), to_json(c.relname::text), value)::json
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid = seq
+$fn$;
+
+-- The push of sync_seq and sync_sequences: buffers seq at current_value +
+-- cache (at most its MAXVALUE, so a sequence near its end cannot overflow)
+-- in sequence_state, with cache as its cache_size, and queues that value for
+-- the sequence's sets on this node. Returns the buffered value.
+CREATE OR REPLACE FUNCTION spock._sequence_push(seq regclass, current_value bigint, cache integer)
+RETURNS bigint LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  buffered bigint;
+BEGIN
+  SELECT least(current_value::numeric + cache, s.seqmax)::bigint INTO buffered
+  FROM pg_catalog.pg_sequence s WHERE s.seqrelid = seq;
+  UPDATE spock.sequence_state SET cache_size = cache, last_value = buffered WHERE seqoid = seq;
+  PERFORM spock._queue_sequence_value(seq, buffered, ARRAY(
+    SELECT r.set_name::text FROM spock.replication_set_seq m
+    JOIN spock.replication_set r ON r.set_id = m.set_id
+    JOIN spock.local_node l ON l.node_id = r.set_nodeid
+    WHERE m.set_seqoid = seq ORDER BY r.set_name));
+  RETURN buffered;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION spock._repset_add_sequence(target spock.replication_set, seq regclass,
     synchronize_data boolean)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   rel pg_catalog.pg_class;
-  nspname name;
 BEGIN
   SELECT c.* INTO rel FROM pg_catalog.pg_class c WHERE c.oid = seq;
   IF rel.relkind <> 'S' THEN
@@ -43,11 +76,8 @@ BEGIN
   WHERE NOT EXISTS (SELECT 1 FROM spock.sequence_state st WHERE st.seqoid = seq);
   INSERT INTO spock.replication_set_seq (set_id, set_seqoid) VALUES (target.set_id, seq);
   IF synchronize_data THEN
-    SELECT n.nspname INTO nspname FROM pg_catalog.pg_namespace n WHERE n.oid = rel.relnamespace;
-    INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
-    VALUES (clock_timestamp(), current_user, ARRAY[target.set_name::text], 'S',
-      format('{"schema_name": %s,"sequence_name": %s,"last_value": "%s"}',
-        to_json(nspname::text), to_json(rel.relname::text), spock._sequence_last_value(seq))::json);
+    PERFORM spock._queue_sequence_value(seq, spock._sequence_last_value(seq),
+      ARRAY[target.set_name::text]);
   END IF;
 END
 $fn$;
@@ -103,6 +133,73 @@ BEGIN
   PERFORM spock._sequence_state_forget(relation);
   PERFORM spock._notify('replication_set', set_name, 'remove_seq');
   RETURN true;
+END
+$fn$;
+
+-- Run on the provider: buffers last_value + cache_size (at most MAXVALUE) in
+-- sequence_state and queues an 'S' message for the sequence's sets.
+CREATE OR REPLACE FUNCTION spock.sync_seq(relation regclass) RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT AS $fn$
+DECLARE
+  rel record;
+  state record;
+BEGIN
+  PERFORM spock._local_node_id(); -- raises on a database that is not a node
+  PERFORM 1 FROM spock.local_node FOR UPDATE;
+  SELECT c.relkind, c.relname INTO rel FROM pg_catalog.pg_class c WHERE c.oid = relation;
+  IF rel.relkind IS DISTINCT FROM 'S' THEN
+    RAISE EXCEPTION '"%" is not a sequence', rel.relname USING ERRCODE = 'wrong_object_type';
+  END IF;
+  SELECT * INTO state FROM spock.sequence_state WHERE seqoid = relation FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '"%" is not a replicated sequence', rel.relname
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  PERFORM spock._sequence_push(relation, spock._sequence_last_value(relation), state.cache_size);
+  RETURN true;
+END
+$fn$;
+
+-- pglogical's synchronize_sequences(), which Spock 5.0 has but never calls;
+-- not in Spock's API (the daemon calls it every sequence_sync_interval).
+-- Pushes every ascending sequence of a local set that has come within half
+-- its cache_size of the value pushed last (sequence_state.last_value), or
+-- passed it, to last_value + cache_size; the cache doubles (up to 1,000,000)
+-- when the sequence ran a whole cache past that value, as in pglogical.
+-- Callers take turns on the rows. Returns how many it queued (0 on a
+-- database that is not a node).
+CREATE OR REPLACE FUNCTION spock.sync_sequences() RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  state record;
+  current_value bigint;
+  cache integer;
+  queued integer := 0;
+BEGIN
+  FOR state IN
+    SELECT st.seqoid::regclass AS seq, st.cache_size, st.last_value, s.seqmax
+    FROM spock.sequence_state st
+    JOIN pg_catalog.pg_sequence s ON s.seqrelid = st.seqoid
+    WHERE s.seqincrement > 0 AND EXISTS (
+      SELECT 1 FROM spock.replication_set_seq m
+      JOIN spock.replication_set r ON r.set_id = m.set_id
+      JOIN spock.local_node l ON l.node_id = r.set_nodeid
+      WHERE m.set_seqoid::oid = st.seqoid)
+    ORDER BY st.seqoid
+    FOR UPDATE OF st
+  LOOP
+    current_value := spock._sequence_last_value(state.seq);
+    -- Still half a cache ahead, or already at MAXVALUE: nothing new to promise.
+    CONTINUE WHEN state.last_value::numeric - current_value >= state.cache_size / 2
+      OR state.last_value >= state.seqmax;
+    cache := state.cache_size;
+    IF current_value::numeric >= state.last_value::numeric + cache THEN
+      cache := least(cache::bigint * 2, 1000000);
+    END IF;
+    PERFORM spock._sequence_push(state.seq, current_value, cache);
+    queued := queued + 1;
+  END LOOP;
+  RETURN queued;
 END
 $fn$;
 
