@@ -13,7 +13,7 @@ const log = getLogger(["spock", "sync"]);
 /** The provider's sequences in sets `$1`, each with the value to set: `schema`, `name`, `value`. */
 const SET_SEQUENCES_SQL = `
 select distinct n.nspname::text as schema, c.relname::text as name,
-  (spock._sequence_last_value(c.oid) + coalesce(st.cache_size, 0))::text as value
+  (spock._sequence_last_value(c.oid)::numeric + coalesce(st.cache_size, 0))::text as value
 from spock.replication_set_seq rs
 join spock.replication_set s on s.set_id = rs.set_id
 join spock.local_node l on l.node_id = s.set_nodeid

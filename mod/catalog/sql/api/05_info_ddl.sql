@@ -192,12 +192,12 @@ LANGUAGE sql IMMUTABLE STRICT AS $fn$
 $fn$;
 
 -- Inserts one spock.queue row (Spock's queue_message()); the trigger of
--- 19_queue.sql sends it on as a logical message.
+-- 19_queue.sql sends it on as a logical message. NULL sets: every subscriber.
 CREATE OR REPLACE FUNCTION spock._queue_command(role text, replication_sets text[],
   message_type "char", message json)
 RETURNS void LANGUAGE sql VOLATILE AS $fn$
   INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
-  VALUES (clock_timestamp(), role, nullif(replication_sets, '{}'), message_type, message)
+  VALUES (clock_timestamp(), role, replication_sets, message_type, message)
 $fn$;
 
 CREATE OR REPLACE FUNCTION spock.replicate_ddl(command text,
@@ -229,8 +229,8 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = replicate_ddl.role) THEN
     RAISE EXCEPTION 'role "%" does not exist', replicate_ddl.role USING ERRCODE = 'undefined_object';
   END IF;
-  PERFORM spock._queue_command(replicate_ddl.role, replicate_ddl.replication_sets, 'Q',
-    to_json(path_prefix || command));
+  PERFORM spock._queue_command(replicate_ddl.role, nullif(replicate_ddl.replication_sets, '{}'),
+    'Q', to_json(path_prefix || command));
   -- Classify every statement before running any, so a refused one changes
   -- nothing; collect them first, as the role may not use the spock schema.
   FOR part IN SELECT * FROM spock._split_sql(command) LOOP

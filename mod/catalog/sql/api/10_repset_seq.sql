@@ -27,10 +27,9 @@ $fn$;
 -- subscribers of sets (repset_add_seq, sync_seq and sync_sequences).
 CREATE OR REPLACE FUNCTION spock._queue_sequence_value(seq regclass, value bigint, sets text[])
 RETURNS void LANGUAGE sql VOLATILE AS $fn$
-  INSERT INTO spock.queue (queued_at, role, replication_sets, message_type, message)
-  SELECT clock_timestamp(), current_user, sets, 'S',
+  SELECT spock._queue_command(current_user, sets, 'S',
     format('{"schema_name": %s,"sequence_name": %s,"last_value": "%s"}',
-      to_json(n.nspname::text), to_json(c.relname::text), value)::json
+      to_json(n.nspname::text), to_json(c.relname::text), value)::json)
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE c.oid = seq
 $fn$;

@@ -59,14 +59,42 @@ END
 $fn$;
 
 -- Sets a sequence to a queued 'S' value (is_called: the next value follows
--- it), as Spock's handle_sequence does.
+-- it), as Spock's handle_sequence does, but only ever forward and within the
+-- sequence's bounds here: a value this node may already have handed out is
+-- never handed out again. A sequence this node lacks is skipped with a
+-- warning, as the initial sync does.
 CREATE OR REPLACE FUNCTION spock._apply_queued_sequence(message jsonb)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
-  seq regclass := pg_catalog.format('%I.%I', message ->> 'schema_name',
-    message ->> 'sequence_name')::regclass;
+  seq regclass := pg_catalog.to_regclass(pg_catalog.format('%I.%I',
+    message ->> 'schema_name', message ->> 'sequence_name'));
+  wanted numeric := (message ->> 'last_value')::numeric;
+  bounds record;
+  here record;
 BEGIN
-  PERFORM pg_catalog.setval(seq, (message ->> 'last_value')::int8, true);
+  IF seq IS NULL THEN
+    RAISE WARNING 'sequence %.% of a queued value does not exist on this node: skipped',
+      message ->> 'schema_name', message ->> 'sequence_name';
+    RETURN;
+  END IF;
+  SELECT s.seqmin, s.seqmax, s.seqincrement INTO bounds
+  FROM pg_catalog.pg_sequence s WHERE s.seqrelid = seq;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '"%" is not a sequence', seq USING ERRCODE = 'wrong_object_type';
+  END IF;
+  EXECUTE pg_catalog.format('SELECT last_value, is_called FROM %s', seq) INTO here;
+  IF bounds.seqincrement > 0 THEN
+    wanted := least(wanted, bounds.seqmax);
+    IF wanted < here.last_value OR (here.is_called AND wanted = here.last_value) THEN
+      RETURN;
+    END IF;
+  ELSE
+    wanted := greatest(wanted, bounds.seqmin);
+    IF wanted > here.last_value OR (here.is_called AND wanted = here.last_value) THEN
+      RETURN;
+    END IF;
+  END IF;
+  PERFORM pg_catalog.setval(seq, wanted::int8, true);
 END
 $fn$;
 
