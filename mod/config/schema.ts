@@ -63,6 +63,10 @@ export interface EngineSettings {
   apply_idle_timeout: number;
   /** Seconds between pushes of this node's replicated sequences ahead to subscribers (0 = never). */
   sequence_sync_interval: number;
+  /**
+   * The served nodes' defaults of Spock's settings of these names, recorded
+   * at start: a session, role, database or server value wins over them.
+   */
   enable_ddl_replication: boolean;
   include_ddl_repset: boolean;
   allow_ddl_from_functions: boolean;

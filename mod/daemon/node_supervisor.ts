@@ -6,7 +6,8 @@
  * safety net; a subscription whose settings changed gets a fresh worker.
  * Beside that it deletes old conflict resolutions and tombstones, at start and
  * hourly, and pushes the node's replicated sequences ahead to its subscribers,
- * at start and every `sequence_sync_interval` seconds.
+ * at start and every `sequence_sync_interval` seconds. At start it records the
+ * config's DDL replication settings as the node's defaults of Spock's.
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
@@ -174,6 +175,22 @@ async function pushSequences(
   });
 }
 
+/**
+ * Records the config's values of Spock's session settings as the node's
+ * defaults of them (a session, role, database or server value still wins).
+ */
+async function writeSettingDefaults(sql: postgres.Sql, engine: EngineSettings): Promise<void> {
+  const on = (value: boolean) => (value ? "on" : "off");
+  const defaults = {
+    "spock.enable_ddl_replication": on(engine.enable_ddl_replication),
+    "spock.include_ddl_repset": on(engine.include_ddl_repset),
+    "spock.allow_ddl_from_functions": on(engine.allow_ddl_from_functions),
+  };
+  await sql.unsafe("select spock._set_setting_defaults($1::text::jsonb)", [
+    JSON.stringify(defaults),
+  ]);
+}
+
 /** Runs the workers of one node until `signal` aborts. */
 export class NodeSupervisor {
   readonly node: ServedNode;
@@ -247,6 +264,7 @@ export class NodeSupervisor {
     let listener: CatalogListener | undefined;
     let warnedDown = false;
     let warnedAt = 0;
+    let defaultsWritten = false;
     const { resolutions_retention_days: days, sequence_sync_interval: seconds } =
       this.#options.engine;
     const stopPeriodic = new AbortController();
@@ -263,6 +281,10 @@ export class NodeSupervisor {
             listener = undefined;
             // Listening before reading: a change made in between is read now or notified.
             listener = await CatalogListener.open(localOptions, "spock_catalog", wake);
+          }
+          if (!defaultsWritten) {
+            await writeSettingDefaults(sql, this.#options.engine);
+            defaultsWritten = true;
           }
           const records = await readSubscriptions(sql);
           await this.#reconcile(sql, records, localOptions);

@@ -124,6 +124,19 @@ pgTest("automatic DDL queues the statements Spock's rules replicate", async (t, 
       );
     });
 
+    await t.step("the daemon's defaults count where nothing set the setting", async () => {
+      await sql`RESET spock.enable_ddl_replication`;
+      await sql`CREATE TABLE before_default (id int)`;
+      await sql`SELECT spock._set_setting_defaults('{"spock.enable_ddl_replication": "on"}')`;
+      await sql`CREATE TABLE by_default (id int)`;
+      await sql`SET spock.enable_ddl_replication = off`;
+      await sql`CREATE TABLE set_off (id int)`;
+      await sql`SET spock.enable_ddl_replication = on`;
+      assert.deepEqual((await queued()).map((r) => r.command), [
+        "SET search_path TO public; CREATE TABLE by_default (id int)",
+      ]);
+    });
+
     await t.step("include_ddl_repset puts new tables in a set that suits them", async () => {
       await sql`SET spock.include_ddl_repset = on`;
       await sql`CREATE TABLE keyed (id int PRIMARY KEY)`;

@@ -11,6 +11,7 @@ import v2 from "./migrations/002_spock_50x.sql" with { type: "text" };
 import v3 from "./migrations/003_conflicts.sql" with { type: "text" };
 import v4 from "./migrations/004_operations.sql" with { type: "text" };
 import v5 from "./migrations/005_api_checksum.sql" with { type: "text" };
+import v6 from "./migrations/006_setting_defaults.sql" with { type: "text" };
 
 /** One schema version: the SQL that brings the previous version to it. */
 export interface Migration {
@@ -43,6 +44,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 5,
     description: "The installed SQL API recorded: source hash and function checksum",
     sql: v5,
+  },
+  {
+    version: 6,
+    description: "Defaults of Spock's session settings from the daemon's config",
+    sql: v6,
   },
 ];
 

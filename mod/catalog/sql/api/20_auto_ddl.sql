@@ -2,7 +2,8 @@
 -- spock.include_ddl_repset and spock.allow_ddl_from_functions), done with a
 -- ddl_command_end event trigger instead of a ProcessUtility hook. The
 -- settings are placeholders each session reads as users set them (ALTER
--- SYSTEM, ALTER DATABASE … SET, SET). A captured statement is queued as a
+-- SYSTEM, ALTER DATABASE … SET, SET), with the daemon's config as this
+-- node's defaults (spock._setting_default). A captured statement is queued as a
 -- 'D' command for default_insert_only, as Spock does, and subscribers run it
 -- through the queue (19_queue.sql) at its position in the stream.
 --
@@ -12,13 +13,27 @@
 -- innermost "SQL statement" of the error context. An SQL-language function
 -- shows no text, so its DDL is not replicated (with a warning).
 
--- Whether a boolean placeholder setting is on; unset is off, a value that is
--- not a boolean is off with a warning naming it.
+-- Replaces this node's setting defaults (spock._setting_default) with
+-- `settings` ({"spock.enable_ddl_replication": "on", …}): `spock run` writes
+-- its config's values at start.
+CREATE OR REPLACE FUNCTION spock._set_setting_defaults(settings jsonb) RETURNS void
+LANGUAGE sql VOLATILE STRICT AS $fn$
+  DELETE FROM spock._setting_default;
+  INSERT INTO spock._setting_default (name, value) SELECT key, value FROM jsonb_each_text(settings);
+$fn$;
+
+-- Whether a boolean placeholder setting is on: its value for this session
+-- (SET, ALTER ROLE/DATABASE … SET, ALTER SYSTEM), else this node's default
+-- from the daemon's config; neither is off, and a value that is not a
+-- boolean is off with a warning naming it.
 CREATE OR REPLACE FUNCTION spock._setting_on(setting text) RETURNS boolean
 LANGUAGE plpgsql STABLE STRICT AS $fn$
 DECLARE
   value text := nullif(btrim(current_setting(setting, true)), '');
 BEGIN
+  IF value IS NULL THEN
+    SELECT d.value INTO value FROM spock._setting_default d WHERE d.name = setting;
+  END IF;
   RETURN coalesce(value::boolean, false);
 EXCEPTION WHEN invalid_text_representation THEN
   RAISE WARNING '% = "%" is not a boolean: taken as off', setting, value;
