@@ -101,6 +101,21 @@ pgTest(
       );
       return row.n as number;
     };
+    /**
+     * A remote transaction of a queued CREATE TABLE that fails on the
+     * subscriber (which has the table already) and a row of t with key `k`.
+     */
+    const failingCreate = async (table: string, k: number) => {
+      await subscriber.sql.unsafe(`create table ${table} (id int)`);
+      await provider.sql.begin(async (tx) => {
+        await tx`select spock.replicate_ddl(${`CREATE TABLE ${table} (id int)`})`;
+        await tx`insert into t values (${k}, ${k})`;
+      });
+    };
+    const restartDaemon = async (behaviour: "discard" | "sub_disable") => {
+      await daemon.stop();
+      daemon = runDaemon(nodes, { exception_behaviour: behaviour });
+    };
     try {
       await waitForSync(subscriber, sub);
       await t.step("a queued sequence value", async () => {
@@ -156,12 +171,7 @@ pgTest(
       });
 
       await t.step("under transdiscard, a failing command discards its transaction", async () => {
-        // Only the subscriber already has table dup: the queued CREATE fails there.
-        await subscriber.sql`create table dup (id int)`;
-        await provider.sql.begin(async (tx) => {
-          await tx`select spock.replicate_ddl('CREATE TABLE dup (id int)')`;
-          await tx`insert into t values (10, 10)`;
-        });
+        await failingCreate("dup", 10);
         await provider.sql`insert into t values (1, 1)`;
         const [logged] = await pollUntil(async () => {
           const rows = await subscriber.sql`select operation, ddl_statement, ddl_user,
@@ -179,13 +189,8 @@ pgTest(
       });
 
       await t.step("under discard, the rest of the transaction applies", async () => {
-        await daemon.stop();
-        daemon = runDaemon(nodes, { exception_behaviour: "discard" });
-        await subscriber.sql`create table dup2 (id int)`;
-        await provider.sql.begin(async (tx) => {
-          await tx`select spock.replicate_ddl('CREATE TABLE dup2 (id int)')`;
-          await tx`insert into t values (11, 11)`;
-        });
+        await restartDaemon("discard");
+        await failingCreate("dup2", 11);
         await pollUntil(async () => (await countOf("t", "k = 11")) === 1 || undefined, {
           what: "the row after the failed command in its transaction",
         });
@@ -195,13 +200,8 @@ pgTest(
       });
 
       await t.step("under sub_disable, the subscription stops at the command", async () => {
-        await daemon.stop();
-        daemon = runDaemon(nodes, { exception_behaviour: "sub_disable" });
-        await subscriber.sql`create table dup3 (id int)`;
-        await provider.sql.begin(async (tx) => {
-          await tx`select spock.replicate_ddl('CREATE TABLE dup3 (id int)')`;
-          await tx`insert into t values (12, 12)`;
-        });
+        await restartDaemon("sub_disable");
+        await failingCreate("dup3", 12);
         await pollUntil(async () => {
           const [row] = await subscriber.sql`select sub_enabled from spock.subscription`;
           return row.sub_enabled === false || undefined;
