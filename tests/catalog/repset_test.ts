@@ -468,6 +468,16 @@ pgTest(
         assert.equal(notReplicated.message, '"s1" is not a replicated sequence');
         const notSequence = await rejection(sql`SELECT spock.sync_seq('t_pk')`);
         assert.equal(notSequence.message, '"t_pk" is not a sequence');
+
+        // A value another node pushed here is not this node's use: it is not
+        // pushed back (two nodes replicating one sequence would push each
+        // other ever further, a cache at a time).
+        await sync();
+        assert.equal(await sync(), 0);
+        await sql`SELECT spock._apply_queued_sequence(
+          '{"schema_name": "seqs", "sequence_name": "fast", "last_value": "5000000"}')`;
+        assert.equal((await sql`SELECT last_value::text AS v FROM seqs.fast`)[0].v, "5000000");
+        assert.equal(await sync(), 0);
         await sql`DROP SCHEMA seqs CASCADE`;
       },
     );

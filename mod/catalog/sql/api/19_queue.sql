@@ -95,6 +95,12 @@ BEGIN
     END IF;
   END IF;
   PERFORM pg_catalog.setval(seq, wanted::int8, true);
+  -- Not this node's own use: its own pushes of the sequence (sync_sequences)
+  -- count from a cache beyond, so two nodes that both replicate a sequence do
+  -- not push each other ever further.
+  UPDATE spock.sequence_state st
+  SET last_value = greatest(st.last_value::numeric, least(wanted + st.cache_size, bounds.seqmax))
+  WHERE st.seqoid = seq;
 END
 $fn$;
 
