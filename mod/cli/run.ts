@@ -4,16 +4,32 @@
  * a second signal forces the exit.
  */
 import { DEFAULT_ENGINE } from "../config/mod.ts";
-import { guardClosedSocketWrites, startDaemon } from "../daemon/mod.ts";
+import {
+  guardClosedSocketWrites,
+  type ListenAddress,
+  serveMonitoring,
+  startDaemon,
+} from "../daemon/mod.ts";
 import { DsnError, parseDsn } from "../pg/mod.ts";
 import { type Command, UsageError } from "./command.ts";
 import { TARGET_FLAGS, targetDsn } from "./_target.ts";
+
+/**
+ * `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (every interface) as a listen address;
+ * undefined when it is none of those.
+ */
+function parseListenAddress(text: string): ListenAddress | undefined {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]*)):([0-9]{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (match === null || port < 1 || port > 65_535) return undefined;
+  return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port };
+}
 
 /** `spock run` */
 export const runCommand: Command = {
   name: "run",
   summary: "Run the replication daemon for the nodes of the config file (or --dsn)",
-  usage: "spock run [--config FILE] [--dsn DSN | --node NAME]",
+  usage: "spock run [--config FILE] [--dsn DSN | --node NAME] [--metrics-listen HOST:PORT]",
   flags: {
     ...TARGET_FLAGS,
     "dsn": {
@@ -21,8 +37,25 @@ export const runCommand: Command = {
       description: "Serve only this database (libpq key=value or URI)",
     },
     "node": { ...TARGET_FLAGS.node, description: "Serve only this node of the config file" },
+    "metrics-listen": {
+      type: "string",
+      value: "HOST:PORT",
+      description: "Serve Prometheus /metrics and /health there (:PORT: every interface)",
+    },
   },
   async run(flags, _positionals, context) {
+    let listen: ListenAddress | undefined;
+    if (flags["metrics-listen"] !== undefined) {
+      listen = parseListenAddress(String(flags["metrics-listen"]));
+      if (listen === undefined) {
+        throw new UsageError(
+          `--metrics-listen ${
+            JSON.stringify(flags["metrics-listen"])
+          } is not HOST:PORT, [IPv6]:PORT or :PORT with a port from 1 to 65535`,
+          runCommand,
+        );
+      }
+    }
     let nodes: Array<{ name?: string; dsn: string }>;
     if (flags.dsn !== undefined || flags.node !== undefined) {
       const dsn = targetDsn(flags, context, runCommand);
@@ -44,14 +77,33 @@ export const runCommand: Command = {
     }
     const unguard = guardClosedSocketWrites();
     try {
+      // The daemon and the monitoring server stop together, whichever ends first.
+      const stop = new AbortController();
+      const signal = AbortSignal.any([context.signal, stop.signal]);
       const daemon = startDaemon({
         nodes,
         engine: context.config?.engine ?? DEFAULT_ENGINE,
         env: context.env,
-        signal: context.signal,
+        signal,
       });
-      await daemon.done;
-      return 0;
+      let monitoring: { finished: Promise<void> } | undefined;
+      try {
+        if (listen !== undefined) {
+          monitoring = await serveMonitoring(daemon, { ...listen, signal }).catch((error) => {
+            throw new Error(
+              `Cannot serve --metrics-listen on ${listen.hostname}:${listen.port}: ${
+                error instanceof Error ? error.message : String(error)
+              }`,
+            );
+          });
+        }
+        await daemon.done;
+        return 0;
+      } finally {
+        stop.abort();
+        await daemon.done.catch(() => {});
+        await monitoring?.finished;
+      }
     } finally {
       unguard();
     }

@@ -3,8 +3,14 @@
  * The daemon names itself (host:pid) in the heartbeat rows it writes.
  */
 import { getLogger } from "@logtape/logtape";
+import { maskDsn } from "../pg/mod.ts";
 import type { EngineSettings } from "../config/mod.ts";
-import { NodeSupervisor, type ServedNode, type WorkerSummary } from "./node_supervisor.ts";
+import {
+  type NodeSnapshot,
+  NodeSupervisor,
+  type ServedNode,
+  type WorkerSummary,
+} from "./node_supervisor.ts";
 
 const log = getLogger(["spock", "daemon"]);
 
@@ -22,7 +28,14 @@ export interface Daemon {
   done: Promise<void>;
   /** What every worker has applied so far. */
   summaries(): WorkerSummary[];
+  /** Every served node now, or why it cannot be read (for metrics and health). */
+  snapshots(): Promise<NodeReading[]>;
 }
+
+/** One served node's snapshot, or the error reading it. */
+export type NodeReading =
+  | { node: string; snapshot: NodeSnapshot; error?: undefined }
+  | { node: string; snapshot?: undefined; error: string };
 
 /**
  * Starts serving `nodes` until `signal` aborts. `done` rejects with a
@@ -50,5 +63,14 @@ export function startDaemon(options: DaemonOptions): Daemon {
     if (failure !== undefined) throw failure;
     log.info("Daemon stopped");
   });
-  return { done, summaries: () => supervisors.flatMap((s) => s.summaries()) };
+  const snapshots = () =>
+    Promise.all(supervisors.map(async (supervisor): Promise<NodeReading> => {
+      const node = supervisor.node.name ?? maskDsn(supervisor.node.dsn);
+      try {
+        return { node, snapshot: await supervisor.snapshot() };
+      } catch (error) {
+        return { node, error: error instanceof Error ? error.message : String(error) };
+      }
+    }));
+  return { done, summaries: () => supervisors.flatMap((s) => s.summaries()), snapshots };
 }

@@ -13,6 +13,7 @@ import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
 import { connectDatabase, ORIGIN_SQL } from "../catalog/mod.ts";
 import type { EngineSettings } from "../config/mod.ts";
+import { type NodeCounts, type NodeStatus, readNodeCounts, readNodeStatus } from "./node_status.ts";
 import { maskDsn, resolveConnectOptions } from "../pg/mod.ts";
 import { sleep } from "./backoff.ts";
 import { CatalogListener } from "./catalog_listener.ts";
@@ -53,6 +54,14 @@ export interface WorkerSummary {
   transactions: number;
   skipped: number;
   failures: number;
+}
+
+/** A served node as its catalog and this daemon's workers show it now (metrics, health). */
+export interface NodeSnapshot {
+  node: string;
+  status: NodeStatus;
+  counts: NodeCounts;
+  workers: WorkerSummary[];
 }
 
 /**
@@ -199,6 +208,8 @@ export class NodeSupervisor {
   #wake: (() => void) | undefined;
   #dirty = true;
   #name: string;
+  /** The node's catalog session while it is being served. */
+  #sql: postgres.Sql | undefined;
 
   constructor(node: ServedNode, options: NodeSupervisorOptions) {
     this.node = node;
@@ -216,6 +227,19 @@ export class NodeSupervisor {
       skipped: worker.counters.skipped,
       failures: worker.failures,
     }));
+  }
+
+  /**
+   * The node's subscriptions, counters and slots as its catalog has them now,
+   * with this daemon's workers; fails while the node is not served (yet).
+   */
+  async snapshot(): Promise<NodeSnapshot> {
+    const sql = this.#sql;
+    if (sql === undefined) {
+      throw new Error(`Node ${this.#name || maskDsn(this.node.dsn)} is not being served`);
+    }
+    const [status, counts] = await Promise.all([readNodeStatus(sql), readNodeCounts(sql)]);
+    return { node: this.#name, status, counts, workers: this.summaries() };
   }
 
   /**
@@ -261,6 +285,7 @@ export class NodeSupervisor {
       this.#wake?.();
     };
     signal.addEventListener("abort", wake, { once: true });
+    this.#sql = sql;
     let listener: CatalogListener | undefined;
     let warnedDown = false;
     let warnedAt = 0;
@@ -314,6 +339,7 @@ export class NodeSupervisor {
         this.#dirty = false;
       }
     } finally {
+      this.#sql = undefined;
       signal.removeEventListener("abort", wake);
       await Promise.all([...this.#workers.values()].map(({ worker }) => worker.stop()));
       this.#workers.clear();

@@ -1,8 +1,8 @@
 /**
  * `spock run` fails fast on a configuration that cannot work (no catalog, no
  * local node, a wrong password: exit 1 with the reason), waits for a server
- * that is down (saying so on every try), and names a `--dsn` node as its
- * catalog does.
+ * that is down (saying so on every try), names a `--dsn` node as its
+ * catalog does, and serves /metrics and /health with --metrics-listen.
  */
 import assert from "node:assert/strict";
 import { freePorts, pgTest, pollUntil, runSpock } from "../_harness/mod.ts";
@@ -71,13 +71,36 @@ pgTest("spock run waits for a server that is down and names the node", async (_t
   const sql = cluster.connect();
   await installCatalog(sql, { programVersion: "test" });
   await sql`select spock.node_create('n_named', ${cluster.dsn()})`;
-  const up = new SpockProcess(["run", "--dsn", cluster.dsn(), "--log-format", "json"]);
+  const metricsPort = freePorts(1)[0];
+  const up = new SpockProcess([
+    "run",
+    "--dsn",
+    cluster.dsn(),
+    "--log-format",
+    "json",
+    "--metrics-listen",
+    `127.0.0.1:${metricsPort}`,
+  ]);
   try {
     await pollUntil(() => /Serving node/.test(up.stderr), { what: "the daemon to start" });
     const serving = up.stderr.split("\n").filter((line) => line.includes("Serving node"))
       .map((line) => JSON.parse(line));
     assert.equal(serving[0].properties.node, "n_named");
+    // The monitoring server, with the compile task's permissions: no subscription, healthy.
+    const health = await fetch(`http://127.0.0.1:${metricsPort}/health`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { healthy: true, problems: [] });
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(metrics, /^spock_node_up\{node="n_named"\} 1$/m);
   } finally {
     assert.equal((await up.interrupt("SIGTERM")).code, 0);
+  }
+});
+
+Deno.test("spock run refuses a --metrics-listen that is not HOST:PORT", async () => {
+  for (const value of ["9187", "localhost:0", "localhost:70000", "[::1:9187"]) {
+    const result = await runSpock(["run", "--dsn", "host=127.0.0.1", "--metrics-listen", value]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /--metrics-listen .* is not HOST:PORT, \[IPv6\]:PORT or :PORT/);
   }
 });

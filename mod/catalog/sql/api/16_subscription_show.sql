@@ -1,6 +1,7 @@
 -- The SQL API's subscription status and waits: sub_show_status (running only
 -- while a daemon's heartbeat in spock._apply_worker is fresh, never a fake
--- "replicating"), sub_show_table, sub_wait_for_sync and table_wait_for_sync.
+-- "replicating"), sub_show_table, sub_wait_for_sync and table_wait_for_sync,
+-- get_apply_worker_status and wait_for_apply_worker.
 -- The daemons that write the heartbeats are elsewhere.
 
 -- Spock's sync_status_to_string().
@@ -21,6 +22,48 @@ LANGUAGE sql VOLATILE STRICT AS $fn$
     WHERE w.sub_id = _sub_worker_running.sub_id
       AND w.heartbeat_at > clock_timestamp() - interval '30 seconds'
       AND w.state NOT IN ('stopped', 'failed'))
+$fn$;
+
+-- Spock's get_apply_worker_status(): one row per subscription whose apply
+-- worker a daemon runs or ran here (spock._apply_worker), in Spock's words:
+-- running while its heartbeat is fresh (starting and syncing included),
+-- stopped or failed as it reported, stopped once its heartbeat is stale.
+-- worker_pid is the daemon's process id, on its host (the apply session is a
+-- client of this server, not one of its processes). VOLATILE, not Spock's
+-- STABLE: freshness is measured at each call.
+CREATE OR REPLACE FUNCTION spock.get_apply_worker_status(OUT worker_pid bigint,
+  OUT worker_dboid int, OUT worker_subid bigint, OUT worker_status text)
+RETURNS SETOF record LANGUAGE sql VOLATILE AS $fn$
+  SELECT w.pid::bigint,
+    (SELECT d.oid::int FROM pg_catalog.pg_database d WHERE d.datname = current_database()),
+    w.sub_id::bigint,
+    CASE WHEN w.state IN ('stopped', 'failed') THEN w.state
+      WHEN spock._sub_worker_running(w.sub_id) THEN 'running'
+      ELSE 'stopped' END
+  FROM spock._apply_worker w
+  ORDER BY w.sub_id
+$fn$;
+
+-- Spock 5.0's wait_for_apply_worker(): false as soon as the subscription's
+-- worker is missing or not running; true when it still runs after timeout
+-- milliseconds; with timeout 0 it waits until the worker stops. Polls every
+-- 200 ms, each poll with a fresh snapshot.
+CREATE OR REPLACE FUNCTION spock.wait_for_apply_worker(p_subbid bigint, timeout int DEFAULT 0)
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  started timestamptz := clock_timestamp();
+BEGIN
+  LOOP
+    IF NOT EXISTS (SELECT FROM spock.get_apply_worker_status() s
+                   WHERE s.worker_subid = p_subbid AND s.worker_status = 'running') THEN
+      RETURN false;
+    END IF;
+    IF timeout > 0 AND clock_timestamp() - started >= timeout * interval '1 millisecond' THEN
+      RETURN true;
+    END IF;
+    PERFORM pg_sleep(0.2);
+  END LOOP;
+END
 $fn$;
 
 -- The body of sub_show_status (PL/pgSQL cannot name an input and an output
