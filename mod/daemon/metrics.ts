@@ -18,6 +18,8 @@ export class DaemonMetrics {
   readonly registry = new Registry();
   #read: () => Promise<NodeReading[]>;
   #startedAt = Date.now() / 1000;
+  /** The scrape under way: the next one resets the metrics only after it. */
+  #last: Promise<unknown> = Promise.resolve();
   #gauge = (name: string, help: string, labelNames: readonly string[]) =>
     new Gauge({ name, help, labelNames, registers: [this.registry] });
   #counter = (name: string, help: string, labelNames: readonly string[]) =>
@@ -92,8 +94,14 @@ export class DaemonMetrics {
     this.#read = read;
   }
 
-  /** The metrics in Prometheus text format, and its content type. */
-  async render(): Promise<{ body: string; contentType: string }> {
+  /** The metrics in Prometheus text format, and its content type; one scrape at a time. */
+  render(): Promise<{ body: string; contentType: string }> {
+    const rendered = this.#last.then(() => this.#render());
+    this.#last = rendered.catch(() => {});
+    return rendered;
+  }
+
+  async #render(): Promise<{ body: string; contentType: string }> {
     const readings = await this.#read();
     this.registry.resetMetrics();
     for (const reading of readings) this.#record(reading);

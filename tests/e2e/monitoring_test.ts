@@ -84,6 +84,16 @@ pgTest("/metrics matches the catalog and /health follows the subscription", asyn
     );
     assert.ok(metrics.get("spock_daemon_resident_memory_bytes")! > 0);
 
+    // Scrapes at once each see every sample (one renders after the other).
+    const scrapes = await Promise.all(
+      [1, 2, 3].map(async () => parseMetrics(await (await fetch(`${base}/metrics`)).text())),
+    );
+    for (const scrape of scrapes) {
+      assert.equal(scrape.get(`spock_subscription_replicating{${labels}}`), 1);
+      assert.equal(scrape.get(`spock_node_up{node="p1"}`), 1);
+      assert.ok(scrape.has("spock_daemon_resident_memory_bytes"));
+    }
+
     const healthy = await fetch(`${base}/health`);
     assert.equal(healthy.status, 200);
     assert.deepEqual(await healthy.json(), { healthy: true, problems: [] });
