@@ -79,7 +79,7 @@ export function describeFailure(error: unknown): string {
 /** One remote operation as exception handling records it. */
 export interface GuardedOperation {
   /**
-   * A row change, or a queued command ('Q' runs as DDL, 'S' sets a
+   * A row change, or a queued command ('Q' and 'D' run as DDL, 'S' sets a
    * sequence, 'A' asks for a table copy).
    */
   operation: "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "DDL" | "SEQUENCE" | "TABLESYNC";

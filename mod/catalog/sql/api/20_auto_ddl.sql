@@ -24,14 +24,15 @@ $fn$;
 
 -- Whether a boolean placeholder setting is on: its value for this session
 -- (SET, ALTER ROLE/DATABASE … SET, ALTER SYSTEM), else this node's default
--- from the daemon's config; neither is off, and a value that is not a
--- boolean is off with a warning naming it.
+-- from the daemon's config (not for spock's own transaction flags, spock._…);
+-- neither is off, and a value that is not a boolean is off with a warning
+-- naming it.
 CREATE OR REPLACE FUNCTION spock._setting_on(setting text) RETURNS boolean
 LANGUAGE plpgsql STABLE STRICT AS $fn$
 DECLARE
   value text := nullif(btrim(current_setting(setting, true)), '');
 BEGIN
-  IF value IS NULL THEN
+  IF value IS NULL AND setting NOT LIKE 'spock.\_%' THEN
     SELECT d.value INTO value FROM spock._setting_default d WHERE d.name = setting;
   END IF;
   RETURN coalesce(value::boolean, false);
