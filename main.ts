@@ -18,6 +18,7 @@ import {
   findCommand,
   findSubcommand,
   GLOBAL_FLAGS,
+  guardPostgresJsFaults,
   loadSettings,
   parseCommandArgs,
   rootHelp,
@@ -109,6 +110,7 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  const unguard = guardPostgresJsFaults();
   try {
     const { flags, positionals } = parseCommandArgs(command, commandArgs);
     if (flags.help) {
@@ -135,6 +137,7 @@ export async function main(args: string[]): Promise<number> {
     writeStderr(`spock ${command.name}: ${message}\n`);
     return 1;
   } finally {
+    unguard();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }

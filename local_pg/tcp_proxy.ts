@@ -1,11 +1,13 @@
 /**
  * A TCP forwarder in front of a test server that notes when each client
  * connection was opened: tests of reconnect storms count them per second,
- * even while the server behind it is down. It can also hold what the server
- * sends for a while (`delayMs`): a network with that much added round trip. A client then gets what a server
- * that is shutting down sends: a FATAL error (57P03) at startup. (Merely
- * closing the socket would make postgres.js retry the startup at once, a
- * loop no real server causes.)
+ * even while the server behind it is down. It injects the faults of a real
+ * network: added round trip (`delayMs`, `setDelay()`), a cut of every open connection
+ * (`cut()`), and a stall that keeps the connections open but passes no byte
+ * either way (`stall()`, `resume()`). A client whose server is down (or
+ * closed without a word) gets what a server that is shutting down sends: a FATAL error (57P03) at
+ * startup. (Merely closing the socket would make postgres.js retry the
+ * startup at once, a loop no real server causes.)
  */
 import { freePorts } from "./ports.ts";
 
@@ -18,6 +20,9 @@ export class TcpProxy {
   #open = new Set<Deno.Conn>();
   #done: Promise<void>;
   #delayMs: number;
+  #stall: PromiseWithResolvers<void> | undefined;
+  /** Bytes passed from the server to the clients so far. */
+  bytesToClients = 0;
 
   private constructor(
     listener: Deno.Listener,
@@ -48,6 +53,27 @@ export class TcpProxy {
     return this.openedAt.filter((at) => at >= from && at < to).length;
   }
 
+  /** Closes every open connection at once, both sides (a cut network); new ones are accepted. */
+  cut(): void {
+    for (const conn of this.#open) closeQuietly(conn);
+  }
+
+  /** From now on the server's bytes reach the clients `ms` later (0: at once). */
+  setDelay(ms: number): void {
+    this.#delayMs = ms;
+  }
+
+  /** Passes no byte either way until {@link resume}, leaving every connection open. */
+  stall(): void {
+    this.#stall ??= Promise.withResolvers<void>();
+  }
+
+  /** Passes bytes again after {@link stall}. */
+  resume(): void {
+    this.#stall?.resolve();
+    this.#stall = undefined;
+  }
+
   /** Stops accepting and closes every forwarded connection. */
   async close(): Promise<void> {
     this.#listener.close();
@@ -69,22 +95,30 @@ export class TcpProxy {
   async #forward(client: Deno.Conn, target: { host: string; port: number }): Promise<void> {
     this.#open.add(client);
     let server: Deno.Conn | undefined;
+    let answered = false;
     try {
       server = await Deno.connect({ hostname: target.host, port: target.port }).catch(() =>
         undefined
       );
       if (server === undefined) return await refuseStartup(client);
       this.#open.add(server);
-      const replies = this.#delayMs > 0
-        ? server.readable.pipeThrough(delayed(this.#delayMs))
-        : server.readable;
+      const fromServer = server.readable.pipeThrough(this.#gate((chunk) => {
+        answered = true;
+        this.bytesToClients += chunk.length;
+      }));
+      const replies = fromServer.pipeThrough(delayed(() => this.#delayMs));
       await Promise.race([
-        client.readable.pipeTo(server.writable),
-        replies.pipeTo(client.writable),
+        client.readable.pipeThrough(this.#gate()).pipeTo(server.writable),
+        replies.pipeTo(client.writable, { preventClose: true }),
       ]);
     } catch {
       // Refused, reset or closed: either side ends the pair.
     } finally {
+      // A server going away closed without a word (a reset while it shuts down): say what a
+      // real one says, or postgres.js would retry the startup at once, in a loop.
+      if (server !== undefined && !answered) {
+        await client.write(shuttingDown()).catch(() => {});
+      }
       for (const conn of [client, server]) {
         if (conn === undefined) continue;
         closeQuietly(conn);
@@ -92,22 +126,50 @@ export class TcpProxy {
       }
     }
   }
+
+  /** Passes chunks on, holding each while the proxy is stalled; `seen` counts them. */
+  #gate(seen?: (chunk: Uint8Array) => void): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream({
+      transform: async (chunk, controller) => {
+        while (this.#stall !== undefined) await this.#stall.promise;
+        seen?.(chunk);
+        controller.enqueue(chunk);
+      },
+    });
+  }
 }
 
-/** Passes every chunk on `ms` after it arrived, in order (chunks do not wait for each other). */
-function delayed(ms: number): TransformStream<Uint8Array, Uint8Array> {
+/**
+ * Passes every chunk on `delay()` ms after it arrived, in order (chunks do
+ * not wait for each other).
+ */
+function delayed(delay: () => number): TransformStream<Uint8Array, Uint8Array> {
   let previous = Promise.resolve();
   return new TransformStream({
     transform(chunk, controller) {
+      const ms = delay();
+      if (ms === 0) {
+        previous = previous.then(() => passOn(controller, chunk));
+        return;
+      }
       const due = performance.now() + ms;
       previous = previous.then(async () => {
         const wait = due - performance.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        controller.enqueue(chunk);
+        passOn(controller, chunk);
       });
     },
     flush: () => previous,
   });
+}
+
+/** Enqueues `chunk` unless the pair was closed (a cut) while it was held back: then it is dropped. */
+function passOn(controller: TransformStreamDefaultController<Uint8Array>, chunk: Uint8Array): void {
+  try {
+    controller.enqueue(chunk);
+  } catch {
+    // The readable side is gone: the connection it belonged to was closed.
+  }
 }
 
 const SSL_REQUEST = 80877103;
@@ -131,15 +193,20 @@ async function refuseStartup(client: Deno.Conn): Promise<void> {
       const params = new TextDecoder().decode(rest).split("\0");
       console.error("refused", params[params.indexOf("application_name") + 1]);
     }
-    const fields = ["SFATAL", "VFATAL", "C57P03", "Mthe database system is shutting down"];
-    const body = encoder.encode(fields.map((field) => `${field}\0`).join("") + "\0");
-    const message = new Uint8Array(5 + body.length);
-    message[0] = "E".charCodeAt(0);
-    new DataView(message.buffer).setInt32(1, 4 + body.length);
-    message.set(body, 5);
-    await client.write(message);
+    await client.write(shuttingDown());
     return;
   }
+}
+
+/** The ErrorResponse of a server that is shutting down (FATAL 57P03). */
+function shuttingDown(): Uint8Array {
+  const fields = ["SFATAL", "VFATAL", "C57P03", "Mthe database system is shutting down"];
+  const body = new TextEncoder().encode(fields.map((field) => `${field}\0`).join("") + "\0");
+  const message = new Uint8Array(5 + body.length);
+  message[0] = "E".charCodeAt(0);
+  new DataView(message.buffer).setInt32(1, 4 + body.length);
+  message.set(body, 5);
+  return message;
 }
 
 async function readExactly(conn: Deno.Conn, size: number): Promise<Uint8Array | undefined> {

@@ -21,9 +21,10 @@ const ALLOWED: Record<string, string[]> = {
   apply: ["pgoutput", "catalog", "pg"],
   sync: ["pgoutput", "catalog", "pg", "apply", "transport"],
   daemon: ["pg", "pgoutput", "transport", "catalog", "config", "apply", "sync"],
-  cli: ["pg", "pgoutput", "transport", "catalog", "config", "apply", "sync", "daemon"],
+  cluster: ["pg", "pgoutput", "catalog", "sync"],
+  cli: ["pg", "pgoutput", "transport", "catalog", "config", "apply", "sync", "daemon", "cluster"],
 };
-const MAY_USE_POSTGRES = new Set(["transport", "apply", "sync", "catalog", "daemon"]);
+const MAY_USE_POSTGRES = new Set(["transport", "apply", "sync", "catalog", "daemon", "cluster"]);
 const MUST_NOT_LOG = new Set(["pg", "pgoutput"]);
 
 interface Edge {

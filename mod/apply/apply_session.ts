@@ -26,6 +26,11 @@
  *   tx k:   … execute spock_apply_commit(k-1 → k); commit ✗       mark stays k-1
  *   tx k+1: … execute spock_apply_commit(k → k+1) ✗ (mark is k-1): aborted, origin untouched
  *   tx k+2: begin → 25P02, and everything after it is skipped until Sync
+ *
+ * A session terminated inside that query (after the origin was set up,
+ * before the COMMIT) aborts, and on PostgreSQL 16+ the abort moves the
+ * origin all the same: the next session asks how the commits it never saw
+ * acknowledged ended and puts the origin back (`commits_in_doubt.ts`).
  */
 import { getLogger } from "@logtape/logtape";
 import {
@@ -39,6 +44,12 @@ import {
 } from "../pg/mod.ts";
 import { ORIGIN_SQL, prepareCommitStatementSql } from "../catalog/mod.ts";
 import { ApplyError } from "./errors.ts";
+import {
+  CommitsInDoubt,
+  lastCommittedEnd,
+  XACT_STATUS_SQL,
+  type XactStatus,
+} from "./commits_in_doubt.ts";
 
 const log = getLogger(["spock", "apply"]);
 
@@ -48,6 +59,11 @@ export interface ApplySessionOptions {
   localNodeId: number | bigint;
   remoteNodeId: number | bigint;
   synchronousCommit?: boolean;
+  /**
+   * The subscription's commits whose outcome an earlier session did not
+   * see; this session records its own there too.
+   */
+  commitsInDoubt?: CommitsInDoubt;
   /** Notices no statement claimed. */
   onNotice?: (notice: ServerMessageFields) => void;
 }
@@ -73,13 +89,15 @@ export class ApplySession {
   readonly localNodeName: string;
   /** The end LSN the next commit expects the previous one to have recorded. */
   #mark: string;
+  #doubts: CommitsInDoubt;
 
   private constructor(
     wire: WireSession,
     originName: string,
-    bound: { start: Lsn; originId: number; localNodeName: string },
+    bound: { start: Lsn; originId: number; localNodeName: string; doubts: CommitsInDoubt },
   ) {
     this.wire = wire;
+    this.#doubts = bound.doubts;
     this.originName = originName;
     this.startLsn = bound.start;
     this.originId = bound.originId;
@@ -107,6 +125,8 @@ export class ApplySession {
           `set synchronous_commit = ${options.synchronousCommit ? "on" : "off"}`,
       );
       await assertOriginExists(wire, options);
+      const doubts = options.commitsInDoubt ?? new CommitsInDoubt();
+      await putOriginBack(wire, options.originName, doubts);
       await wire.query(ORIGIN_SQL.sessionSetup, [options.originName], { sync: true });
       const { rows: [row] } = await wire.query(
         `select b.lsn, b.origin_id, (select n.node_name::text from spock.node n
@@ -120,6 +140,7 @@ export class ApplySession {
         start,
         originId: Number(row.origin_id),
         localNodeName: (row.node_name as string | null) ?? "",
+        doubts,
       });
       await wire.simple(prepareCommitStatementSql(COMMIT_STATEMENT, MARK_SETTING));
       await session.#setMark();
@@ -141,13 +162,15 @@ export class ApplySession {
    * origin's position and commits, in one simple Query.
    */
   commit(endLsn: Lsn, commitTime: string): Promise<void> {
-    const previous = quoteLiteral(this.#mark);
+    const previous = this.#mark;
     const lsn = formatLsn(endLsn);
     this.#mark = lsn;
+    const doubt = this.#doubts.sent(parseLsn(previous), endLsn);
     return this.wire.simple(
-      `set constraints all immediate; execute ${COMMIT_STATEMENT}(${previous}, ` +
+      `set constraints all immediate; execute ${COMMIT_STATEMENT}(${quoteLiteral(previous)}, ` +
         `${quoteLiteral(lsn)}, ${quoteLiteral(commitTime)}); commit`,
-    ).then(() => undefined);
+      { onRow: (row) => doubt.xid = (row.xid as string | null | undefined) ?? null },
+    ).then(() => this.#doubts.settled(doubt));
   }
 
   /**
@@ -162,6 +185,7 @@ export class ApplySession {
     await this.wire.query(ORIGIN_SQL.sessionReset, [], { sync: true });
     await this.wire.query(ORIGIN_SQL.advance, [name, formatLsn(appliedEndLsn)], { sync: true });
     await this.wire.query(ORIGIN_SQL.sessionSetup, [name], { sync: true });
+    this.#doubts.clear();
     this.#mark = formatLsn(appliedEndLsn);
     await this.#setMark();
   }
@@ -181,6 +205,42 @@ export class ApplySession {
       },
     );
   }
+}
+
+/**
+ * Puts origin `name` back to the end of the last commit in doubt that
+ * committed, when one after it aborted and moved the origin past it (see
+ * `commits_in_doubt.ts`); fails, to be retried, while that transaction is
+ * still ending.
+ */
+async function putOriginBack(wire: WireSession, name: string, doubts: CommitsInDoubt) {
+  if (doubts.entries.length === 0) return;
+  const xids = doubts.entries.flatMap((entry) => typeof entry.xid === "string" ? [entry.xid] : []);
+  const statuses = new Map<string, XactStatus>();
+  if (xids.length > 0) {
+    const { rows } = await wire.query(XACT_STATUS_SQL, [xids.join(",")], { sync: true });
+    for (const row of rows) statuses.set(row.xid as string, row.status as XactStatus);
+  }
+  const limit = lastCommittedEnd(doubts.entries, statuses);
+  if (limit === "wait") {
+    throw new ApplyError(
+      `Cannot apply yet: the previous apply session's commit on origin ${quoteLiteral(name)} ` +
+        "is still ending; retrying",
+      { code: "ERR_APPLY_COMMIT_IN_DOUBT", operation: "start", origin: name },
+    );
+  }
+  if (limit !== undefined) {
+    const { rows: [row] } = await wire.query(ORIGIN_SQL.positions, [name], { sync: true });
+    const applied = row?.applied ? parseLsn(row.applied as string) : 0n;
+    if (applied > limit) {
+      log.warning(
+        "The apply session of origin {origin} ended inside a COMMIT that aborted but moved the origin to {applied}: putting it back to {lsn}, the last remote commit applied",
+        { origin: name, applied: formatLsn(applied), lsn: formatLsn(limit) },
+      );
+      await wire.query(ORIGIN_SQL.advance, [name, formatLsn(limit)], { sync: true });
+    }
+  }
+  doubts.clear();
 }
 
 /**

@@ -25,7 +25,9 @@ export type ApplyErrorCode =
   /** exception_behaviour sub_disable disabled the subscription. */
   | "ERR_APPLY_SUB_DISABLED"
   /** The subscription's replication origin is gone: resuming would apply transactions twice. */
-  | "ERR_APPLY_NO_ORIGIN";
+  | "ERR_APPLY_NO_ORIGIN"
+  /** The previous apply session's last commit is still ending: open the session again later. */
+  | "ERR_APPLY_COMMIT_IN_DOUBT";
 
 /** Where an apply error happened. */
 export interface ApplyErrorOptions {

@@ -53,6 +53,7 @@ export {
   type ExceptionSettings,
 } from "./exception_mode.ts";
 export { ApplyError, type ApplyErrorCode, type ApplyErrorOptions } from "./errors.ts";
+export { CommitsInDoubt } from "./commits_in_doubt.ts";
 export { FlushTracker, type OriginPositions } from "./flush_tracker.ts";
 export { type LocalRelation, type MappedColumn, mapRelation } from "./relation_map.ts";
 export {

@@ -50,6 +50,7 @@ import {
 } from "../pg/mod.ts";
 import { type ApplyMode, initialMode, nextMode } from "./apply_mode.ts";
 import { ApplySession } from "./apply_session.ts";
+import type { CommitsInDoubt } from "./commits_in_doubt.ts";
 import { CommitWindow, type CommitWindowLimits, type WindowEntry } from "./commit_window.ts";
 import { ApplyStatistics, CHANNEL_STATS_SQL } from "./conflicts/report.ts";
 import { type ConflictSettings, DEFAULT_CONFLICT_SETTINGS } from "./conflicts/settings.ts";
@@ -108,6 +109,11 @@ export interface TransactionApplierOptions {
    * worker). Without it, feedback still confirms only flushed positions.
    */
   synchronousCommit?: boolean;
+  /**
+   * The subscription's commits whose outcome a lost session never saw,
+   * carried from one applier to the next (see `commits_in_doubt.ts`).
+   */
+  commitsInDoubt?: CommitsInDoubt;
   /** Runs of INSERTs into one table become multi-row INSERTs (default true). */
   batchInserts?: boolean;
   /** How conflicts are resolved and recorded; Spock's defaults when absent. */
@@ -229,6 +235,7 @@ export class TransactionApplier {
       localNodeId: options.localNodeId,
       remoteNodeId: options.remoteNodeId,
       synchronousCommit: options.synchronousCommit,
+      commitsInDoubt: options.commitsInDoubt,
     });
     return new TransactionApplier(session, options);
   }

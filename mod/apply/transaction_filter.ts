@@ -2,15 +2,33 @@
  * Which decoded messages reach the applier: transactions that came to the
  * provider from another node (when the subscription forwards only the
  * provider's own changes and the server cannot filter them, PG 15), the rows
- * of a transaction named by the subscription's skip LSN, and rows of tables
- * whose own sync has not caught up. Pure: no I/O, no clocks.
+ * of a transaction named by the subscription's skip LSN, rows of tables
+ * whose own sync has not caught up, and what the provider did in repair mode
+ * (`spock.repair_mode(true)` until `false` or the end of its transaction:
+ * rows, TRUNCATEs and queued commands). Pure: no I/O, no clocks.
  *
  *   B O I C   (origin set, skipOriginated)  → nothing (Relations still pass)
  *   B I I C   (finalLsn = skipLsn)          → B C   (the origin still advances)
  *   B I(t) C  (t gated at this finalLsn)     → B C
+ *   B I R1 I Q R2 I C  (repair on, off)      → B I I C
  */
-import type { Begin, PgoutputMessage, RelationCache } from "../pgoutput/mod.ts";
+import type { Begin, Message, PgoutputMessage, RelationCache } from "../pgoutput/mod.ts";
 import type { Lsn } from "../pg/mod.ts";
+import { QUEUE_MESSAGE_PREFIX } from "./queued_commands.ts";
+
+/** The prefix of Spock's control messages (sync events, repair mode). */
+const SPOCK_MESSAGE_PREFIX = "Spock";
+const REPAIR_MODE_ON = 1;
+const REPAIR_MODE_OFF = 2;
+
+/** Repair mode turned on or off by a Spock control message, else undefined. */
+function repairModeSwitch(message: Message): boolean | undefined {
+  if (!message.transactional || message.prefix !== SPOCK_MESSAGE_PREFIX) return undefined;
+  const { content } = message;
+  if (content.length < 4) return undefined;
+  const mtype = new DataView(content.buffer, content.byteOffset, 4).getUint32(0, true);
+  return mtype === REPAIR_MODE_ON ? true : mtype === REPAIR_MODE_OFF ? false : undefined;
+}
 
 /** What to leave out of the stream. */
 export interface TransactionFilterOptions {
@@ -40,6 +58,7 @@ export class TransactionFilter {
   #begin: Begin | undefined;
   #dropTransaction = false;
   #dropRows = false;
+  #repairing = false;
   #lastOutcome: FilterOutcome = "applied";
 
   constructor(options: TransactionFilterOptions) {
@@ -67,6 +86,7 @@ export class TransactionFilter {
       this.#begin = message;
       this.#heldBegin = message;
       this.#dropTransaction = false;
+      this.#repairing = false;
       this.#dropRows = this.#options.skipLsn !== undefined && this.#options.skipLsn !== 0n &&
         message.finalLsn === this.#options.skipLsn;
       return [];
@@ -96,18 +116,29 @@ export class TransactionFilter {
         if (!this.#dropTransaction) out.push(message);
         this.#dropTransaction = false;
         this.#dropRows = false;
+        this.#repairing = false;
         return out;
       case "insert":
       case "update":
       case "delete":
-        if (!this.#dropTransaction && !this.#dropRows && this.#tableApplied(message.relationId)) {
+        if (
+          !this.#dropTransaction && !this.#dropRows && !this.#repairing &&
+          this.#tableApplied(message.relationId)
+        ) {
           out.push(message);
         }
         return out;
       case "truncate": {
-        if (this.#dropTransaction || this.#dropRows) return out;
+        if (this.#dropTransaction || this.#dropRows || this.#repairing) return out;
         const relationIds = message.relationIds.filter((id) => this.#tableApplied(id));
         if (relationIds.length > 0) out.push({ ...message, relationIds });
+        return out;
+      }
+      case "message": {
+        if (this.#dropTransaction) return out;
+        const repairing = this.#begin === undefined ? undefined : repairModeSwitch(message);
+        if (repairing !== undefined) this.#repairing = repairing;
+        else if (!this.#repairing || message.prefix !== QUEUE_MESSAGE_PREFIX) out.push(message);
         return out;
       }
       default:

@@ -11,7 +11,12 @@ export type CatalogSql = postgres.Sql;
 /** Opens a client with `max` sessions (default 1); close it with `end()`. */
 export function connectDatabase(
   options: PgConnectOptions,
-  settings: { max?: number; onnotice?: (notice: postgres.Notice) => void } = {},
+  settings: {
+    max?: number;
+    onnotice?: (notice: postgres.Notice) => void;
+    /** Called whenever one of the sessions' connections closes (an end() included). */
+    onclose?: () => void;
+  } = {},
 ): CatalogSql {
   // postgres.js accepts host and port lists at run time; its types only show one.
   return postgres({
@@ -19,5 +24,6 @@ export function connectDatabase(
     max: settings.max ?? 1,
     onnotice: settings.onnotice ?? (() => {}),
     idle_timeout: 30,
+    ...(settings.onclose ? { onclose: settings.onclose } : {}),
   });
 }

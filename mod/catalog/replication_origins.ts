@@ -59,14 +59,17 @@ export const ORIGIN_SQL = Object.freeze({
  * origin's position ($2, the remote end LSN, committed at $3) for the COMMIT
  * after it and moves the pipeline's commit mark (setting `markSetting`) from
  * $1 to $2; when the mark is not at $1 (an earlier transaction of the
- * pipeline did not commit) it fails before the origin is touched.
+ * pipeline did not commit) it fails before the origin is touched. It
+ * returns the transaction's local xid (`xid`, null when it wrote nothing),
+ * so that an outcome the client never saw can be asked for later.
  */
 export function prepareCommitStatementSql(name: string, markSetting: string): string {
   return `prepare ${name}(text, text, timestamptz) as ` +
     `select pg_catalog.pg_replication_origin_xact_setup((case when ` +
     `pg_catalog.current_setting('${markSetting}', true) = $1 then $2 else ` +
     `'spock: an earlier transaction of this pipeline did not commit' end)::pg_lsn, $3), ` +
-    `pg_catalog.set_config('${markSetting}', $2, false)`;
+    `pg_catalog.set_config('${markSetting}', $2, false), ` +
+    `pg_catalog.pg_current_xact_id_if_assigned()::text as xid`;
 }
 
 /** The functions on origins a non-superuser role must be granted. */

@@ -33,6 +33,8 @@ export {
 export { findSubcommand } from "./group.ts";
 export { loadSettings } from "./settings.ts";
 export { SPOCK_VERSION } from "./version.ts";
+/** Installed by main.ts around every command: see mod/daemon/postgres_js_guard.ts. */
+export { guardPostgresJsFaults } from "../daemon/mod.ts";
 
 /** Every subcommand, in the order help lists them. */
 export const COMMANDS: readonly Command[] = [

@@ -5,6 +5,7 @@
 import { apiCommand, type ApiSpec } from "./_api.ts";
 import type { Command } from "./command.ts";
 import { groupCommand } from "./group.ts";
+import { nodeAddCommand, nodeRemoveCommand } from "./node_membership.ts";
 
 const NODE_NAME = { name: "node_name", type: "name", description: "The node's name" } as const;
 
@@ -90,6 +91,6 @@ export const NODE_SPECS: readonly ApiSpec[] = [
 /** `spock node` */
 export const nodeCommand: Command = groupCommand(
   "node",
-  "Manage nodes: create, drop, add-interface, drop-interface, info, list",
-  NODE_SPECS.map(apiCommand),
+  "Manage nodes: create, drop, add-interface, drop-interface, info, list, add, remove",
+  [...NODE_SPECS.map(apiCommand), nodeAddCommand, nodeRemoveCommand],
 );

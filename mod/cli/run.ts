@@ -3,27 +3,11 @@
  * or the one database named by --dsn (or --node), until SIGINT/SIGTERM;
  * a second signal forces the exit.
  */
-import { DEFAULT_ENGINE } from "../config/mod.ts";
-import {
-  guardClosedSocketWrites,
-  type ListenAddress,
-  serveMonitoring,
-  startDaemon,
-} from "../daemon/mod.ts";
+import { DEFAULT_ENGINE, parseListenAddress } from "../config/mod.ts";
+import { type ListenAddress, serveMonitoring, startDaemon } from "../daemon/mod.ts";
 import { DsnError, parseDsn } from "../pg/mod.ts";
 import { type Command, UsageError } from "./command.ts";
 import { TARGET_FLAGS, targetDsn } from "./_target.ts";
-
-/**
- * `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (every interface) as a listen address;
- * undefined when it is none of those.
- */
-function parseListenAddress(text: string): ListenAddress | undefined {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]*)):([0-9]{1,5})$/.exec(text);
-  const port = Number(match?.[3]);
-  if (match === null || port < 1 || port > 65_535) return undefined;
-  return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port };
-}
 
 /** `spock run` */
 export const runCommand: Command = {
@@ -45,8 +29,10 @@ export const runCommand: Command = {
   },
   async run(flags, _positionals, context) {
     let listen: ListenAddress | undefined;
-    if (flags["metrics-listen"] !== undefined) {
-      listen = parseListenAddress(String(flags["metrics-listen"]));
+    const listenText = flags["metrics-listen"] ?? context.config?.monitoring.listen;
+    if (listenText !== undefined) {
+      // A config value was checked when the file was read.
+      listen = parseListenAddress(String(listenText));
       if (listen === undefined) {
         throw new UsageError(
           `--metrics-listen ${
@@ -75,37 +61,32 @@ export const runCommand: Command = {
         runCommand,
       );
     }
-    const unguard = guardClosedSocketWrites();
+    // The daemon and the monitoring server stop together, whichever ends first.
+    const stop = new AbortController();
+    const signal = AbortSignal.any([context.signal, stop.signal]);
+    const daemon = startDaemon({
+      nodes,
+      engine: context.config?.engine ?? DEFAULT_ENGINE,
+      env: context.env,
+      signal,
+    });
+    let monitoring: { finished: Promise<void> } | undefined;
     try {
-      // The daemon and the monitoring server stop together, whichever ends first.
-      const stop = new AbortController();
-      const signal = AbortSignal.any([context.signal, stop.signal]);
-      const daemon = startDaemon({
-        nodes,
-        engine: context.config?.engine ?? DEFAULT_ENGINE,
-        env: context.env,
-        signal,
-      });
-      let monitoring: { finished: Promise<void> } | undefined;
-      try {
-        if (listen !== undefined) {
-          monitoring = await serveMonitoring(daemon, { ...listen, signal }).catch((error) => {
-            throw new Error(
-              `Cannot serve --metrics-listen on ${listen.hostname}:${listen.port}: ${
-                error instanceof Error ? error.message : String(error)
-              }`,
-            );
-          });
-        }
-        await daemon.done;
-        return 0;
-      } finally {
-        stop.abort();
-        await daemon.done.catch(() => {});
-        await monitoring?.finished;
+      if (listen !== undefined) {
+        monitoring = await serveMonitoring(daemon, { ...listen, signal }).catch((error) => {
+          throw new Error(
+            `Cannot serve --metrics-listen on ${listen.hostname}:${listen.port}: ${
+              error instanceof Error ? error.message : String(error)
+            }`,
+          );
+        });
       }
+      await daemon.done;
+      return 0;
     } finally {
-      unguard();
+      stop.abort();
+      await daemon.done.catch(() => {});
+      await monitoring?.finished;
     }
   },
 };

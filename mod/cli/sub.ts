@@ -277,6 +277,15 @@ export const SUB_SPECS: readonly ApiSpec[] = [
     },
   },
   {
+    name: "sub resync",
+    summary: "Copy every table again under a new slot (spock.sub_resync)",
+    description: "For a slot the provider invalidated (max_slot_wal_keep_size): the worker " +
+      "drops the old slot, creates a new one, empties each table and copies it again. " +
+      "Run it once the peers have received this node's own writes: they are emptied too.",
+    returns: "scalar",
+    call: { fn: "sub_resync", args: [SUB_NAME] },
+  },
+  {
     name: "sub alter-options",
     summary: "Change a subscription's options (spock.sub_alter_options)",
     description: "Change options of a subscription, given as one JSON object: " +

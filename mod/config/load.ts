@@ -3,6 +3,7 @@
  * references expanded, every key checked against schema.ts, DSNs parsed.
  * Errors carry the file, key path, line and column; passwords never appear.
  */
+import { parseListenAddress } from "./listen_address.ts";
 import {
   isMap,
   isScalar,
@@ -304,10 +305,11 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Con
     nodes: [],
     log: { ...DEFAULT_LOG },
     engine: { ...DEFAULT_ENGINE },
+    monitoring: { listen: undefined },
   };
   const root = doc.contents;
   if (root === null || (isScalar(root) && root.value === null)) return config;
-  const top = walker.entries(root, "", ["nodes", "log", "engine"]);
+  const top = walker.entries(root, "", ["nodes", "log", "engine", "monitoring"]);
   const nodes = top.get("nodes");
   if (nodes !== undefined) config.nodes = readNodes(walker, nodes.value);
   const log = top.get("log");
@@ -328,6 +330,23 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Con
         entry.path,
         ENGINE_FIELDS[key as keyof EngineSettings],
       );
+    }
+  }
+  const monitoring = top.get("monitoring");
+  if (monitoring !== undefined) {
+    for (const [, entry] of walker.entries(monitoring.value, "monitoring", ["listen"])) {
+      const listen = walker.string(entry.value, entry.path);
+      if (parseListenAddress(listen) === undefined) {
+        walker.fail(
+          "ERR_CONFIG_VALUE",
+          entry.path,
+          entry.value,
+          `Key "${entry.path}" must be HOST:PORT, [IPv6]:PORT or :PORT with a port from 1 to 65535, got ${
+            JSON.stringify(listen)
+          }`,
+        );
+      }
+      config.monitoring.listen = listen;
     }
   }
   return config;

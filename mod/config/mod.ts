@@ -37,3 +37,4 @@ export {
   type LogSettings,
   type NodeConfig,
 } from "./schema.ts";
+export { type ListenAddress, parseListenAddress } from "./listen_address.ts";

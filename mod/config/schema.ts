@@ -79,6 +79,8 @@ export interface Config {
   nodes: NodeConfig[];
   log: LogSettings;
   engine: EngineSettings;
+  /** `spock run`'s monitoring server (`--metrics-listen` wins over it). */
+  monitoring: { listen: string | undefined };
 }
 
 /** How one engine setting is validated. */

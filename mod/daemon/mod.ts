@@ -24,7 +24,11 @@
 export { type Daemon, type DaemonOptions, type NodeReading, startDaemon } from "./daemon.ts";
 export { healthProblems, type ListenAddress, serveMonitoring } from "./monitoring_server.ts";
 export { restartDelay } from "./backoff.ts";
-export { guardClosedSocketWrites, isClosedSocketWrite } from "./postgres_js_guard.ts";
+export {
+  guardPostgresJsFaults,
+  isClosedSocketWrite,
+  isTypeFetchFailure,
+} from "./postgres_js_guard.ts";
 export type { NodeSnapshot, ServedNode, WorkerSummary } from "./node_supervisor.ts";
 export { ServedNodeError } from "./served_node.ts";
 export { type NodeStatus, readNodeStatus, type StatusRow } from "./node_status.ts";

@@ -8,13 +8,11 @@ import { getLogger } from "@logtape/logtape";
 import type { Daemon, NodeReading } from "./daemon.ts";
 import { DaemonMetrics } from "./metrics.ts";
 
+import type { ListenAddress } from "../config/mod.ts";
+
 const log = getLogger(["spock", "daemon"]);
 
-/** Where the monitoring server listens. */
-export interface ListenAddress {
-  hostname: string;
-  port: number;
-}
+export type { ListenAddress };
 
 /** Why the daemon is not healthy; empty when it is. */
 export function healthProblems(readings: NodeReading[]): string[] {

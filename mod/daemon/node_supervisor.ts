@@ -28,6 +28,7 @@ import { SubscriptionWorker } from "./subscription_worker.ts";
 const log = getLogger(["spock", "daemon"]);
 
 const REREAD_MS = 5_000;
+const READ_ONLY_POLL_MS = 1_000;
 /** While the node is unreachable, this often a log line says it still is. */
 const DOWN_LOG_INTERVAL_MS = 60_000;
 const CLEANUP_INTERVAL_MS = 3_600_000;
@@ -185,6 +186,43 @@ async function pushSequences(
 }
 
 /**
+ * Calls `onChange` whenever the node's read-only mode enters or leaves `all`
+ * (and once at start when it is `all`), checking every second.
+ */
+async function watchReadOnly(
+  sql: postgres.Sql,
+  options: { node: string; signal: AbortSignal; onChange: (all: boolean) => void },
+): Promise<void> {
+  let all = false;
+  await repeatEvery(READ_ONLY_POLL_MS, {
+    signal: options.signal,
+    task: async () => {
+      const [row] = await sql`select spock.readonly_mode() as mode`;
+      if ((row.mode === "all") !== all) {
+        all = !all;
+        options.onChange(all);
+      }
+    },
+    onFailure: (error) =>
+      log.warning("Cannot read the read-only mode of node {node}: {error}", {
+        node: options.node,
+        error,
+      }),
+  });
+}
+
+/**
+ * Puts the read-only guard on the tables that lack it (made before spock was
+ * installed), each in its own transaction so that no two table locks are held.
+ */
+async function guardTables(sql: postgres.Sql): Promise<void> {
+  const tables = await sql`select t::oid::int8 as oid from spock._readonly_unguarded() t`;
+  for (const table of tables) {
+    await sql`select spock._readonly_attach(${table.oid}::int8::oid::regclass)`;
+  }
+}
+
+/**
  * Records the config's values of Spock's session settings as the node's
  * defaults of them (a session, role, database or server value still wins).
  */
@@ -207,6 +245,8 @@ export class NodeSupervisor {
   #workers = new Map<number, { worker: SubscriptionWorker; fingerprint: string }>();
   #wake: (() => void) | undefined;
   #dirty = true;
+  /** spock.readonly = all on the node: its apply workers stay stopped. */
+  #readOnlyAll = false;
   #name: string;
   /** The node's catalog session while it is being served. */
   #sql: postgres.Sql | undefined;
@@ -297,6 +337,19 @@ export class NodeSupervisor {
     const periodicTasks = Promise.all([
       cleanUpHistory(sql, days, periodic),
       pushSequences(sql, seconds, periodic),
+      watchReadOnly(sql, {
+        ...periodic,
+        onChange: (all) => {
+          this.#readOnlyAll = all;
+          nlog.info(
+            all
+              ? "Node {node} is read-only for all (spock.readonly = all): inbound replication pauses"
+              : "Node {node} is no longer read-only for all: inbound replication resumes",
+            { node: this.#name },
+          );
+          wake();
+        },
+      }),
     ]);
     try {
       while (!signal.aborted) {
@@ -309,6 +362,7 @@ export class NodeSupervisor {
           }
           if (!defaultsWritten) {
             await writeSettingDefaults(sql, this.#options.engine);
+            await guardTables(sql);
             defaultsWritten = true;
           }
           const records = await readSubscriptions(sql);
@@ -355,13 +409,19 @@ export class NodeSupervisor {
     records: SubscriptionRecord[],
     localOptions: ReturnType<typeof resolveConnectOptions>,
   ): Promise<void> {
-    const wanted = new Map(records.filter((r) => r.enabled).map((r) => [r.id, r]));
+    const wanted = new Map(
+      records.filter((r) => r.enabled && !this.#readOnlyAll).map((r) => [r.id, r]),
+    );
     for (const [id, entry] of this.#workers) {
       const record = wanted.get(id);
       if (record !== undefined && !needsRestart(record, entry)) continue;
       log.info("Stopping worker of subscription {subscription}: {why}", {
         subscription: entry.worker.record.name,
-        why: record === undefined ? "dropped or disabled" : "settings changed",
+        why: this.#readOnlyAll
+          ? "the node is read-only (spock.readonly = all)"
+          : record === undefined
+          ? "dropped or disabled"
+          : "settings changed",
         was: entry.fingerprint,
         now: record === undefined ? undefined : subscriptionFingerprint(record),
       });

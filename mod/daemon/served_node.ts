@@ -2,8 +2,9 @@
  * The check a node passes before the daemon serves it: the database is
  * reachable, the catalog is installed at this program's version, and it is a
  * spock node (its name is what the logs call it). A server that is down or
- * starting up is waited for with backoff; anything else cannot work and fails
- * the daemon's start, so `spock run` exits with the reason.
+ * starting up is waited for with backoff, and so is a node of the config file
+ * not created yet (`spock node add` creates it); anything else cannot work
+ * and fails the daemon's start, so `spock run` exits with the reason.
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
@@ -23,6 +24,9 @@ export class ServedNodeError extends Error {
     this.name = "ServedNodeError";
   }
 }
+
+/** The database has the catalog but no spock node yet. */
+class NodeNotCreatedError extends ServedNodeError {}
 
 /** What the daemon learns of a node it serves. */
 export interface ServedNodeIdentity {
@@ -45,6 +49,7 @@ export function isUnreachable(error: unknown): boolean {
 
 const BASE_MS = 500;
 const CAP_MS = 10_000;
+const NODE_WAIT_CAP_MS = 2_000;
 
 /**
  * Checks the node behind `sql` until it answers, waiting with backoff (and
@@ -52,7 +57,8 @@ const CAP_MS = 10_000;
  * `signal` aborts first.
  *
  * @throws {ServedNodeError} when the node cannot work: no catalog, another
- * catalog version, no local node, or a server error that is not transient.
+ * catalog version, no local node (unless the config names it: then it is
+ * waited for), or a server error that is not transient.
  */
 export async function waitForServedNode(
   sql: postgres.Sql,
@@ -63,6 +69,19 @@ export async function waitForServedNode(
       return await checkServedNode(sql, options.dsn);
     } catch (error) {
       if (options.signal.aborted) return undefined;
+      if (error instanceof NodeNotCreatedError && options.node !== undefined) {
+        if (attempt === 1) {
+          log.info("Node {node} is not created yet at {dsn}: waiting for it", {
+            node: options.node,
+            dsn: maskDsn(options.dsn),
+          });
+        }
+        await sleep(
+          restartDelay(attempt, { baseMs: BASE_MS, capMs: NODE_WAIT_CAP_MS }),
+          options.signal,
+        );
+        continue;
+      }
       if (!isUnreachable(error)) {
         if (error instanceof ServedNodeError) throw error;
         throw new ServedNodeError(
@@ -110,7 +129,7 @@ async function checkServedNode(sql: postgres.Sql, dsn: string): Promise<ServedNo
     select n.node_name::text as name, n.node_id::int8 as id
     from spock.local_node l join spock.node n using (node_id)`;
   if (node === undefined) {
-    throw new ServedNodeError(
+    throw new NodeNotCreatedError(
       `Cannot serve database "${state.db}" at ${where}: it is not a spock node; ` +
         "create one with spock.node_create() or 'spock node create'",
     );

@@ -11,6 +11,7 @@
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
 import {
+  type CommitsInDoubt,
   type ConflictSettings,
   type ExceptionSettings,
   type FilterOutcome,
@@ -69,6 +70,8 @@ export interface StreamApplyOptions {
   providerOptions: PgConnectOptions;
   /** How often feedback goes to the provider (ms). */
   statusIntervalMs: number;
+  /** Nothing received from the provider for this long (ms) ends the stream; 0: never. */
+  receiveTimeoutMs: number;
   /** Wait for the local WAL flush at each applied commit (engine.synchronous_commit). */
   synchronousCommit: boolean;
   /** Conflict settings: the node's engine settings with the subscription's overrides. */
@@ -81,6 +84,8 @@ export interface StreamApplyOptions {
   exceptions: ExceptionSettings;
   /** Commit LSN of a transaction to apply in exception mode (it failed too big to replay). */
   exceptionModeAt?: Lsn;
+  /** The subscription's commits in doubt, kept by its worker from one attempt to the next. */
+  commitsInDoubt: CommitsInDoubt;
   /** Commit LSN of a transaction to apply with conflict handling (it conflicted too big to replay). */
   carefulAt?: Lsn;
   signal: AbortSignal;
@@ -117,6 +122,7 @@ export async function streamAndApply(
     rowFilters: new RowFilterState(await rowFiltersAtStart(options), sub.replicationSets),
     replicationSets: sub.replicationSets,
     synchronousCommit: options.synchronousCommit,
+    commitsInDoubt: options.commitsInDoubt,
     conflicts: options.conflicts,
     batchInserts: options.batchInserts,
     subscriptionId: sub.id,
@@ -148,6 +154,7 @@ export async function streamAndApply(
       pluginOptions: chosen.options,
       statusIntervalMs: options.statusIntervalMs,
       idleReplyMs: IDLE_MS,
+      receiveTimeoutMs: options.receiveTimeoutMs || undefined,
     });
     log.info("Streaming {subscription} from slot {slot} at {lsn} (publications {publications})", {
       subscription: sub.name,

@@ -7,7 +7,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
-import { ApplyError, type ConflictSettings } from "../apply/mod.ts";
+import { ApplyError, CommitsInDoubt, type ConflictSettings } from "../apply/mod.ts";
 import { connectDatabase } from "../catalog/mod.ts";
 import type { EngineSettings } from "../config/mod.ts";
 import {
@@ -18,17 +18,20 @@ import {
   resolveConnectOptions,
 } from "../pg/mod.ts";
 import {
-  DataCopyError,
   initializeSubscription,
   needsCopy,
   needsInitialSync,
   readTableSyncStates,
-  StructureSyncError,
   type SubscriptionSyncOptions,
   synchronizeTables,
 } from "../sync/mod.ts";
 import { restartDelay, settleWithin, sleep } from "./backoff.ts";
-import { failureMessage, recordWorkerFailure, stopsWorker } from "./worker_failure.ts";
+import {
+  failureMessage,
+  operatorMustAct,
+  recordWorkerFailure,
+  stopsWorker,
+} from "./worker_failure.ts";
 import { readSubscriptions, type SubscriptionRecord } from "./subscription_record.ts";
 import { ChannelSwitch, streamAndApply, type StreamCounters } from "./stream_apply.ts";
 import { WorkerSeat } from "./worker_seat.ts";
@@ -68,6 +71,8 @@ export class SubscriptionWorker {
   #exceptionModeAt: Lsn | undefined;
   /** A transaction to apply with conflict handling from its start (see ERR_APPLY_CAREFUL_RESTART). */
   #carefulAt: Lsn | undefined;
+  /** Commits an apply session sent and lost before their outcome came back. */
+  #commitsInDoubt = new CommitsInDoubt();
 
   constructor(record: SubscriptionRecord, options: SubscriptionWorkerOptions) {
     this.subscriptionId = record.id;
@@ -150,8 +155,6 @@ export class SubscriptionWorker {
       baseMs: BACKOFF_BASE_MS,
       capMs: Math.max(BACKOFF_BASE_MS, this.#options.engine.restart_delay_default),
     });
-    const operatorMustAct = error instanceof ApplyError || error instanceof StructureSyncError ||
-      (error instanceof DataCopyError && error.operatorMustAct);
     const properties = {
       subscription: this.#record.name,
       error: failureMessage(error),
@@ -161,7 +164,7 @@ export class SubscriptionWorker {
     if (stops) {
       log.error("Worker of subscription {subscription} stopped: {error}", properties);
     } else {
-      log[operatorMustAct ? "error" : "warning"](
+      log[operatorMustAct(error) ? "error" : "warning"](
         "Worker of subscription {subscription} failed (attempt {attempt}): {error}; restarting in {delay} ms",
         properties,
       );
@@ -267,6 +270,7 @@ export class SubscriptionWorker {
           provider,
           providerOptions,
           statusIntervalMs: Math.min(engine.status_interval, 1_000),
+          receiveTimeoutMs: engine.apply_idle_timeout * 1_000,
           synchronousCommit: engine.synchronous_commit,
           conflicts: conflictSettings(engine, record),
           window: {
@@ -281,6 +285,7 @@ export class SubscriptionWorker {
           },
           exceptionModeAt: this.#exceptionModeAt,
           carefulAt: this.#carefulAt,
+          commitsInDoubt: this.#commitsInDoubt,
           signal,
           onStreaming: async () => {
             await seat!.setState("replicating");

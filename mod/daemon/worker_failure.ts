@@ -8,6 +8,8 @@ import { getLogger } from "@logtape/logtape";
 import type postgres from "postgres";
 import { ApplyError } from "../apply/mod.ts";
 import { formatLsn } from "../pg/mod.ts";
+import { DataCopyError, StructureSyncError } from "../sync/mod.ts";
+import { SlotInvalidatedError } from "../transport/mod.ts";
 import { settleWithin } from "./backoff.ts";
 
 const log = getLogger(["spock", "daemon"]);
@@ -18,9 +20,26 @@ export function stopsWorker(error: unknown): boolean {
     (error.code === "ERR_APPLY_NO_ORIGIN" || error.code === "ERR_APPLY_SUB_DISABLED");
 }
 
-/** The message of a worker's failure, with its SQLSTATE when the server gave one. */
+/**
+ * A failure that retrying alone will not cure (bad data, a structure the
+ * provider's does not match, a lost slot): logged as an error, not a warning.
+ */
+export function operatorMustAct(error: unknown): boolean {
+  return error instanceof ApplyError || error instanceof StructureSyncError ||
+    error instanceof SlotInvalidatedError ||
+    (error instanceof DataCopyError && error.operatorMustAct);
+}
+
+/**
+ * The message of a worker's failure, with its SQLSTATE when the server gave
+ * one, and the way out when there is one to name.
+ */
 export function failureMessage(error: unknown): string {
   if (error instanceof ApplyError) return error.message;
+  if (error instanceof SlotInvalidatedError) {
+    return `${error.message}. Copy the data again under a new slot: ` +
+      "SELECT spock.sub_resync(subscription_name) (or spock sub resync)";
+  }
   if (error instanceof Error) {
     const code = sqlStateOf(error);
     return code ? `${error.message} (${code})` : error.message;

@@ -1,6 +1,7 @@
 /**
  * Cleaning a plain pg_dump script before it runs on the subscriber: psql
- * meta-commands, and event triggers of excluded schemas. A small lexer finds
+ * meta-commands, event triggers of excluded schemas, and table triggers of
+ * theirs that the subscriber may have made itself. A small lexer finds
  * the lines that start outside literals and comments. Running pg_dump is
  * `structure_sync.ts`'s.
  */
@@ -21,9 +22,12 @@ interface ScriptEntry {
 }
 
 /**
- * Removes `\restrict`/`\unrestrict` lines, refuses other meta-commands and
+ * Removes `\restrict`/`\unrestrict` lines, refuses other meta-commands,
  * drops event triggers (and their comments) that run a function of an
- * excluded schema. Works on lines outside literals and comments only, so a
+ * excluded schema, and makes table triggers running one `CREATE OR REPLACE`
+ * (spock's read-only guard may be on the table already, put there by a
+ * daemon started between the two sections). Works on lines outside literals
+ * and comments only, so a
  * function body with a line starting with `\` stays as it is.
  */
 export function cleanDumpScript(script: string, excludedSchemas: string[]): string {
@@ -49,6 +53,7 @@ export function cleanDumpScript(script: string, excludedSchemas: string[]): stri
   }
   const dropped = new Set<string>();
   for (const entry of entries) {
+    if (entry.type === "TRIGGER") replaceableTrigger(entry, excludedSchemas);
     if (entry.type !== "EVENT TRIGGER" || entry.name === undefined) continue;
     const text = entry.lines.join("\n");
     const schema = excludedSchemas.find((name) => runsFunctionOf(text, name));
@@ -65,6 +70,17 @@ export function cleanDumpScript(script: string, excludedSchemas: string[]): stri
     .filter((entry) => entry.name === undefined || !dropped.has(entry.name))
     .map((entry) => entry.lines.join("\n"))
     .join("\n");
+}
+
+/** Makes a table trigger entry that runs a function of an excluded schema `CREATE OR REPLACE`. */
+function replaceableTrigger(entry: ScriptEntry, excludedSchemas: string[]): void {
+  const text = entry.lines.join("\n");
+  if (!excludedSchemas.some((name) => runsFunctionOf(text, name))) return;
+  const create = "CREATE TRIGGER ";
+  const at = entry.lines.findIndex((line) => line.startsWith(create));
+  if (at >= 0) {
+    entry.lines[at] = `CREATE OR REPLACE TRIGGER ${entry.lines[at].slice(create.length)}`;
+  }
 }
 
 function runsFunctionOf(text: string, schema: string): boolean {

@@ -115,7 +115,6 @@ export async function copyTables(options: CopyTablesOptions): Promise<TableCopyR
   const stop = new AbortController();
   const onAbort = () => stop.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  const provider = connectDatabase(options.providerOptions, { max: workers });
   const results: TableCopyResult[] = new Array(tables.length);
   // The largest tables first, so a big one does not start last on one connection.
   const queue = tables.map((_, position) => position)
@@ -123,32 +122,43 @@ export async function copyTables(options: CopyTablesOptions): Promise<TableCopyR
   let next = 0;
   let failure: { error: unknown } | undefined;
 
+  // A pool of its own per worker: a session left mid-transaction or mid-COPY
+  // by a failure is never handed to another worker, only ended.
   async function work(index: number): Promise<void> {
-    const session = await CopySession.open(provider, options, options.originNames[index]);
+    let lost = false;
+    const provider = connectDatabase(options.providerOptions, {
+      max: 1,
+      onclose: () => (lost = true),
+    });
     try {
-      while (!stop.signal.aborted && next < queue.length) {
-        const position = queue[next++];
-        const result = await session.copy(tables[position], stop.signal);
-        results[position] = result;
-        await options.onTableCopied?.(result);
+      const session = await CopySession.open(provider, options, options.originNames[index], {
+        lost: () => lost,
+      });
+      try {
+        while (!stop.signal.aborted && next < queue.length) {
+          const position = queue[next++];
+          const result = await session.copy(tables[position], stop.signal);
+          results[position] = result;
+          await options.onTableCopied?.(result);
+        }
+      } finally {
+        await session.close();
+      }
+    } catch (error) {
+      if (failure === undefined && !stop.signal.aborted) {
+        failure = { error };
+        stop.abort(error);
       }
     } finally {
-      await session.close();
+      // A failed COPY TO may leave the session mid-stream: do not wait for it.
+      await provider.end({ timeout: stop.signal.aborted ? 0 : 5 });
     }
   }
 
   try {
-    await Promise.all(Array.from({ length: workers }, (_, index) =>
-      work(index).catch((error) => {
-        if (failure === undefined && !stop.signal.aborted) {
-          failure = { error };
-          stop.abort(error);
-        }
-      })));
+    await Promise.all(Array.from({ length: workers }, (_, index) => work(index)));
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
-    // A failed COPY TO may leave a session mid-stream: do not wait for it.
-    await provider.end({ timeout: stop.signal.aborted ? 0 : 5 });
   }
   if (options.signal?.aborted) throw options.signal.reason;
   if (failure !== undefined) throw failure.error;
@@ -161,6 +171,7 @@ class CopySession {
   #local: postgres.ReservedSql;
   #originName: string;
   #truncate: boolean;
+  #providerLost: () => boolean;
   #inTransaction = false;
 
   private constructor(
@@ -168,18 +179,26 @@ class CopySession {
     local: postgres.ReservedSql,
     originName: string,
     truncate: boolean,
+    providerLost: () => boolean,
   ) {
     this.#provider = provider;
     this.#local = local;
     this.#originName = originName;
     this.#truncate = truncate;
+    this.#providerLost = providerLost;
   }
 
-  /** Reserves both sessions, imports the snapshot and binds the origin. */
+  /**
+   * Reserves both sessions, imports the snapshot and binds the origin.
+   * `provider.lost()` says whether the provider session's connection has
+   * closed: postgres.js would send a later query on it into the void and
+   * never answer it, so none is sent then.
+   */
   static async open(
     provider: postgres.Sql,
     options: CopyTablesOptions,
     originName: string,
+    connection: { lost: () => boolean },
   ): Promise<CopySession> {
     const providerSession = await provider.reserve();
     let localSession: postgres.ReservedSql | undefined;
@@ -223,7 +242,13 @@ class CopySession {
         { code: "ERR_COPY_ORIGIN", cause: error },
       );
     }
-    return new CopySession(providerSession, localSession, originName, options.truncate ?? false);
+    return new CopySession(
+      providerSession,
+      localSession,
+      originName,
+      options.truncate ?? false,
+      connection.lost,
+    );
   }
 
   /** Copies one table in one local transaction; throws naming the table. */
@@ -233,6 +258,7 @@ class CopySession {
     const tally = { rows: 0, bytes: 0 };
     try {
       signal.throwIfAborted();
+      this.#assertProvider();
       const { relkind, columns: allColumns } = await this.#describe(table, name);
       const columns = table.columns ?? allColumns;
       const columnList = columns.length > 0 ? ` (${columns.map(quoteIdent).join(", ")})` : "";
@@ -244,6 +270,7 @@ class CopySession {
           "set_config('DateStyle', 'ISO', true), set_config('IntervalStyle', 'postgres', true)",
       );
       if (this.#truncate) await this.#truncateLocal(table, name);
+      this.#assertProvider();
       const copyIn = this.#local.unsafe(`COPY ${name}${columnList} FROM STDIN`);
       const writable = await copyIn.writable();
       routeLateCopyError(copyIn, writable);
@@ -311,6 +338,11 @@ class CopySession {
       writable.destroy(error instanceof Error ? error : undefined);
       throw error;
     }
+  }
+
+  /** Throws when the provider session's connection has closed (see {@link CopySession.open}). */
+  #assertProvider(): void {
+    if (this.#providerLost()) throw new Error("the connection to the provider was lost");
   }
 
   /** The table's kind and copyable columns, as of the snapshot. */

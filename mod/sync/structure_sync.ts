@@ -274,6 +274,8 @@ export async function restoreSchema(
     await local.begin(async (tx) => {
       // The provider's schema, restored here, is not this node's DDL to replicate.
       await tx.unsafe("set local spock.enable_ddl_replication = off");
+      // The script carries the provider's read-only guards on its tables.
+      await tx.unsafe("set local spock._readonly_attach = off");
       const query = tx.unsafe(script);
       const cancel = () => query.cancel();
       signal?.addEventListener("abort", cancel, { once: true });

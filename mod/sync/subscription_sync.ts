@@ -6,6 +6,7 @@
  * twice.
  *
  *   init (i) ─ CREATE_REPLICATION_SLOT … EXPORT → consistent point C, snapshot S
+ *              (with data: what S holds of the provider's peers, peer_positions.ts)
  *   structure (s) ─ pg_dump --section=pre-data --snapshot=S → restore
  *   data (d) ─ COPY every table under S (parallel sessions, origin-tagged)
  *   constraints (c) ─ pg_dump --section=post-data → restore
@@ -29,6 +30,7 @@ import { ReplicationConnection } from "../transport/mod.ts";
 import { copyTables } from "./data_copy.ts";
 import { saveRowFilters } from "../apply/mod.ts";
 import { openChannel, saveSubscriptionChannel } from "./channel.ts";
+import { PeerPositionProbe, recordPeerPositions } from "./peer_positions.ts";
 import { synchronizeSequences } from "./sequences.ts";
 import { listRowFilters, listSubscribedTables, type TableToCopy } from "./subscribed_tables.ts";
 import { dumpSchema, findPgDump, restoreSchema } from "./structure_sync.ts";
@@ -91,18 +93,31 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
       await setSubscriptionSyncState(local, subscriptionId, { state: "init" });
     }
     // The channel's publications must be older than the slot to be streamed from it.
+    const publications = await openChannel(provider, options.replicationSets);
     await saveSubscriptionChannel(local, subscriptionId, {
       sets: options.replicationSets,
-      publications: await openChannel(provider, options.replicationSets),
+      publications,
       validFrom: 0n,
       previousPublications: [],
     });
-    const slot = await repl.createSlot(options.slotName, { snapshot: "export" });
+    const probe = data
+      ? await PeerPositionProbe.start(provider, {
+        subscriberNodeId: await localNodeId(local),
+        slotName: options.slotName,
+      })
+      : undefined;
+    const slot = await repl.createSlot(options.slotName, { snapshot: "export" }).catch(
+      async (error) => {
+        await probe?.abandon();
+        throw error;
+      },
+    );
     const consistent = slot.consistentPoint;
     log.info("Slot {slot} created on the provider at {lsn}", {
       slot: options.slotName,
       lsn: formatLsn(consistent),
     });
+    const peers = await probe?.finish(consistent, publications) ?? [];
     const dump = (section: "pre-data" | "post-data") =>
       dumpSchema({
         tool: tool!,
@@ -139,6 +154,14 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
       }
       await copyInto(options, slot.snapshotName!, tables, { truncate: retry, lsn: consistent });
       await synchronizeSequences(provider, local, options.replicationSets);
+      // The copy holds the provider's peers' changes up to these positions.
+      await recordPeerPositions(local, peers);
+      for (const peer of peers) {
+        log.info("The copy holds node {node}'s changes up to {lsn}", {
+          node: peer.nodeId,
+          lsn: formatLsn(peer.lsn),
+        });
+      }
     }
     // The stream starts at the slot's consistent point, with the filters of that point.
     await saveRowFilters(local, subscriptionId, rowFilters);
@@ -256,6 +279,12 @@ async function tablesInSnapshot(
     (tx) => listSubscribedTables(tx, options.replicationSets),
   );
   return tables.filter((table) => !options.skipSchemas.includes(table.nspname));
+}
+
+async function localNodeId(local: postgres.Sql): Promise<string> {
+  const [node] = await local.unsafe("select node_id::text from spock.local_node");
+  if (node === undefined) throw new Error("Cannot synchronize: this database has no spock node");
+  return node.node_id;
 }
 
 async function dropInactiveSlot(provider: postgres.Sql, slotName: string): Promise<void> {

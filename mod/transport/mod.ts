@@ -35,7 +35,7 @@ export {
   type StandbyStatus,
   type XLogData,
 } from "./copy_both.ts";
-export { TransportError } from "./errors.ts";
+export { SlotInvalidatedError, TransportError } from "./errors.ts";
 export {
   choosePgoutputOptions,
   maxProtoVersion,

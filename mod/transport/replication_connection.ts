@@ -13,7 +13,7 @@ import {
   quoteIdent,
   quoteLiteral,
 } from "../pg/mod.ts";
-import { TransportError } from "./errors.ts";
+import { SlotInvalidatedError, TransportError } from "./errors.ts";
 import { ReplicationStream, type ReplicationStreamOptions } from "./replication_stream.ts";
 
 /** The result of IDENTIFY_SYSTEM. */
@@ -159,8 +159,24 @@ export class ReplicationConnection {
       return new ReplicationStream(duplex, options);
     } catch (error) {
       this.#streaming = false;
-      throw error;
+      throw await this.#invalidation(slot, error) ?? error;
     }
+  }
+
+  /**
+   * After START_REPLICATION failed with 55000: a {@link SlotInvalidatedError}
+   * when the slot is invalidated (`wal_status` lost, or a reason given), else undefined.
+   */
+  async #invalidation(slot: string, error: unknown): Promise<SlotInvalidatedError | undefined> {
+    if ((error as { code?: unknown })?.code !== "55000") return undefined;
+    // to_jsonb: invalidation_reason exists on 17+ only.
+    const [row] = await this.query(
+      `select to_jsonb(s) ->> 'wal_status' as wal_status,
+         to_jsonb(s) ->> 'invalidation_reason' as reason
+       from pg_catalog.pg_replication_slots s where s.slot_name = ${quoteLiteral(slot)}`,
+    ).catch(() => []);
+    if (row === undefined || (row.wal_status !== "lost" && row.reason == null)) return undefined;
+    return new SlotInvalidatedError(slot, row.reason ?? "wal_removed", { cause: error });
   }
 
   /** Closes the connection (after a stream's `stop()`, if one was started). */

@@ -30,6 +30,14 @@ export interface ReplicationStreamOptions {
    * consumer learns soon that it is caught up.
    */
   idleReplyMs?: number;
+  /**
+   * When set, a stream on which nothing at all has arrived for this long,
+   * while the socket was not paused by the consumer, fails with a
+   * TransportError: a connection that went silent without being closed (a
+   * stalled network) is taken for dead. Use with `idleReplyMs`, so that a
+   * live but idle server answers well within it.
+   */
+  receiveTimeoutMs?: number;
 }
 
 const DEFAULT_STATUS_INTERVAL_MS = 10_000;
@@ -69,6 +77,8 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
   /** When the last status update went out, and when data last arrived (performance.now). */
   #statusAt = performance.now();
   #dataAt = performance.now();
+  /** When anything (data or keepalive) last arrived, or the socket was last resumed. */
+  #receivedAt = performance.now();
 
   constructor(duplex: Duplex, options: ReplicationStreamOptions = {}) {
     this.#duplex = duplex;
@@ -92,8 +102,20 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
     });
     const statusInterval = options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS;
     const idleReply = options.idleReplyMs;
+    const receiveTimeout = options.receiveTimeoutMs;
     this.#timer = setInterval(() => {
       const now = performance.now();
+      if (receiveTimeout && !this.#paused && now - this.#receivedAt >= receiveTimeout) {
+        const error = new TransportError(
+          `Nothing arrived from the server for ${
+            (receiveTimeout / 1000).toFixed(1)
+          } s: the connection is taken for dead (apply_idle_timeout)`,
+        );
+        this.#error ??= error;
+        this.#duplex.destroy(error);
+        this.#finish();
+        return;
+      }
       if (
         idleReply !== undefined && now - this.#dataAt >= idleReply &&
         now - this.#statusAt >= idleReply
@@ -107,6 +129,7 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
 
   #onData(chunk: Uint8Array): void {
     if (this.#stopping) return;
+    this.#receivedAt = performance.now();
     let message: CopyBothMessage;
     try {
       message = parseCopyBothMessage(chunk);
@@ -204,6 +227,7 @@ export class ReplicationStream implements AsyncIterable<CopyBothMessage[]> {
     this.#queuedBytes -= batch.bytes;
     if (this.#paused && this.#queuedBytes <= this.#maxBufferedBytes / 2) {
       this.#paused = false;
+      this.#receivedAt = performance.now();
       this.#duplex.resume();
     }
     return batch.messages;

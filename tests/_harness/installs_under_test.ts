@@ -1,15 +1,22 @@
 /**
  * Which of this machine's PostgreSQL installations a test run uses:
- * `SPOCK_TEST_PG` picks majors, else 15 and 17.
+ * `SPOCK_TEST_PG` picks majors; else 15 and 17 for every test, and every
+ * supported major found (15–18) for the tests marked to run on each.
  */
 import { discoverInstalls, type PgInstall } from "../../local_pg/mod.ts";
 
+/** The PostgreSQL majors spock supports. */
+export const SUPPORTED_MAJORS: readonly number[] = [15, 16, 17, 18];
+
 /**
  * The installations selected for this test run: the majors listed in
- * `SPOCK_TEST_PG` (e.g. `15,17`), or by default 15 and 17 when present
- * (else whatever was found).
+ * `SPOCK_TEST_PG` (e.g. `15,17`); else, with `scope` "default", 15 and 17
+ * when present, and with "every", each supported major present (else, for
+ * both, whatever was found).
  */
-export async function installsUnderTest(): Promise<PgInstall[]> {
+export async function installsUnderTest(
+  scope: "default" | "every" = "default",
+): Promise<PgInstall[]> {
   const all = await discoverInstalls();
   const wanted = Deno.env.get("SPOCK_TEST_PG");
   if (wanted) {
@@ -23,7 +30,8 @@ export async function installsUnderTest(): Promise<PgInstall[]> {
     }
     return all.filter((i) => majors.includes(i.major));
   }
-  const preferred = all.filter((i) => i.major === 15 || i.major === 17);
+  const majors = scope === "every" ? SUPPORTED_MAJORS : [15, 17];
+  const preferred = all.filter((i) => majors.includes(i.major));
   if (preferred.length > 0) return preferred;
   if (all.length === 0) {
     throw new Error(

@@ -4,6 +4,7 @@
  */
 import { Cluster, type ClusterOptions, type PgInstall } from "../../local_pg/mod.ts";
 import { installsUnderTest } from "./installs_under_test.ts";
+import { guardPostgresJsFaults } from "../../mod/daemon/mod.ts";
 
 export {
   Cluster,
@@ -19,7 +20,11 @@ export {
 export { installsUnderTest } from "./installs_under_test.ts";
 export { insertSubscriptionRows } from "./catalog_rows.ts";
 
+// Test code runs in a process guarded as the executable guards every command (main.ts).
+guardPostgresJsFaults();
+
 const installs = await installsUnderTest();
+const everyInstall = await installsUnderTest("every");
 
 /** Options of {@link pgTest}: the cluster's, and which versions the test needs. */
 export interface PgTestOptions extends ClusterOptions {
@@ -28,19 +33,25 @@ export interface PgTestOptions extends ClusterOptions {
    * missing): the test is then reported as ignored, never as passed.
    */
   ignore?: (install: PgInstall) => boolean;
+  /**
+   * Run on every supported version found (15–18), not only on 15 and 17:
+   * for the representative tests that check the version-dependent paths.
+   */
+  everyVersion?: boolean;
 }
 
 /**
- * Registers one `Deno.test` per PostgreSQL version under test, each with a
- * fresh cluster that is stopped and deleted however the test ends. The test
- * name gets a ` [pg17]`-style suffix.
+ * Registers one `Deno.test` per PostgreSQL version under test (15 and 17,
+ * or every supported one with `everyVersion`), each with a fresh cluster
+ * that is stopped and deleted however the test ends. The test name gets a
+ * ` [pg17]`-style suffix.
  */
 export function pgTest(
   name: string,
   fn: (t: Deno.TestContext, cluster: Cluster) => Promise<void>,
   options: PgTestOptions = {},
 ): void {
-  for (const install of installs) {
+  for (const install of options.everyVersion ? everyInstall : installs) {
     Deno.test({
       name: `${name} [pg${install.major}]`,
       ignore: options.ignore?.(install) ?? false,

@@ -80,7 +80,7 @@ export interface RunOptions {
   keepMessages?: boolean;
   timeoutMs?: number;
   /** Applier options beyond the pair's. */
-  applier?: Pick<TransactionApplierOptions, "exceptions" | "carefulAt">;
+  applier?: Pick<TransactionApplierOptions, "exceptions" | "carefulAt" | "commitsInDoubt">;
 }
 
 /**

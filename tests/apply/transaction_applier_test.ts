@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { pgTest, pollUntil } from "../_harness/mod.ts";
-import { ApplyError, DEFAULT_EXCEPTION_SETTINGS } from "../../mod/apply/mod.ts";
+import { ApplyError, CommitsInDoubt, DEFAULT_EXCEPTION_SETTINGS } from "../../mod/apply/mod.ts";
 import { formatLsn, type Lsn, resolveConnectOptions } from "../../mod/pg/mod.ts";
 import type { PgoutputMessage } from "../../mod/pgoutput/mod.ts";
 import { crash, REMOTE_NODE_ID, runApply, setupPair, tableDigest } from "./_pair.ts";
@@ -151,7 +151,10 @@ pgTest(
       await pair.provider`insert into t (id, v) values (${i}, ${"row " + i})`;
     }
     const crashAt = 117;
+    // As a daemon's worker does, the applier after the crash learns which commits were in doubt.
+    const commitsInDoubt = new CommitsInDoubt();
     const first = await runApply(pair, {
+      applier: { commitsInDoubt },
       until: () => Promise.resolve(false),
       afterMessage: async (message, commits) => {
         // Crash in the middle of the next transaction, after its insert was sent,
@@ -172,6 +175,7 @@ pgTest(
     // Commits in the window when it crashed may or may not have been answered.
     assert.ok(applied <= crashAt, `applied ${applied} of the ${crashAt} sent before the crash`);
     const second = await runApply(pair, {
+      applier: { commitsInDoubt },
       until: async () =>
         (await pair.subscriber.unsafe("select count(*)::int as c from t"))[0].c === total,
     });

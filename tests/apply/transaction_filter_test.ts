@@ -1,7 +1,9 @@
 /**
  * TransactionFilter, pure: transactions with an Origin message dropped when
  * asked (forward_origins '{}' on PG 15), a skip LSN empties one transaction
- * but keeps its Begin and Commit, and gated tables lose their rows.
+ * but keeps its Begin and Commit, gated tables lose their rows, and repair
+ * mode drops rows, TRUNCATEs and queued commands until it is off or the
+ * transaction ends.
  */
 import assert from "node:assert/strict";
 import { TransactionFilter } from "../../mod/apply/mod.ts";
@@ -9,6 +11,7 @@ import {
   type Begin,
   type Commit,
   type Insert,
+  type Message,
   type PgoutputMessage,
   type Relation,
   RelationCache,
@@ -111,6 +114,64 @@ Deno.test("TransactionFilter drops rows of gated tables, truncates included", ()
   assert.deepEqual(out.map((m) => m.type), ["begin", "insert", "truncate", "commit"]);
   assert.deepEqual(out.find((m) => m.type === "truncate"), { ...truncate, relationIds: [7] });
   assert.deepEqual(run(filter, [begin(600n), insert(8), commit(600n)]), [
+    "begin",
+    "insert",
+    "commit",
+  ]);
+});
+
+function spockMessage(mtype: number, transactional = true): Message {
+  const content = new Uint8Array(4);
+  new DataView(content.buffer).setUint32(0, mtype, true);
+  return { type: "message", transactional, messageLsn: 1n, prefix: "Spock", content };
+}
+function queued(): Message {
+  return {
+    type: "message",
+    transactional: true,
+    messageLsn: 1n,
+    prefix: "spock_queue",
+    content: new Uint8Array(),
+  };
+}
+
+Deno.test("TransactionFilter leaves out what repair mode covers, up to off or the commit", () => {
+  const filter = new TransactionFilter({ skipOriginated: false, relations: relations() });
+  const [on, off, syncEvent] = [spockMessage(1), spockMessage(2), spockMessage(3)];
+  const truncate = {
+    type: "truncate" as const,
+    relationIds: [7],
+    cascade: false,
+    restartIdentity: false,
+  };
+  assert.deepEqual(
+    run(filter, [
+      begin(100n),
+      insert(),
+      on,
+      insert(),
+      truncate,
+      queued(),
+      off,
+      queued(),
+      insert(),
+      commit(100n),
+    ]),
+    ["begin", "insert", "message", "insert", "commit"],
+  );
+  assert.deepEqual(run(filter, [begin(200n), on, insert(), relation, syncEvent, commit(200n)]), [
+    "begin",
+    "relation",
+    "message",
+    "commit",
+  ]);
+  assert.deepEqual(run(filter, [begin(300n), insert(), commit(300n)]), [
+    "begin",
+    "insert",
+    "commit",
+  ]);
+  assert.deepEqual(run(filter, [spockMessage(1, false), begin(400n), insert(), commit(400n)]), [
+    "message",
     "begin",
     "insert",
     "commit",

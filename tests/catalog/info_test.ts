@@ -261,6 +261,35 @@ pgTest("spock info and misc functions behave as Spock's", async (t, cluster) => 
     assert.deepEqual({ ...row }, { i4: 14, i8: "14", n: "11.0", f: 4, z: null });
   });
 
+  await t.step(
+    "get_lsn_from_commit_ts() finds the end of the last commit at or before a time",
+    async () => {
+      await sql`CREATE TABLE lsn_ts (k int PRIMARY KEY)`;
+      await sql`CREATE PUBLICATION lsn_ts_pub FOR TABLE lsn_ts`;
+      await sql`SELECT pg_create_logical_replication_slot('lsn_ts_slot', 'pgoutput')`;
+      await sql`INSERT INTO lsn_ts VALUES (1)`;
+      await sql`INSERT INTO lsn_ts VALUES (2)`;
+      const [{ ts }] = await sql`SELECT clock_timestamp()::text AS ts`;
+      await sql`INSERT INTO lsn_ts VALUES (3)`;
+      const [{ lsn }] =
+        await sql`SELECT spock.get_lsn_from_commit_ts('lsn_ts_slot', ${ts}::text::timestamptz)::text AS lsn`;
+      await sql`SELECT pg_replication_slot_advance('lsn_ts_slot', ${lsn}::pg_lsn)`;
+      // From there on the slot sends only the insert made after ts.
+      const [{ inserts }] = await sql`SELECT count(*)::int AS inserts
+      FROM pg_logical_slot_peek_binary_changes('lsn_ts_slot', NULL, NULL,
+        'proto_version', '1', 'publication_names', 'lsn_ts_pub')
+      WHERE get_byte(data, 0) = 73`;
+      assert.equal(inserts, 1);
+      const missing = await errorOf(
+        sql`SELECT spock.get_lsn_from_commit_ts('no_such_slot', now())`,
+      );
+      assert.equal(missing.message, 'logical replication slot "no_such_slot" does not exist');
+      await sql`SELECT pg_drop_replication_slot('lsn_ts_slot')`;
+      await sql`DROP PUBLICATION lsn_ts_pub`;
+      await sql`DROP TABLE lsn_ts`;
+    },
+  );
+
   await t.step("functions that need a node say so on a database that is not one", async () => {
     const plain = await createDatabase(cluster, "plain");
     for (

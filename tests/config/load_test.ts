@@ -37,7 +37,10 @@ Deno.test("parseConfig() gives every default for an empty document", () => {
     nodes: [],
     log: { level: "info", format: "text" },
     engine: DEFAULT_ENGINE,
+    monitoring: { listen: undefined },
   });
+  const listening = parseConfig('monitoring:\n  listen: "127.0.0.1:9187"\n', { file: "s.yaml" });
+  assert.equal(listening.monitoring.listen, "127.0.0.1:9187");
   assert.equal(config.engine.conflict_resolution, "last_update_wins");
   assert.equal(config.engine.exception_behaviour, "transdiscard");
   assert.equal(config.engine.restart_delay_default, 5000);
@@ -81,7 +84,13 @@ Deno.test("parseConfig() rejects bad input naming the key, file, line and column
       "an unknown top-level key",
       "log: {}\nnodez: []\n",
       { code: "ERR_CONFIG_UNKNOWN_KEY", path: "nodez", line: 2, column: 1 },
-      /^spock\.yaml:2:1: Unknown key "nodez": at the top level use nodes, log, engine$/,
+      /^spock\.yaml:2:1: Unknown key "nodez": at the top level use nodes, log, engine, monitoring$/,
+    ],
+    [
+      "a monitoring address that is not HOST:PORT",
+      "monitoring:\n  listen: localhost\n",
+      { code: "ERR_CONFIG_VALUE", path: "monitoring.listen", line: 2, column: 11 },
+      /^spock\.yaml:2:11: Key "monitoring\.listen" must be HOST:PORT/,
     ],
     [
       "an unknown key in a node",

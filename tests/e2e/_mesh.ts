@@ -7,7 +7,7 @@ import type postgres from "postgres";
 import { type Cluster, pollUntil } from "../_harness/mod.ts";
 import { installCatalog } from "../../mod/catalog/mod.ts";
 import { DEFAULT_ENGINE, type EngineSettings } from "../../mod/config/mod.ts";
-import { type Daemon, guardClosedSocketWrites, startDaemon } from "../../mod/daemon/mod.ts";
+import { type Daemon, startDaemon } from "../../mod/daemon/mod.ts";
 
 /** One node: a database of the test cluster. */
 export interface TestNode {
@@ -35,6 +35,37 @@ export async function createNodes(
   }
   await admin.end();
   return nodes;
+}
+
+/**
+ * One node as {@link createNodes} makes it, but whose DSN (the one peers and
+ * subscriptions use) reaches it through `port`: a proxy in front of `cluster`.
+ */
+export async function createNodeVia(
+  cluster: Cluster,
+  name: string,
+  port: number,
+  ddl: string,
+): Promise<TestNode> {
+  const admin = cluster.connect();
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const sql = cluster.connect({ database: name, max: 3 });
+  await installCatalog(sql, { programVersion: "test" });
+  const dsn = `host=127.0.0.1 port=${port} dbname=${name} user=postgres`;
+  await sql`select spock.node_create(${name}, ${dsn})`;
+  if (ddl) await sql.unsafe(ddl);
+  return { name, dsn, sql };
+}
+
+/** An empty database `name` with the catalog installed and no node yet: a node to be added. */
+export async function createEmptyNode(cluster: Cluster, name: string): Promise<TestNode> {
+  const admin = cluster.connect();
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const sql = cluster.connect({ database: name, max: 3 });
+  await installCatalog(sql, { programVersion: "test" });
+  return { name, dsn: cluster.dsn({ dbname: name }), sql };
 }
 
 /** Adds every table of `public` to the default set on each node. */
@@ -73,15 +104,14 @@ export async function subscribeMesh(nodes: TestNode[]): Promise<Array<[TestNode,
 }
 
 /**
- * A daemon serving `nodes` in this process, as `spock run` runs it (with its
- * guard for postgres.js writes to dropped sockets); `stop()` stops it cleanly.
+ * A daemon serving `nodes` in this process, as `spock run` runs it (the
+ * harness installs the postgres.js guard `main.ts` installs); `stop()` stops it cleanly.
  */
 export function runDaemon(
   nodes: TestNode[],
   engine: Partial<EngineSettings> = {},
 ): Daemon & { stop(): Promise<void> } {
   const controller = new AbortController();
-  const unguard = guardClosedSocketWrites();
   const daemon = startDaemon({
     nodes: nodes.map(({ name, dsn }) => ({ name, dsn })),
     engine: { ...DEFAULT_ENGINE, ...engine },
@@ -92,11 +122,7 @@ export function runDaemon(
     ...daemon,
     async stop() {
       controller.abort();
-      try {
-        await daemon.done;
-      } finally {
-        unguard();
-      }
+      await daemon.done;
     },
   };
 }
@@ -188,4 +214,19 @@ export async function withDaemon(
   } finally {
     await daemon.stop();
   }
+}
+
+/** Commits `count` single-row transactions into `log (origin, n)` on `node`, numbered from 1. */
+export async function writeNumbered(node: TestNode, count: number): Promise<void> {
+  for (let n = 1; n <= count; n++) {
+    await node.sql`insert into log values (${node.name}, ${n})`;
+  }
+}
+
+/** A config file naming `nodes` (their DSNs), for `spock node add` and `node remove`. */
+export async function nodesConfigFile(nodes: TestNode[]): Promise<string> {
+  const file = await Deno.makeTempFile({ suffix: ".yaml" });
+  const lines = ["nodes:", ...nodes.flatMap((n) => [`  - name: ${n.name}`, `    dsn: "${n.dsn}"`])];
+  await Deno.writeTextFile(file, lines.join("\n") + "\n");
+  return file;
 }

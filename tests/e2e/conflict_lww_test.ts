@@ -140,4 +140,5 @@ pgTest(
       await closeNodes(nodes);
     }
   },
+  { everyVersion: true },
 );

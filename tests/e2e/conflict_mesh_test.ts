@@ -18,7 +18,7 @@ import {
   waitForSync,
 } from "./_mesh.ts";
 
-const SECONDS = Number(Deno.env.get("SPOCK_TEST_MESH_SECONDS") ?? "60");
+const SECONDS = Number(Deno.env.get("SPOCK_TEST_MESH_SECONDS") ?? "15");
 const KEYS = 40;
 
 /** One node's writer: single-row transactions on random keys until the deadline. */

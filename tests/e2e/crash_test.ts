@@ -121,4 +121,5 @@ pgTest(
       await closeNodes(nodes).catch(() => {});
     }
   },
+  { everyVersion: true },
 );

@@ -93,6 +93,7 @@ pgTest(
       await closeNodes([provider, subscriber]);
     }
   },
+  { everyVersion: true },
 );
 
 pgTest(

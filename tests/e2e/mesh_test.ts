@@ -67,4 +67,4 @@ pgTest("a three-node mesh where every node writes converges", async (_t, cluster
     await daemon.stop();
     await closeNodes(nodes);
   }
-});
+}, { everyVersion: true });

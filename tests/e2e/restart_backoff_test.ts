@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Cluster, pgTest, pollUntil, TcpProxy } from "../_harness/mod.ts";
-import { installCatalog } from "../../mod/catalog/mod.ts";
-import { runDaemon, type TestNode, waitForRow, waitForSync } from "./_mesh.ts";
+import { createNodeVia, runDaemon, waitForRow, waitForSync } from "./_mesh.ts";
 
 /** The most connections opened within any one second of [from, to). */
 function peakPerSecond(proxy: TcpProxy, from: number, to: number): number {
@@ -19,24 +18,22 @@ function peakPerSecond(proxy: TcpProxy, from: number, to: number): number {
   return peak;
 }
 
-async function node(cluster: Cluster, name: string, port: number): Promise<TestNode> {
-  const admin = cluster.connect();
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const sql = cluster.connect({ database: name, max: 3 });
-  await installCatalog(sql, { programVersion: "test" });
-  const dsn = `host=127.0.0.1 port=${port} dbname=${name} user=postgres`;
-  await sql`select spock.node_create(${name}, ${dsn})`;
-  await sql`create table t (k int primary key)`;
-  return { name, dsn, sql };
-}
-
 pgTest("a failing worker backs off and opens few connections", async (_t, cluster) => {
   const other = await Cluster.start(cluster.install);
   const toProvider = TcpProxy.start({ host: other.host, port: other.port });
   const toLocal = TcpProxy.start({ host: cluster.host, port: cluster.port });
-  const provider = await node(other, "bp", toProvider.port);
-  const subscriber = await node(cluster, "bs", toLocal.port);
+  const provider = await createNodeVia(
+    other,
+    "bp",
+    toProvider.port,
+    "create table t (k int primary key)",
+  );
+  const subscriber = await createNodeVia(
+    cluster,
+    "bs",
+    toLocal.port,
+    "create table t (k int primary key)",
+  );
   const daemon = runDaemon([subscriber], { restart_delay_default: 4_000 });
   try {
     await provider.sql`select spock.repset_add_table('default', 't')`;

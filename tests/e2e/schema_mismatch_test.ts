@@ -125,10 +125,12 @@ pgTest("a missing table or column goes to exception handling", async (_t, cluste
         return row?.error_message as string | undefined;
       }, { what: "the SUB_DISABLE entry" });
       assert.match(disabled, /skip_lsn = \S+$/);
+      // A worker whose seat was not released in time counts as running until its heartbeat is
+      // 30 s old.
       const status = await pollUntil(async () => {
         const [row] = await subscriber.sql`select * from spock.sub_show_status(${sub})`;
         return row.status === "disabled" && row.last_error !== null ? row : undefined;
-      }, { what: "the subscription to be disabled, with its error" });
+      }, { timeoutMs: 45_000, what: "the subscription to be disabled, with its error" });
       assert.match(
         status.last_error,
         /disabled by exception_behaviour sub_disable: remote transaction \d+ failed \(skip_lsn = /,

@@ -63,6 +63,7 @@ pgTest("applied changes fire row triggers, not statement triggers", async (_t, c
       "r_always:A",
       "s_always:A",
       "s_replica:R",
+      "spock_readonly:O",
     ]);
     await subscriber.sql`insert into t values (100)`;
     assert.equal((await fired(subscriber))["statement INSERT"], 1, "local writes fire them");

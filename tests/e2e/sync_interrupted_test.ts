@@ -1,6 +1,6 @@
 /**
  * An initial sync killed midway resumes by itself: `spock run` is SIGKILLed
- * during the data copy of a 1,000,000-row table (and, with
+ * during the data copy of a 300,000-row table (and, with
  * synchronize_structure, during the structure step and then during the copy
  * that follows the restored structure); after a restart the subscription
  * reaches ready with the provider's data, indexes and later changes.
@@ -19,7 +19,7 @@ import {
   waitForSync,
 } from "./_mesh.ts";
 
-const ROWS = 1_000_000;
+const ROWS = 300_000;
 
 /** Majors for which this machine has a pg_dump new enough (structure sync needs one). */
 const dumpable = new Set<number>();

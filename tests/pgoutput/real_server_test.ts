@@ -132,7 +132,7 @@ pgTest("decodeMessage() reads row changes under every replica identity", async (
     assert.equal(commit.commitTime, begin.commitTime);
     assert.ok(commit.endLsn > commit.commitLsn);
   });
-});
+}, { everyVersion: true });
 
 pgTest(
   "decodeMessage() reads unchanged TOAST, TRUNCATE flags and logical messages",
@@ -182,6 +182,7 @@ pgTest(
       assert.ok(nontx.messageLsn > 0n);
     });
   },
+  { everyVersion: true },
 );
 
 pgTest(
@@ -207,9 +208,13 @@ pgTest(
         await tx`select 1/0`;
       }).catch(() => {});
     };
+    // PostgreSQL 18 skips a transaction already aborted when decoding reaches it: the failed
+    // one is not streamed at all there, and only the rolled-back subtransaction is aborted.
+    const abortedStreamed = cluster.install.major < 18;
+    const abortsExpected = abortedStreamed ? 2 : 1;
     const { messages } = await collect(cluster, sql, bigTransaction, {
       streaming: true,
-      until: (m) => count(m, "stream_commit") >= 1 && count(m, "stream_abort") >= 2,
+      until: (m) => count(m, "stream_commit") >= 1 && count(m, "stream_abort") >= abortsExpected,
     });
     await t.step("changes arrive between Stream Start and Stream Stop, each with the xid", () => {
       const starts = rowsOf(messages, "stream_start");
@@ -227,23 +232,25 @@ pgTest(
       assert.ok(subAbort, "a stream_abort for the committed transaction's subtransaction");
       assert.notEqual(subAbort.subXid, subAbort.xid);
       const topAbort = aborts.find((a) => a.xid !== commit.xid);
-      assert.ok(topAbort, "a stream_abort for the failed transaction");
-      assert.equal(topAbort.subXid, topAbort.xid);
+      if (abortedStreamed) {
+        assert.ok(topAbort, "a stream_abort for the failed transaction");
+        assert.equal(topAbort.subXid, topAbort.xid);
+      } else assert.equal(topAbort, undefined, "the failed transaction is not streamed");
       assert.ok(commit.endLsn > commit.commitLsn);
     });
     await t.step("rows of the committed transaction: all but the rolled-back ones", () => {
       const commit = rowsOf(messages, "stream_commit")[0];
       const subAbort = rowsOf(messages, "stream_abort").find((a) => a.xid === commit.xid)!;
-      const failed = rowsOf(messages, "stream_abort").find((a) => a.xid !== commit.xid)!;
+      const failed = rowsOf(messages, "stream_abort").find((a) => a.xid !== commit.xid);
       // After ROLLBACK TO SAVEPOINT the last rows run in a new subtransaction of the same xact.
       const committed = rowsOf(messages, "insert")
-        .filter((m) => m.xid !== subAbort.subXid && m.xid !== failed.xid);
+        .filter((m) => m.xid !== subAbort.subXid && m.xid !== failed?.xid);
       assert.equal(committed.length, 5000);
     });
     if (cluster.install.major >= 16) {
       const parallel = await collect(cluster, sql, bigTransaction, {
         streaming: "parallel",
-        until: (m) => count(m, "stream_commit") >= 1 && count(m, "stream_abort") >= 2,
+        until: (m) => count(m, "stream_commit") >= 1 && count(m, "stream_abort") >= abortsExpected,
       });
       await t.step("protocol 4 parallel streaming adds the abort LSN and time", () => {
         const aborts = rowsOf(parallel.messages, "stream_abort");
@@ -252,6 +259,7 @@ pgTest(
       });
     }
   },
+  { everyVersion: true },
 );
 
 pgTest("decodeMessage() reads two-phase transactions", async (t, cluster) => {
@@ -308,7 +316,7 @@ pgTest("decodeMessage() reads two-phase transactions", async (t, cluster) => {
     assert.equal(streamPrepare.gid, "gid_streamed");
     assert.equal(rowsOf(messages, "commit_prepared")[1].gid, "gid_streamed");
   });
-});
+}, { everyVersion: true });
 
 pgTest("decodeMessage() reads the Origin of a replayed transaction", async (t, cluster) => {
   const sql = cluster.connect();
@@ -336,7 +344,7 @@ pgTest("decodeMessage() reads the Origin of a replayed transaction", async (t, c
     // 2026-01-02 03:04:05.123456 UTC in microseconds since 2000-01-01: the origin's commit time.
     assert.equal(begin.commitTime, 820_638_245_123_456n);
   });
-});
+}, { everyVersion: true });
 
 pgTest(
   "decodeMessage() reads binary values exactly as the types' send functions",
@@ -411,4 +419,5 @@ pgTest(
       assert.equal(fromServer[15], "192.168.0.1/24");
     });
   },
+  { everyVersion: true },
 );

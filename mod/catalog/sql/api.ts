@@ -24,6 +24,7 @@ import conflicts from "./api/18_conflicts.sql" with { type: "text" };
 import queue from "./api/19_queue.sql" with { type: "text" };
 import autoDdl from "./api/20_auto_ddl.sql" with { type: "text" };
 import sequenceIds from "./api/21_sequence_ids.sql" with { type: "text" };
+import readonly from "./api/22_readonly.sql" with { type: "text" };
 import reconcile from "./reconcile.sql" with { type: "text" };
 
 /**
@@ -55,4 +56,5 @@ export const API_SQL: readonly string[] = [
   queue,
   autoDdl,
   sequenceIds,
+  readonly,
 ];

@@ -100,6 +100,8 @@ interface Pending {
   /** A simple query's error, settled at its ReadyForQuery. */
   error: unknown;
   onNotice: ((notice: ServerMessageFields) => void) | undefined;
+  /** A simple query's rows as they arrive, before the query ends (or the session is lost). */
+  onRow?: (row: Row) => void;
 }
 
 interface BackendMessage {
@@ -300,13 +302,20 @@ export class WireSession {
   /**
    * Sends a simple Query (one message, possibly several statements, no
    * parameters): the server reads it whole before running any of it, and
-   * skips it after an earlier failure like any other statement.
+   * skips it after an earlier failure like any other statement. `onRow`
+   * sees each row as it arrives, so rows sent before the session was lost
+   * are not lost with it.
    */
-  simple(text: string, options: Pick<QueryOptions, "onNotice"> = {}): Promise<QueryResult> {
+  simple(
+    text: string,
+    options: Pick<QueryOptions, "onNotice"> & { onRow?: (row: Row) => void } = {},
+  ): Promise<QueryResult> {
     return new Promise((resolve, reject) => {
       if (this.#lost) return reject(this.#lost);
       if (this.#ignoring) return reject(new PgSkippedError(this.#failure));
-      this.#pending.push(this.#entry("simple", resolve, reject, options.onNotice));
+      const entry = this.#entry("simple", resolve, reject, options.onNotice);
+      entry.onRow = options.onRow;
+      this.#pending.push(entry);
       this.#send(serialize.query(text));
     });
   }
@@ -584,6 +593,7 @@ export class WireSession {
           row[fields[i].name] = parseTextValue(values[i], fields[i].dataTypeID);
         }
         head.rows.push(row);
+        head.onRow?.(row);
         return;
       }
       case "commandComplete":

@@ -108,6 +108,15 @@ LANGUAGE sql VOLATILE STRICT AS $fn$
       || decode(repeat('00', 64), 'hex'))
 $fn$;
 
+-- Repair mode: a transactional "Spock" message (int32 mtype 1 = on, 2 = off).
+-- Subscribers leave out the rows, TRUNCATEs and queued commands (DDL) of
+-- this transaction that follow "on", until "off" or the transaction's end.
+CREATE OR REPLACE FUNCTION spock.repair_mode(enabled bool) RETURNS pg_lsn
+LANGUAGE sql VOLATILE STRICT AS $fn$
+  SELECT pg_catalog.pg_logical_emit_message(true, 'Spock',
+    spock._uint32_le(CASE WHEN enabled THEN 1 ELSE 2 END))
+$fn$;
+
 -- Polls spock.progress for (local node, origin) until remote_lsn >= lsn; the
 -- timeout is in seconds (0 = none). ROLLBACK gives each poll a fresh snapshot,
 -- hence a procedure: CALL it outside an explicit transaction block.
@@ -190,3 +199,46 @@ CREATE OR REPLACE FUNCTION spock.delta_apply(numeric, numeric, numeric) RETURNS 
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT $3 + ($2 - $1) $fn$;
 CREATE OR REPLACE FUNCTION spock.delta_apply(money, money, money) RETURNS money
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT $3 + ($2 - $1) $fn$;
+
+-- The end LSN of the last transaction slot_name would still send that
+-- committed at or before commit_ts (Spock's ZODAN manual step: advance a
+-- peer's slot past what the new node's copy holds). Decoded from a
+-- temporary copy of the slot through this database's publications; the
+-- slot's own position when no such transaction is pending.
+CREATE OR REPLACE FUNCTION spock.get_lsn_from_commit_ts(slot_name name, commit_ts timestamptz)
+RETURNS pg_lsn LANGUAGE plpgsql VOLATILE STRICT AS $fn$
+DECLARE
+  copy name := ('spk_lsn_ts_' || pg_catalog.pg_backend_pid())::name;
+  publications text;
+  result pg_lsn;
+  change bytea;
+  end_lsn bigint;
+  committed bigint;
+  limit_micros bigint := ((extract(epoch FROM commit_ts) - 946684800) * 1000000)::bigint;
+BEGIN
+  SELECT s.confirmed_flush_lsn INTO result FROM pg_catalog.pg_replication_slots s
+  WHERE s.slot_name = get_lsn_from_commit_ts.slot_name AND s.slot_type = 'logical';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'logical replication slot "%" does not exist', slot_name
+      USING ERRCODE = 'undefined_object';
+  END IF;
+  SELECT string_agg(pg_catalog.quote_ident(p.pubname), ',') INTO publications
+  FROM pg_catalog.pg_publication p;
+  IF publications IS NULL THEN
+    RETURN result;
+  END IF;
+  PERFORM pg_catalog.pg_copy_logical_replication_slot(slot_name, copy, true, 'pgoutput');
+  -- pgoutput's Commit: 'C', Int8 flags, Int64 commit LSN, Int64 end LSN, Int64 commit time.
+  FOR change IN SELECT c.data FROM pg_catalog.pg_logical_slot_peek_binary_changes(copy, NULL, NULL,
+      'proto_version', '1', 'publication_names', publications) c
+    WHERE pg_catalog.get_byte(c.data, 0) = 67
+  LOOP
+    committed := ('x' || encode(substring(change FROM 19 FOR 8), 'hex'))::bit(64)::bigint;
+    EXIT WHEN committed > limit_micros;
+    end_lsn := ('x' || encode(substring(change FROM 11 FOR 8), 'hex'))::bit(64)::bigint;
+    result := (to_hex(end_lsn >> 32) || '/' || to_hex(end_lsn & 4294967295))::pg_lsn;
+  END LOOP;
+  PERFORM pg_catalog.pg_drop_replication_slot(copy);
+  RETURN result;
+END
+$fn$;

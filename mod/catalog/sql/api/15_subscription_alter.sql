@@ -1,7 +1,7 @@
 -- The SQL API's subscription alterations: enable, disable, interface, sets,
 -- skip LSN, options (with the per-subscription conflict settings in
 -- spock._sub_option), and the table sync requests (sub_alter_sync,
--- sub_resync_table). Each records intent and notifies; restarting workers and
+-- sub_resync_table, and sub_resync). Each records intent and notifies; restarting workers and
 -- copying tables is the engine's job.
 
 -- sub_enable / sub_disable. immediate = true: Spock kills the apply worker at once;
@@ -298,6 +298,29 @@ BEGIN
   END IF;
   IF sub_resync_table.truncate THEN
     PERFORM spock._truncate_table(rel.nspname, rel.relname);
+  END IF;
+  PERFORM spock._notify('subscription', sub.sub_name, 'resync');
+  RETURN true;
+END
+$fn$;
+
+-- sub_resync (not in Spock): every table copied again under a new slot, the way out
+-- of a slot the provider invalidated. The subscription's sync restarts at its data
+-- step: the engine drops the old slot, creates a new one, truncates each table and
+-- copies it; the structure is kept. The node's own writes that its peers have not
+-- received yet are emptied with the tables.
+CREATE OR REPLACE FUNCTION spock.sub_resync(subscription_name name)
+RETURNS boolean LANGUAGE plpgsql VOLATILE STRICT AS $fn$
+DECLARE
+  sub spock.subscription := spock._sub_find(subscription_name, true);
+BEGIN
+  PERFORM spock._lock_local_node();
+  UPDATE spock.local_sync_status y SET sync_kind = 'd', sync_status = 'd', sync_statuslsn = '0/0'
+  WHERE y.sync_subid = sub.sub_id AND y.sync_nspname IS NULL AND y.sync_relname IS NULL;
+  IF NOT FOUND THEN
+    INSERT INTO spock.local_sync_status (sync_kind, sync_subid, sync_nspname, sync_relname,
+      sync_status, sync_statuslsn)
+    VALUES ('d', sub.sub_id, NULL, NULL, 'd', '0/0');
   END IF;
   PERFORM spock._notify('subscription', sub.sub_name, 'resync');
   RETURN true;

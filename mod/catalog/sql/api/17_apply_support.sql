@@ -112,15 +112,18 @@ $fn$;
 
 -- AFTER DELETE trigger of replicated tables (an ordinary trigger: it fires
 -- for local deletes, not under the apply's replica role). Arguments: schema,
--- table, then the key columns.
+-- table, then the key columns. SECURITY DEFINER, as the deleting role may
+-- have no rights on schema spock; no SET clause (it would cost more than the
+-- insert, on every row): every name in the body is schema-qualified instead.
 CREATE OR REPLACE FUNCTION spock._record_local_delete() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER AS $fn$
 DECLARE
-  old_row jsonb := to_jsonb(OLD);
+  old_row jsonb := pg_catalog.to_jsonb(OLD);
   deleted_key jsonb;
 BEGIN
-  SELECT jsonb_object_agg(a.name, old_row -> a.name) INTO deleted_key
-  FROM unnest(TG_ARGV[2:]) AS a(name);
+  SELECT pg_catalog.jsonb_object_agg(a.name, pg_catalog.jsonb_object_field(old_row, a.name))
+  INTO deleted_key
+  FROM pg_catalog.unnest(TG_ARGV[2:]) AS a(name);
   INSERT INTO spock._tombstone AS t (nspname, relname, key, deleted_at, deleted_xid)
   VALUES (TG_ARGV[0], TG_ARGV[1], deleted_key, NULL, pg_catalog.pg_current_xact_id())
   ON CONFLICT (nspname, relname, key) DO UPDATE
