@@ -61,7 +61,8 @@ async function prepareEmbedded(
   if (!(await exists(`${nativeDir}/bin/postgres`))) return undefined;
   const target = `/tmp/spock-pg/${version}`;
   if (await exists(`${target}/.ready`)) return `${target}/bin`;
-  const staging = `${target}.${Deno.pid}`;
+  // Test files run as workers of one process: the pid alone does not tell them apart.
+  const staging = `${target}.${Deno.pid}.${crypto.randomUUID()}`;
   await Deno.mkdir("/tmp/spock-pg", { recursive: true, mode: 0o755 });
   await Deno.chmod("/tmp/spock-pg", 0o755);
   await run("cp", ["-R", nativeDir, staging]);

@@ -5,6 +5,7 @@
 import { Cluster, type ClusterOptions, type PgInstall } from "../../local_pg/mod.ts";
 import { installsUnderTest } from "./installs_under_test.ts";
 import { guardPostgresJsFaults } from "../../mod/daemon/mod.ts";
+import { keepEngineLog, takeEngineLog } from "./engine_log.ts";
 
 export {
   Cluster,
@@ -22,6 +23,7 @@ export { insertSubscriptionRows } from "./catalog_rows.ts";
 
 // Test code runs in a process guarded as the executable guards every command (main.ts).
 guardPostgresJsFaults();
+await keepEngineLog();
 
 const installs = await installsUnderTest();
 const everyInstall = await installsUnderTest("every");
@@ -58,12 +60,29 @@ export function pgTest(
       sanitizeResources: false,
       sanitizeOps: false,
       fn: async (t) => {
+        takeEngineLog();
         const cluster = await Cluster.start(install, options);
+        let stepFailed = false;
+        // A failed step does not throw: its result is watched to print the logs.
+        const watched = new Proxy(t, {
+          get(target, property) {
+            if (property !== "step") return Reflect.get(target, property);
+            return async (...args: Parameters<Deno.TestContext["step"]>) => {
+              const passed = await (target.step as (...a: typeof args) => Promise<boolean>)(
+                ...args,
+              );
+              if (!passed && !stepFailed) {
+                stepFailed = true;
+                await printLogs(cluster);
+              }
+              return passed;
+            };
+          },
+        });
         try {
-          await fn(t, cluster);
+          await fn(watched, cluster);
         } catch (error) {
-          const log = await cluster.log();
-          if (log) console.error(`--- server log (pg${install.major}) ---\n${log.slice(-4000)}`);
+          if (!stepFailed) await printLogs(cluster);
           throw error;
         } finally {
           await cluster.stop();
@@ -73,22 +92,18 @@ export function pgTest(
   }
 }
 
+/** Prints the end of the server's log and the engine's last log lines, for a failing test. */
+async function printLogs(cluster: Cluster): Promise<void> {
+  const log = await cluster.log();
+  if (log) console.error(`--- server log (pg${cluster.install.major}) ---\n${log.slice(-4000)}`);
+  const engine = takeEngineLog();
+  if (engine.length > 0) {
+    console.error(`--- engine log (in-process daemons) ---\n${engine.join("\n")}`);
+  }
+}
+
 /** The installations under test, for tests that need several clusters. */
 export function pgInstalls(): PgInstall[] {
   return installs;
 }
 export { COMPILE_PERMISSIONS, runSpock, spockCommand } from "./spawn.ts";
-
-// SPOCK_TEST_LOG=debug (or info, warning…) prints the engine's logs of in-process daemons.
-const testLogLevel = Deno.env.get("SPOCK_TEST_LOG");
-if (testLogLevel) {
-  const { configure, getConsoleSink } = await import("@logtape/logtape");
-  await configure({
-    sinks: { console: getConsoleSink() },
-    loggers: [{
-      category: ["spock"],
-      lowestLevel: testLogLevel as "debug",
-      sinks: ["console"],
-    }],
-  });
-}
