@@ -89,6 +89,9 @@ function timeoutMs(flags: ParsedFlags, command: Command): number | undefined {
   return Math.round(seconds * 1000);
 }
 
+/** NAMEDATALEN - 1: the longest name PostgreSQL keeps. */
+const NAME_MAX_BYTES = 63;
+
 const PLACEHOLDER: Record<SqlType, string> = {
   name: "NAME",
   text: "TEXT",
@@ -159,8 +162,17 @@ function argValue(arg: ApiArg, raw: string | boolean, command: Command): string 
       return text;
     case "text[]":
       return arrayLiteral(text === "" ? [] : text.split(",").map((item) => item.trim()));
+    case "name": {
+      if (text === "") bad("must not be empty");
+      // The server would cut it to 63 bytes without a word, and act on another name.
+      const bytes = new TextEncoder().encode(text).length;
+      if (bytes > NAME_MAX_BYTES) {
+        bad(`is ${bytes} bytes long; PostgreSQL names are at most ${NAME_MAX_BYTES} bytes`);
+      }
+      return text;
+    }
     default:
-      if (text === "" && (arg.type === "name" || arg.type === "regclass")) bad("must not be empty");
+      if (text === "" && arg.type === "regclass") bad("must not be empty");
       return text;
   }
 }

@@ -39,7 +39,8 @@ select s.sub_origin::text as node_id, s.sub_slot_name::text as origin,
   coalesce(o.remote_lsn, '0/0')::text as lsn, p.remote_commit_ts::text as commit_time
 from spock.subscription s
 join spock.local_node l on l.node_id = s.sub_target
-left join pg_catalog.pg_replication_origin_status o on o.external_id = s.sub_slot_name
+left join lateral (select pg_catalog.pg_replication_origin_progress(r.roname, false) as remote_lsn
+  from pg_catalog.pg_replication_origin r where r.roname = s.sub_slot_name) o on true
 left join spock.progress p on p.node_id = l.node_id and p.remote_node_id = s.sub_origin
 where s.sub_origin <> $1::text::oid`;
 

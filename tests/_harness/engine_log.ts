@@ -36,12 +36,12 @@ export async function keepEngineLog(): Promise<void> {
     }
   };
   await configure({
-    sinks: { memory: memorySink, console: consoleSink },
+    sinks: { memory: memorySink, console: consoleSink, meta: console },
     loggers: [{
       category: ["spock"],
       lowestLevel: consoleLevel && LEVELS.indexOf(consoleLevel) < 2 ? consoleLevel : "info",
       sinks: ["memory", "console"],
-    }],
+    }, { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["meta"] }],
   });
 }
 

@@ -106,7 +106,11 @@ pgTest(
       const end = await third.stop();
       await pollUntil(async () => await appliedCount(subscriber) === end * PARTS, {
         timeoutMs: 60_000,
-        what: "every transaction after the restart",
+        what: `every transaction after the restart (up to ${end})`,
+      }).catch(async (error) => {
+        const [seen] = await subscriber.sql`select count(*)::int as rows,
+          count(distinct (n, part))::int as distinct_rows, max(n) as last from ledger`;
+        throw new Error(`${error.message}: ${JSON.stringify(seen)}`);
       });
       const [final] = await subscriber.sql`
       select count(distinct (n, part))::int as distinct_rows from ledger`;
@@ -114,7 +118,11 @@ pgTest(
       const result = await daemon.interrupt("SIGTERM");
       assert.equal(result.code, 0, result.stderr.slice(-2000));
     } catch (error) {
-      console.error(`--- spock run (last) ---\n${daemon.stderr.slice(-4000)}`);
+      // The last lines but the per-transaction ones.
+      const lines = daemon.stderr.split("\n").filter((line) =>
+        !line.includes("Applied remote transaction")
+      );
+      console.error(`--- spock run (last) ---\n${lines.slice(-80).join("\n")}`);
       throw error;
     } finally {
       await daemon.kill();

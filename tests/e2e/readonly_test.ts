@@ -108,10 +108,13 @@ pgTest(
           const [{ slot }] = await subscriber.sql`select sub_slot_name::text as slot
         from spock.subscription where sub_name = ${sub}`;
           await admin`alter database s set spock.readonly = 'all'`;
+          // Stopped by the daemon (not between two attempts), and off the slot.
           await pollUntil(async () => {
+            const [worker] = await subscriber.sql`select w.state from spock._apply_worker w
+          join spock.subscription s on s.sub_id = w.sub_id where s.sub_name = ${sub}`;
             const [row] = await provider.sql`select active from pg_replication_slots
           where slot_name = ${slot}`;
-            return row.active === false || undefined;
+            return (worker?.state === "stopped" && row.active === false) || undefined;
           }, { what: "the subscriber's worker to stop" });
           await provider.sql`insert into t values (20, 20)`;
           const [{ kept }] = await provider
