@@ -189,10 +189,6 @@ async function refuseStartup(client: Deno.Conn): Promise<void> {
     }
     const rest = length > 8 ? await readExactly(client, length - 8) : new Uint8Array();
     if (rest === undefined) return;
-    if (Deno.env.get("PROXY_DEBUG")) {
-      const params = new TextDecoder().decode(rest).split("\0");
-      console.error("refused", params[params.indexOf("application_name") + 1]);
-    }
     await client.write(shuttingDown());
     return;
   }

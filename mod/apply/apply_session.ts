@@ -46,7 +46,9 @@ import { ORIGIN_SQL, prepareCommitStatementSql } from "../catalog/mod.ts";
 import { ApplyError } from "./errors.ts";
 import {
   CommitsInDoubt,
+  COMMITTED_WITH_ORIGIN_SQL,
   lastCommittedEnd,
+  unreportedMover,
   XACT_STATUS_SQL,
   type XactStatus,
 } from "./commits_in_doubt.ts";
@@ -130,12 +132,14 @@ export class ApplySession {
       await wire.query(ORIGIN_SQL.sessionSetup, [options.originName], { sync: true });
       const { rows: [row] } = await wire.query(
         `select b.lsn, b.origin_id, (select n.node_name::text from spock.node n
-           join spock.local_node l using (node_id)) as node_name
+           join spock.local_node l using (node_id)) as node_name,
+           pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text as next_xid
          from (${ORIGIN_SQL.bound}) b`,
         [options.originName],
         { sync: true },
       );
       const start = row.lsn === null ? 0n : parseLsn(row.lsn as string);
+      doubts.startAt(BigInt(row.next_xid as string));
       const session = new ApplySession(wire, options.originName, {
         start,
         originId: Number(row.origin_id),
@@ -165,7 +169,7 @@ export class ApplySession {
     const previous = this.#mark;
     const lsn = formatLsn(endLsn);
     this.#mark = lsn;
-    const doubt = this.#doubts.sent(parseLsn(previous), endLsn);
+    const doubt = this.#doubts.sent(parseLsn(previous), endLsn, commitTime);
     return this.wire.simple(
       `set constraints all immediate; execute ${COMMIT_STATEMENT}(${quoteLiteral(previous)}, ` +
         `${quoteLiteral(lsn)}, ${quoteLiteral(commitTime)}); commit`,
@@ -221,7 +225,7 @@ async function putOriginBack(wire: WireSession, name: string, doubts: CommitsInD
     const { rows } = await wire.query(XACT_STATUS_SQL, [xids.join(",")], { sync: true });
     for (const row of rows) statuses.set(row.xid as string, row.status as XactStatus);
   }
-  const limit = lastCommittedEnd(doubts.entries, statuses);
+  let limit = lastCommittedEnd(doubts.entries, statuses);
   if (limit === "wait") {
     throw new ApplyError(
       `Cannot apply yet: the previous apply session's commit on origin ${quoteLiteral(name)} ` +
@@ -229,16 +233,23 @@ async function putOriginBack(wire: WireSession, name: string, doubts: CommitsInD
       { code: "ERR_APPLY_COMMIT_IN_DOUBT", operation: "start", origin: name },
     );
   }
-  if (limit !== undefined) {
-    const { rows: [row] } = await wire.query(ORIGIN_SQL.positions, [name], { sync: true });
-    const applied = row?.applied ? parseLsn(row.applied as string) : 0n;
-    if (applied > limit) {
-      log.warning(
-        "The apply session of origin {origin} ended inside a COMMIT that aborted but moved the origin to {applied}: putting it back to {lsn}, the last remote commit applied",
-        { origin: name, applied: formatLsn(applied), lsn: formatLsn(limit) },
-      );
-      await wire.query(ORIGIN_SQL.advance, [name, formatLsn(limit)], { sync: true });
-    }
+  const { rows: [row] } = await wire.query(ORIGIN_SQL.positions, [name], { sync: true });
+  const applied = row?.applied ? parseLsn(row.applied as string) : 0n;
+  const mover = limit === undefined ? unreportedMover(doubts.entries, applied) : undefined;
+  if (mover !== undefined && doubts.floorXid !== undefined) {
+    const { rows: [found] } = await wire.query(
+      COMMITTED_WITH_ORIGIN_SQL,
+      [String(doubts.floorXid), name, mover.entry.commitTime],
+      { sync: true },
+    );
+    if ((found.committed as number) < mover.sameTime) limit = mover.entry.previousEndLsn;
+  }
+  if (limit !== undefined && applied > limit) {
+    log.warning(
+      "The apply session of origin {origin} ended inside a COMMIT that aborted but moved the origin to {applied}: putting it back to {lsn}, the last remote commit applied",
+      { origin: name, applied: formatLsn(applied), lsn: formatLsn(limit) },
+    );
+    await wire.query(ORIGIN_SQL.advance, [name, formatLsn(limit)], { sync: true });
   }
   doubts.clear();
 }
