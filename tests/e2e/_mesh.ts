@@ -230,3 +230,53 @@ export async function nodesConfigFile(nodes: TestNode[]): Promise<string> {
   await Deno.writeTextFile(file, lines.join("\n") + "\n");
   return file;
 }
+
+/** What {@link writeConflicting} did: operations committed, and failed (when tolerated). */
+export interface ConflictingWrites {
+  operations: number;
+  failed: number;
+}
+
+/**
+ * Random single-row inserts, updates and deletes on `kv (k, v, note)` keys
+ * 1..`keys` from `node` until `until` (Date.now()), a pseudo-random sequence
+ * from `seed`, `paceMs` apart. With `tolerateFailures` a failed write (a
+ * restarting server) is counted and the writer waits 200 ms; else it throws.
+ */
+export async function writeConflicting(
+  node: TestNode,
+  options: {
+    until: number;
+    seed: number;
+    keys: number;
+    paceMs: number;
+    tolerateFailures?: boolean;
+  },
+): Promise<ConflictingWrites> {
+  let state = options.seed;
+  const random = (n: number) => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state % n;
+  };
+  const done = { operations: 0, failed: 0 };
+  while (Date.now() < options.until) {
+    const k = random(options.keys) + 1;
+    const choice = random(10);
+    try {
+      if (choice < 4) {
+        await node.sql`insert into kv values (${k}, 0, ${node.name}) on conflict do nothing`;
+      } else if (choice < 8) {
+        await node.sql`update kv set v = v + 1, note = ${node.name} where k = ${k}`;
+      } else {
+        await node.sql`delete from kv where k = ${k}`;
+      }
+      done.operations++;
+    } catch (error) {
+      if (!options.tolerateFailures) throw error;
+      done.failed++;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.paceMs));
+  }
+  return done;
+}

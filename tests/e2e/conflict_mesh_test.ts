@@ -13,39 +13,15 @@ import {
   createNodes,
   runDaemon,
   subscribeMesh,
-  type TestNode,
   waitConverged,
   waitForSync,
+  writeConflicting,
 } from "./_mesh.ts";
 
 const SECONDS = Number(Deno.env.get("SPOCK_TEST_MESH_SECONDS") ?? "15");
 const KEYS = 40;
 
 /** One node's writer: single-row transactions on random keys until the deadline. */
-async function write(node: TestNode, until: number, seed: number): Promise<number> {
-  let state = seed;
-  const random = (n: number) => {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    return state % n;
-  };
-  let operations = 0;
-  while (Date.now() < until) {
-    const k = random(KEYS) + 1;
-    const choice = random(10);
-    if (choice < 4) {
-      await node.sql`insert into kv values (${k}, 0, ${node.name}) on conflict do nothing`;
-    } else if (choice < 8) {
-      await node.sql`update kv set v = v + 1, note = ${node.name} where k = ${k}`;
-    } else {
-      await node.sql`delete from kv where k = ${k}`;
-    }
-    operations++;
-    // Pace the writers so three nodes and their daemon share two cores.
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  return operations;
-}
-
 pgTest("a three-node mesh converges under conflicting writes", async (_t, cluster) => {
   const nodes = await createNodes(
     cluster,
@@ -59,7 +35,10 @@ pgTest("a three-node mesh converges under conflicting writes", async (_t, cluste
   try {
     for (const [node, sub] of subscriptions) await waitForSync(node, sub);
     const until = Date.now() + SECONDS * 1000;
-    const operations = await Promise.all(nodes.map((node, i) => write(node, until, i + 7)));
+    // Paced so that three nodes and their daemon share two cores.
+    const operations = (await Promise.all(
+      nodes.map((node, i) => writeConflicting(node, { until, seed: i + 7, keys: KEYS, paceMs: 2 })),
+    )).map((done) => done.operations);
     assert.ok(operations.every((n) => n > 100), `operations per node: ${operations}`);
     await waitConverged(nodes, "kv", 120_000);
     for (const [node, sub] of subscriptions) {

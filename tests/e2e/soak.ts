@@ -24,6 +24,7 @@ import {
   type TestNode,
   waitConverged,
   waitForSync,
+  writeConflicting,
 } from "./_mesh.ts";
 
 const SECONDS = Number(Deno.env.get("SPOCK_SOAK_SECONDS") ?? "60");
@@ -31,37 +32,6 @@ const KILL_EVERY_S = Math.max(15, Math.round(SECONDS / 10));
 const KEYS = 50;
 /** The conflicts spock.resolutions always records with save_resolutions (see conflict_mesh_test). */
 const RECORDED_TYPES = ["insert_exists", "update_missing", "delete_missing", "delete_exists"];
-
-/** One node's writer until `until`: single-row transactions; failures (a restart) are counted. */
-async function write(node: TestNode, until: number, seed: number) {
-  let state = seed;
-  const random = (n: number) => {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    return state % n;
-  };
-  const done = { operations: 0, failed: 0 };
-  while (Date.now() < until) {
-    const k = random(KEYS) + 1;
-    const choice = random(10);
-    try {
-      if (choice < 4) {
-        await node.sql`insert into kv values (${k}, 0, ${node.name}) on conflict do nothing`;
-      } else if (choice < 8) {
-        await node.sql`update kv set v = v + 1, note = ${node.name} where k = ${k}`;
-      } else {
-        await node.sql`delete from kv where k = ${k}`;
-      }
-      done.operations++;
-    } catch {
-      done.failed++;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    // Paced so that one daemon applying six streams keeps up on two cores shared with the
-    // three servers (at 3 ms it fell minutes behind in 10 minutes: a backlog, not a fault).
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return done;
-}
 
 /** The resident set size of process `pid`, in MiB. */
 async function rssMiB(pid: number): Promise<number> {
@@ -102,7 +72,17 @@ Deno.test({
 
       const began = Date.now();
       const until = began + SECONDS * 1000;
-      const writers = Promise.all(nodes.map((node, i) => write(node, until, i + 11)));
+      // Paced so that one daemon applying six streams keeps up on two cores shared with the
+      // three servers (at 3 ms it fell minutes behind in 10 minutes: a backlog, not a fault).
+      const writers = Promise.all(nodes.map((node, i) =>
+        writeConflicting(node, {
+          until,
+          seed: i + 11,
+          keys: KEYS,
+          paceMs: 10,
+          tolerateFailures: true,
+        })
+      ));
       const sleepUntil = (at: number) =>
         new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
       // The harness ends a cluster's clients when it stops it: the writer gets a new one.
