@@ -81,15 +81,20 @@ pgTest("the daemon recovers from cuts, a stall and latency, losing and repeating
       async () => {
         proxy.stall();
         const stalledAt = performance.now();
-        const detected = await pollUntil(async () => {
-          const [row] = await subscriber.sql`select error_message from spock._sub_error`;
-          return row?.error_message?.includes("taken for dead") ? performance.now() : undefined;
-        }, { timeoutMs: 30_000, intervalMs: 50, what: "the stall to be detected" });
+        let detected: number;
+        try {
+          detected = await pollUntil(async () => {
+            const [row] = await subscriber.sql`select error_message from spock._sub_error`;
+            return row?.error_message?.includes("taken for dead") ? performance.now() : undefined;
+          }, { timeoutMs: 30_000, intervalMs: 50, what: "the stall to be detected" });
+        } finally {
+          // A failure here must not leave the later steps behind a stalled proxy.
+          proxy.resume();
+        }
         const seconds = (detected - stalledAt) / 1000;
         console.log(`stall detected after ${seconds.toFixed(1)} s`);
         // The worker fails at the timeout; closing the stalled connection takes up to 2 s more.
         assert.ok(seconds >= IDLE_TIMEOUT_S - 0.1 && seconds < IDLE_TIMEOUT_S + 5, `${seconds} s`);
-        proxy.resume();
         await provider.sql`insert into log values (3001, 'after the stall')`;
         await waitForRow(subscriber, "log", "n", 3001, 90_000);
       },
