@@ -3,6 +3,7 @@
  * of the subscription and of each table, and the rows COPY has written so far
  * (`pg_stat_progress_copy`), reported as lines with a rate.
  */
+import { syncStateOfLetter } from "../sync/mod.ts";
 import { ClusterError } from "./errors.ts";
 import type { ClusterNode } from "./cluster_nodes.ts";
 import type { Link } from "./links.ts";
@@ -14,14 +15,14 @@ const POLL_MS = 500;
 const REPORT_EVERY_MS = 2_000;
 const NO_DAEMON_HINT_MS = 15_000;
 
-const STATE_NAMES: Record<string, string> = {
-  i: "init",
-  s: "structure",
-  d: "data",
-  c: "constraints",
-  u: "catchup",
-  r: "ready",
-};
+/** The name of a `local_sync_status` letter (the letter itself if it is unknown). */
+function stateName(letter: string | undefined): string {
+  try {
+    return syncStateOfLetter(letter ?? "");
+  } catch {
+    return String(letter);
+  }
+}
 
 /**
  * Waits until the link's initial sync is done (catchup or ready), reporting
@@ -53,7 +54,7 @@ export async function watchInitialCopy(
     if (sub.status !== state) {
       state = sub.status;
       movedAt = now;
-      report(`  ${link.name}: ${STATE_NAMES[sub.status] ?? sub.status}`);
+      report(`  ${link.name}: ${stateName(sub.status)}`);
     }
     const tables = await node.sql`select sync_nspname::text || '.' || sync_relname::text as name,
         sync_status::text as status
@@ -102,7 +103,7 @@ export async function watchInitialCopy(
         `Timed out after ${
           Math.round(options.timeoutMs / 1000)
         } s without progress of ${link.name}'s ` +
-          `initial copy on ${node.name} (state ${STATE_NAMES[state ?? ""] ?? state})`,
+          `initial copy on ${node.name} (state ${stateName(state)})`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
