@@ -14,7 +14,7 @@
  * await sql.end();
  * ```
  */
-export { type CatalogSql, connectDatabase } from "./connection.ts";
+export { type CatalogSql, connectDatabase, PinnedSession } from "./connection.ts";
 export {
   API_SOURCE_HASH,
   assertCatalogCurrent,

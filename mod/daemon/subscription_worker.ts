@@ -201,9 +201,9 @@ export class SubscriptionWorker {
   async #runAttempt(stop: AbortSignal, attempt: AbortController): Promise<boolean> {
     const signal = attempt.signal;
     const engine = this.#options.engine;
-    const local = connectDatabase(this.#options.localOptions, {
-      max: engine.sync_connections + 2,
-    });
+    // The seat's reserved session and the catalog work beside it (the data
+    // copy and the apply open sessions of their own).
+    const local = connectDatabase(this.#options.localOptions, { max: 3 });
     let seat: WorkerSeat | undefined;
     let finalState: "stopped" | "failed" = "failed";
     try {
@@ -242,6 +242,7 @@ export class SubscriptionWorker {
           syncState: record.syncState,
           skipSchemas: record.skipSchemas,
           local,
+          localOptions: this.#options.localOptions,
           providerOptions,
           providerDsn: record.providerDsn,
           connections: engine.sync_connections,

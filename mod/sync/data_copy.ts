@@ -11,7 +11,7 @@
  *   SET TRANSACTION SNAPSHOT '…'             pg_replication_origin_session_setup('<slot>_c0')
  *   COPY t1 TO STDOUT  ───── bytes ───────▶  BEGIN; [TRUNCATE ONLY t1;] COPY t1 FROM STDIN; COMMIT
  *   COPY t3 TO STDOUT  ───── bytes ───────▶  BEGIN; … COMMIT
- *   (ended with the client)                  origin reset and dropped, role reset, released
+ *   (session ended)                          origin reset and dropped, session ended
  *
  * Every provider session imports the same snapshot, so all tables are copied
  * as of the slot's consistent point: the stream from the slot continues exactly
@@ -23,8 +23,7 @@ import { getLogger } from "@logtape/logtape";
 import { Buffer } from "node:buffer";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type postgres from "postgres";
-import { connectDatabase, ORIGIN_SQL } from "../catalog/mod.ts";
+import { ORIGIN_SQL, PinnedSession } from "../catalog/mod.ts";
 import { type PgConnectOptions, quoteIdent, quoteLiteral } from "../pg/mod.ts";
 import { DataCopyError } from "./errors.ts";
 import type { TableToCopy } from "./subscribed_tables.ts";
@@ -37,13 +36,8 @@ export interface CopyTablesOptions {
   providerOptions: PgConnectOptions;
   /** The snapshot exported by the slot creation; every provider session uses it. */
   snapshotName: string;
-  /**
-   * The subscriber database. Each worker reserves one of its sessions for the
-   * whole copy and returns it with its settings reset, so `max` must leave
-   * `connections` sessions free, plus one if `onTableCopied` queries `local`
-   * (else that query waits for a session forever).
-   */
-  local: postgres.Sql;
+  /** Options for new subscriber connections: each worker opens one session for the whole copy. */
+  localOptions: PgConnectOptions;
   tables: TableToCopy[];
   /** Tables copied at once, each on its own provider session and local session (default 1). */
   connections?: number;
@@ -122,18 +116,15 @@ export async function copyTables(options: CopyTablesOptions): Promise<TableCopyR
   let next = 0;
   let failure: { error: unknown } | undefined;
 
-  // A pool of its own per worker: a session left mid-transaction or mid-COPY
-  // by a failure is never handed to another worker, only ended.
+  // Sessions of its own per worker: one left mid-transaction or mid-COPY by
+  // a failure is never handed to another worker, only ended.
   async function work(index: number): Promise<void> {
-    let lost = false;
-    const provider = connectDatabase(options.providerOptions, {
-      max: 1,
-      onclose: () => (lost = true),
-    });
+    let provider: PinnedSession | undefined;
+    let local: PinnedSession | undefined;
     try {
-      const session = await CopySession.open(provider, options, options.originNames[index], {
-        lost: () => lost,
-      });
+      provider = await PinnedSession.open(options.providerOptions, "the provider");
+      local = await PinnedSession.open(options.localOptions, "the local database");
+      const session = await CopySession.open(provider, local, options, options.originNames[index]);
       try {
         while (!stop.signal.aborted && next < queue.length) {
           const position = queue[next++];
@@ -150,8 +141,10 @@ export async function copyTables(options: CopyTablesOptions): Promise<TableCopyR
         stop.abort(error);
       }
     } finally {
-      // A failed COPY TO may leave the session mid-stream: do not wait for it.
-      await provider.end({ timeout: stop.signal.aborted ? 0 : 5 });
+      // A failed COPY may leave a session mid-stream: do not wait for it.
+      await Promise.all(
+        [provider, local].map((session) => session?.end(stop.signal.aborted ? 0 : 5)),
+      );
     }
   }
 
@@ -167,41 +160,31 @@ export async function copyTables(options: CopyTablesOptions): Promise<TableCopyR
 
 /** One worker's pair of sessions: a provider session in the snapshot, a local session under an origin. */
 class CopySession {
-  #provider: postgres.ReservedSql;
-  #local: postgres.ReservedSql;
+  #provider: PinnedSession;
+  #local: PinnedSession;
   #originName: string;
   #truncate: boolean;
-  #providerLost: () => boolean;
   #inTransaction = false;
 
   private constructor(
-    provider: postgres.ReservedSql,
-    local: postgres.ReservedSql,
+    provider: PinnedSession,
+    local: PinnedSession,
     originName: string,
     truncate: boolean,
-    providerLost: () => boolean,
   ) {
     this.#provider = provider;
     this.#local = local;
     this.#originName = originName;
     this.#truncate = truncate;
-    this.#providerLost = providerLost;
   }
 
-  /**
-   * Reserves both sessions, imports the snapshot and binds the origin.
-   * `provider.lost()` says whether the provider session's connection has
-   * closed: postgres.js would send a later query on it into the void and
-   * never answer it, so none is sent then.
-   */
+  /** Imports the snapshot on the provider session and binds the origin to the local one. */
   static async open(
-    provider: postgres.Sql,
+    providerSession: PinnedSession,
+    localSession: PinnedSession,
     options: CopyTablesOptions,
     originName: string,
-    connection: { lost: () => boolean },
   ): Promise<CopySession> {
-    const providerSession = await provider.reserve();
-    let localSession: postgres.ReservedSql | undefined;
     let created = false;
     try {
       await providerSession.unsafe(
@@ -217,7 +200,6 @@ class CopySession {
         `SET TRANSACTION SNAPSHOT ${quoteLiteral(options.snapshotName)}`,
       );
     } catch (error) {
-      providerSession.release();
       throw new DataCopyError(
         `Cannot import snapshot ${quoteLiteral(options.snapshotName)} on the provider: ${
           reasonOf(error)
@@ -226,15 +208,13 @@ class CopySession {
       );
     }
     try {
-      localSession = await options.local.reserve();
       await localSession.unsafe("set session_replication_role = replica");
       const made = await localSession.unsafe(ORIGIN_SQL.createIfMissing, [originName]);
       created = made[0].created === true;
       await localSession.unsafe(ORIGIN_SQL.sessionSetup, [originName]);
     } catch (error) {
-      providerSession.release();
       // An origin we did not create may be another session's: leave it.
-      if (localSession) await resetLocal(localSession, created ? originName : undefined);
+      await dropOrigin(localSession, created ? originName : undefined);
       throw new DataCopyError(
         `Cannot bind replication origin ${quoteLiteral(originName)} for the data copy: ${
           reasonOf(error)
@@ -247,7 +227,6 @@ class CopySession {
       localSession,
       originName,
       options.truncate ?? false,
-      connection.lost,
     );
   }
 
@@ -258,7 +237,6 @@ class CopySession {
     const tally = { rows: 0, bytes: 0 };
     try {
       signal.throwIfAborted();
-      this.#assertProvider();
       const { relkind, columns: allColumns } = await this.#describe(table, name);
       const columns = table.columns ?? allColumns;
       const columnList = columns.length > 0 ? ` (${columns.map(quoteIdent).join(", ")})` : "";
@@ -270,10 +248,7 @@ class CopySession {
           "set_config('DateStyle', 'ISO', true), set_config('IntervalStyle', 'postgres', true)",
       );
       if (this.#truncate) await this.#truncateLocal(table, name);
-      this.#assertProvider();
-      const copyIn = this.#local.unsafe(`COPY ${name}${columnList} FROM STDIN`);
-      const writable = await copyIn.writable();
-      routeLateCopyError(copyIn, writable);
+      const writable = await this.#local.copyIn(`COPY ${name}${columnList} FROM STDIN`);
       await this.#stream(copyOutSql(name, relkind, columns, table.rowFilters), writable, {
         signal,
         tally,
@@ -287,7 +262,10 @@ class CopySession {
     } catch (error) {
       await this.#rollback();
       if (signal.aborted || error instanceof DataCopyError) throw error;
-      throw new DataCopyError(`Cannot copy table ${name}: ${reasonOf(error)}`, {
+      // A stream aborted by a lost connection fails with an AbortError: name the loss.
+      const lost = [this.#provider.lost, this.#local.lost].find((signal) => signal.aborted);
+      const reason = lost?.reason ?? error;
+      throw new DataCopyError(`Cannot copy table ${name}: ${reasonOf(reason)}`, {
         code: "ERR_COPY_TABLE",
         table: name,
         cause: error,
@@ -325,12 +303,13 @@ class CopySession {
     writable.on("error", ignore);
     let readable: Readable | undefined;
     try {
-      readable = await this.#provider.unsafe(copyOut).readable();
+      readable = await this.#provider.copyOut(copyOut);
       readable.on("error", ignore);
+      const signal = AbortSignal.any([options.signal, this.#provider.lost, this.#local.lost]);
       // An aborted signal makes pipeline() reject before it wires (and destroys) the streams.
-      options.signal.throwIfAborted();
+      signal.throwIfAborted();
       await pipeline(readable, (source) => countAndBatch(source, options.tally), writable, {
-        signal: options.signal,
+        signal,
       });
       resumeSocket(readable);
     } catch (error) {
@@ -338,11 +317,6 @@ class CopySession {
       writable.destroy(error instanceof Error ? error : undefined);
       throw error;
     }
-  }
-
-  /** Throws when the provider session's connection has closed (see {@link CopySession.open}). */
-  #assertProvider(): void {
-    if (this.#providerLost()) throw new Error("the connection to the provider was lost");
   }
 
   /** The table's kind and copyable columns, as of the snapshot. */
@@ -388,11 +362,10 @@ class CopySession {
     await this.#local.unsafe("ROLLBACK").catch(() => {});
   }
 
-  /** Rolls back anything open, drops the origin, resets and releases both sessions. */
+  /** Rolls back anything open and drops the origin (the caller ends the sessions). */
   async close(): Promise<void> {
     await this.#rollback();
-    this.#provider.release();
-    await resetLocal(this.#local, this.#originName);
+    await dropOrigin(this.#local, this.#originName);
   }
 }
 
@@ -409,21 +382,6 @@ function copyOutSql(name: string, relkind: string, columns: string[], filters: s
   return `COPY (SELECT ${
     columns.map(quoteIdent).join(", ")
   } FROM ${only}${name}${where}) TO STDOUT`;
-}
-
-/**
- * postgres.js settles a COPY FROM query when the server asks for data and
- * hands an error that comes after CopyDone (a bad last row, a duplicate key)
- * only to that settled query, so the stream would never finish. Route such an
- * error to the stream, which makes the pipeline reject with it.
- */
-function routeLateCopyError(query: object, writable: Writable): void {
-  const pending = query as unknown as { reject: (error: unknown) => void };
-  const reject = pending.reject;
-  pending.reject = (error) => {
-    writable.destroy(error instanceof Error ? error : new Error(String(error)));
-    reject(error);
-  };
 }
 
 /**
@@ -466,22 +424,21 @@ function resumeSocket(readable: Readable): void {
 /** An 'error' listener for streams whose errors reach us through pipeline(). */
 function ignore(): void {}
 
-/** Unbinds and drops the origin (if named), resets the role and releases a local session, best effort. */
-async function resetLocal(
-  session: postgres.ReservedSql,
-  originName: string | undefined,
-): Promise<void> {
+/**
+ * Unbinds the local session's origin and drops it (if named), best effort. A
+ * session whose connection was lost leaves it: the next copy binds the same
+ * origin and drops it when done.
+ */
+async function dropOrigin(session: PinnedSession, originName: string | undefined): Promise<void> {
+  if (session.lost.aborted) return;
   try {
     await session.unsafe(ORIGIN_SQL.sessionResetIfSetUp);
     if (originName !== undefined) await session.unsafe(ORIGIN_SQL.dropIfExists, [originName]);
-    await session.unsafe("reset session_replication_role");
   } catch (error) {
-    log.warning("Cannot reset a local session of the data copy (origin {origin}): {reason}", {
+    log.warning("Cannot drop the data copy's origin {origin}: {reason}", {
       origin: originName ?? "none",
       reason: reasonOf(error),
     });
-  } finally {
-    session.release();
   }
 }
 

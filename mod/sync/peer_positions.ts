@@ -14,12 +14,14 @@
  * origin names that peer's commit in its ORIGIN message.
  */
 import type postgres from "postgres";
+import { PinnedSession } from "../catalog/mod.ts";
 import { decodeMessage } from "../pgoutput/mod.ts";
 import {
   formatLsn,
   formatPgTimestamp,
   type Lsn,
   parseLsn,
+  type PgConnectOptions,
   type PgTimestamp,
   quoteIdent,
 } from "../pg/mod.ts";
@@ -56,12 +58,12 @@ where get_byte(data, 0) in (66, 79)`;
  * slot) in between.
  */
 export class PeerPositionProbe {
-  #session: postgres.ReservedSql | undefined;
+  #session: PinnedSession | undefined;
   #slot: string;
   #origins: Map<string, PeerPosition>;
 
   private constructor(
-    session: postgres.ReservedSql | undefined,
+    session: PinnedSession | undefined,
     slot: string,
     origins: Map<string, PeerPosition>,
   ) {
@@ -72,15 +74,20 @@ export class PeerPositionProbe {
 
   /**
    * Starts reading the positions of the provider's peers other than
-   * `subscriberNodeId`; a provider with no such peer needs no slot.
+   * `subscriberNodeId`; a provider with no such peer needs no slot. The probe
+   * has a provider session of its own (`providerOptions`) for its slot.
    */
   static async start(
     provider: postgres.Sql,
-    options: { subscriberNodeId: number | string; slotName: string },
+    options: {
+      providerOptions: PgConnectOptions;
+      subscriberNodeId: number | string;
+      slotName: string;
+    },
   ): Promise<PeerPositionProbe> {
     const peers = await provider.unsafe(PEER_ORIGINS_SQL, [String(options.subscriberNodeId)]);
     if (peers.length === 0) return new PeerPositionProbe(undefined, "", new Map());
-    const session = await provider.reserve();
+    const session = await PinnedSession.open(options.providerOptions, "the provider");
     try {
       const slot = `${options.slotName.slice(0, 50)}_peers`;
       await session.unsafe(
@@ -100,7 +107,7 @@ export class PeerPositionProbe {
       }
       return new PeerPositionProbe(session, slot, origins);
     } catch (error) {
-      session.release();
+      await session.end();
       throw error;
     }
   }
@@ -137,8 +144,8 @@ export class PeerPositionProbe {
       await session.unsafe("select pg_catalog.pg_drop_replication_slot($1)", [this.#slot]);
       return [...this.#origins.values()];
     } finally {
-      session.release();
       this.#session = undefined;
+      await session.end();
     }
   }
 
@@ -149,7 +156,7 @@ export class PeerPositionProbe {
     this.#session = undefined;
     await session.unsafe("select pg_catalog.pg_drop_replication_slot($1)", [this.#slot])
       .catch(() => {});
-    session.release();
+    await session.end();
   }
 }
 

@@ -54,8 +54,10 @@ export interface SubscriptionSyncOptions {
   /** The subscription's current sync state. */
   syncState: SyncState;
   skipSchemas: string[];
-  /** The subscriber database; needs `connections + 1` free sessions. */
+  /** The subscriber database. */
   local: postgres.Sql;
+  /** Options for new subscriber connections (the data copy opens sessions of its own). */
+  localOptions: PgConnectOptions;
   providerOptions: PgConnectOptions;
   /** The provider's DSN, for pg_dump. */
   providerDsn: string;
@@ -102,6 +104,7 @@ export async function initializeSubscription(options: SubscriptionSyncOptions): 
     });
     const probe = data
       ? await PeerPositionProbe.start(provider, {
+        providerOptions: options.providerOptions,
         subscriberNodeId: await localNodeId(local),
         slotName: options.slotName,
       })
@@ -239,7 +242,7 @@ async function copyInto(
   await copyTables({
     providerOptions: options.providerOptions,
     snapshotName,
-    local: options.local,
+    localOptions: options.localOptions,
     tables,
     connections,
     originNames: Array.from({ length: connections }, (_, i) => copyOriginName(options.slotName, i)),

@@ -3,16 +3,18 @@
  * during the data copy of a 300,000-row table (and, with
  * synchronize_structure, during the structure step and then during the copy
  * that follows the restored structure); after a restart the subscription
- * reaches ready with the provider's data, indexes and later changes.
+ * reaches ready with the provider's data, indexes and later changes. A copy
+ * whose local server restarts midway goes on by itself in the same daemon.
  */
 import assert from "node:assert/strict";
-import { pgInstalls, pgTest, pollUntil } from "../_harness/mod.ts";
+import { Cluster, pgInstalls, pgTest, pollUntil } from "../_harness/mod.ts";
 import { findPgDump } from "../../mod/sync/mod.ts";
 import { SpockProcess } from "../_harness/spock_process.ts";
 import {
   addAllTables,
   closeNodes,
   createNodes,
+  runDaemon,
   tableDigest,
   type TestNode,
   waitForRow,
@@ -105,3 +107,33 @@ pgTest(
   },
   { ignore: (install) => !dumpable.has(install.major) },
 );
+
+pgTest("an initial data copy goes on by itself after the local server restarts", async (
+  _t,
+  cluster,
+) => {
+  const other = await Cluster.start(cluster.install);
+  const ddl = "create table big (k int primary key, v text)";
+  const [source] = await createNodes(other, ["sip"], ddl);
+  const [target] = await createNodes(cluster, ["sis"], ddl);
+  const daemon = runDaemon([target], { restart_delay_default: 200 });
+  try {
+    await source.sql.unsafe(
+      `insert into big select g, md5(g::text) from generate_series(1, ${ROWS}) g`,
+    );
+    await addAllTables([source]);
+    await target.sql`select spock.sub_create('sub_sis_sip', ${source.dsn},
+      synchronize_data := true)`;
+    await copyUnderWay(target);
+    await cluster.restart();
+    target.sql = cluster.connect({ database: "sis", max: 3 });
+    await waitForSync(target, "sub_sis_sip");
+    assert.equal(await tableDigest(target.sql, "big"), await tableDigest(source.sql, "big"));
+    await source.sql`insert into big values (${ROWS + 1}, 'after')`;
+    await waitForRow(target, "big", "k", ROWS + 1);
+  } finally {
+    await daemon.stop();
+    await closeNodes([source, target]);
+    await other.stop();
+  }
+});
