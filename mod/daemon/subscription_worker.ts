@@ -201,13 +201,12 @@ export class SubscriptionWorker {
   async #runAttempt(stop: AbortSignal, attempt: AbortController): Promise<boolean> {
     const signal = attempt.signal;
     const engine = this.#options.engine;
-    // The seat's reserved session and the catalog work beside it (the data
-    // copy and the apply open sessions of their own).
-    const local = connectDatabase(this.#options.localOptions, { max: 3 });
+    // Catalog work (the seat, the data copy and the apply open sessions of their own).
+    const local = connectDatabase(this.#options.localOptions, { max: 2 });
     let seat: WorkerSeat | undefined;
     let finalState: "stopped" | "failed" = "failed";
     try {
-      seat = await WorkerSeat.acquire(local, {
+      seat = await WorkerSeat.acquire(this.#options.localOptions, {
         subscriptionId: this.subscriptionId,
         subscriptionName: this.#record.name,
         daemon: this.#options.daemon,

@@ -5,8 +5,8 @@
  * `sub_show_status()` reads. The lock lives as long as the session.
  */
 import { getLogger } from "@logtape/logtape";
-import type postgres from "postgres";
-import { workerLockKey } from "../catalog/mod.ts";
+import { PinnedSession, workerLockKey } from "../catalog/mod.ts";
+import type { PgConnectOptions } from "../pg/mod.ts";
 import { sleep } from "./backoff.ts";
 
 const log = getLogger(["spock", "daemon"]);
@@ -21,33 +21,37 @@ const LOCK_RETRY_MS = 1_000;
 
 /** The lock and heartbeat session of one subscription's worker. */
 export class WorkerSeat {
-  #session: postgres.ReservedSql;
+  #session: PinnedSession;
   #subscriptionId: number;
+  #subscriptionName: string;
   #daemon: string;
   #state: WorkerState = "starting";
   #timer: ReturnType<typeof setInterval> | undefined;
-  #onLost: (error: unknown) => void;
+  #onLost: ((error: unknown) => void) | undefined;
 
   private constructor(
-    session: postgres.ReservedSql,
-    subscriptionId: number,
+    session: PinnedSession,
+    subscription: { subscriptionId: number; subscriptionName: string },
     daemon: string,
     onLost: (error: unknown) => void,
   ) {
     this.#session = session;
-    this.#subscriptionId = subscriptionId;
+    this.#subscriptionId = subscription.subscriptionId;
+    this.#subscriptionName = subscription.subscriptionName;
     this.#daemon = daemon;
     this.#onLost = onLost;
   }
 
   /**
-   * Takes the subscription's lock, waiting (and saying so once) while another
-   * daemon holds it. Resolves `undefined` if `signal` aborts first.
-   * `onLost` is called when a heartbeat cannot be written: the session (and
-   * with it the lock) is gone, and so, most likely, is the local server.
+   * Opens a session to the local database (`localOptions`) and takes the
+   * subscription's lock, waiting (and saying so once) while another daemon
+   * holds it. Resolves `undefined` if `signal` aborts first. `onLost` is
+   * called once, when the session's connection closes or a heartbeat cannot
+   * be written in time: the session (and with it the lock) is gone, and so,
+   * most likely, is the local server.
    */
   static async acquire(
-    sql: postgres.Sql,
+    localOptions: PgConnectOptions,
     options: {
       subscriptionId: number;
       subscriptionName: string;
@@ -56,7 +60,7 @@ export class WorkerSeat {
       onLost: (error: unknown) => void;
     },
   ): Promise<WorkerSeat | undefined> {
-    const session = await sql.reserve();
+    const session = await PinnedSession.open(localOptions, "the local database");
     try {
       const key = workerLockKey(options.subscriptionId);
       let warned = false;
@@ -68,12 +72,15 @@ export class WorkerSeat {
           if (warned) log.info("Lock of subscription {subscriptionName} acquired", options);
           const seat = new WorkerSeat(
             session,
-            options.subscriptionId,
+            options,
             options.daemon,
             options.onLost,
           );
           await seat.setState("starting");
           seat.#timer = setInterval(() => seat.#beat(), HEARTBEAT_MS);
+          session.lost.addEventListener("abort", () => seat.#lose(session.lost.reason), {
+            once: true,
+          });
           return seat;
         }
         if (!warned) {
@@ -86,10 +93,10 @@ export class WorkerSeat {
         await sleep(LOCK_RETRY_MS, options.signal);
       }
     } catch (error) {
-      session.release();
+      await session.end(0);
       throw error;
     }
-    session.release();
+    await session.end(0);
     return undefined;
   }
 
@@ -116,19 +123,26 @@ export class WorkerSeat {
       );
     });
     Promise.race([this.setState(this.#state), timedOut]).finally(() => clearTimeout(timer)).catch(
-      (error) => {
-        log.warning("Cannot write the heartbeat of subscription {id}: {error}", {
-          id: this.#subscriptionId,
-          error: String(error),
-        });
-        clearInterval(this.#timer);
-        this.#onLost(error);
-      },
+      (error) => this.#lose(error),
     );
   }
 
-  /** Writes the final state, unlocks and gives the session back. */
+  /** Reports the session lost, once (not after release). */
+  #lose(error: unknown): void {
+    const onLost = this.#onLost;
+    if (onLost === undefined) return;
+    this.#onLost = undefined;
+    clearInterval(this.#timer);
+    log.warning("Lost the seat of subscription {subscription}: {error}", {
+      subscription: this.#subscriptionName,
+      error: error instanceof Error ? error.message : String(error),
+    });
+    onLost(error);
+  }
+
+  /** Writes the final state, unlocks and ends the session. */
   async release(finalState: WorkerState): Promise<void> {
+    this.#onLost = undefined;
     clearInterval(this.#timer);
     try {
       await this.setState(finalState);
@@ -136,7 +150,7 @@ export class WorkerSeat {
     } catch {
       // A dead session has dropped the lock with it.
     } finally {
-      this.#session.release();
+      await this.#session.end(1);
     }
   }
 }

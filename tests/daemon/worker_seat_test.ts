@@ -2,36 +2,39 @@
  * mod/daemon/worker_seat.ts against a real catalog: a seat holds the
  * subscription's advisory lock (a second daemon waits for it, or gives up
  * when told to stop) and records the worker's state and heartbeat in
- * `spock._apply_worker`; release writes the final state and unlocks.
+ * `spock._apply_worker`; release writes the final state and unlocks. A seat
+ * whose session is terminated says so at once, and fails instead of waiting.
  */
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { type Cluster, pgTest, pollUntil } from "../_harness/mod.ts";
 import { WorkerSeat } from "../../mod/daemon/worker_seat.ts";
+import { type PgConnectOptions, resolveConnectOptions } from "../../mod/pg/mod.ts";
 import { createSubscription, localNode } from "./_local_node.ts";
 
 /** 'SPCK': the high half of every subscription lock's key. */
 const LOCK_CLASS = 0x5350434b;
 
-/** A client of its own, as another daemon would have, named for pg_stat_activity. */
-function daemonClient(cluster: Cluster, name: string): postgres.Sql {
-  return cluster.connect({ max: 1, connection: { application_name: name } });
+/** Connection settings of another daemon, named for pg_stat_activity. */
+function daemonClient(cluster: Cluster, name: string): PgConnectOptions {
+  return resolveConnectOptions(cluster.dsn(), { applicationName: name });
 }
 
 function acquire(
-  sql: postgres.Sql,
+  options: PgConnectOptions,
   id: number,
   daemon: string,
   signal = new AbortController().signal,
+  onLost: (error: unknown) => void = (error) => {
+    throw new Error("Seat lost unexpectedly", { cause: error });
+  },
 ) {
-  return WorkerSeat.acquire(sql, {
+  return WorkerSeat.acquire(options, {
     subscriptionId: id,
     subscriptionName: "sub1",
     daemon,
     signal,
-    onLost: (error) => {
-      throw new Error("Seat lost unexpectedly", { cause: error });
-    },
+    onLost,
   });
 }
 
@@ -122,5 +125,30 @@ pgTest(
     await seat.release("failed");
     assert.equal((await worker(sql, id)).state, "failed");
     assert.equal(await lockHolder(sql, id), undefined, "unlocked");
+  },
+);
+
+pgTest(
+  "WorkerSeat reports a terminated session at once, and its writes then fail",
+  async (_t, cluster) => {
+    const { sql } = await localNode(cluster);
+    const id = await createSubscription(sql, "sub1");
+    const lost = Promise.withResolvers<unknown>();
+    const seat = (await acquire(
+      daemonClient(cluster, "d1"),
+      id,
+      "d1",
+      undefined,
+      lost.resolve,
+    ))!;
+    const started = performance.now();
+    await sql`select pg_terminate_backend(pid) from pg_stat_activity
+      where application_name = 'd1'`;
+    const error = await lost.promise;
+    const ms = performance.now() - started;
+    assert.match(String(error), /the connection to the local database was lost/);
+    assert.ok(ms < 2_000, `reported after ${Math.round(ms)} ms, before any heartbeat`);
+    await assert.rejects(seat.setState("syncing"), /the connection to the local database was lost/);
+    await seat.release("failed");
   },
 );
